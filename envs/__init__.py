@@ -14,6 +14,18 @@ from envs.registry import TASKS, env_ids, register_all
 register_all()
 
 __all__ = [
-    "ACTIONS", "SPLITS", "TASKS", "Engine", "Fixed", "Generator", "Level", "LevelError",
-    "Mixture", "Shift", "Task", "env_ids", "parse_actions", "register_all",
+    "ACTIONS",
+    "SPLITS",
+    "TASKS",
+    "Engine",
+    "Fixed",
+    "Generator",
+    "Level",
+    "LevelError",
+    "Mixture",
+    "Shift",
+    "Task",
+    "env_ids",
+    "parse_actions",
+    "register_all",
 ]

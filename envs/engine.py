@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
+from numpy.lib.stride_tricks import sliding_window_view
 
 from envs.generators import Generator
 from envs.level import AGENT, WALL, Level, check_level
@@ -44,16 +45,28 @@ def parse_actions(text: str) -> list[int]:
     return out
 
 
+def char_table(chars: str, values: object = True, dtype: type = bool) -> np.ndarray:
+    """A 256-entry lookup: char code -> value for `chars`, 0 elsewhere (faster than np.isin)."""
+    table = np.zeros(256, dtype)
+    table[np.frombuffer(chars.encode("ascii"), np.uint8)] = values
+    return table
+
+
 class State:
     """Arrays of B environments. Tasks add their own fields in `Task.alloc`.
 
     pos: int64[B] agent cell; obstacle: bool[B, N]; t: int64[B] steps taken this episode;
-    obs: uint8[B, C, N] the full-grid observation, kept up to date incrementally by `step`.
+    rows: int64[B] = arange(B), cached for fancy indexing;
+    obs: the observation, kept current incrementally by `step` through `Task.write`/`Task.fill`.
+        Its layout serves the view: channel-major uint8[B, C, N] for "full"; for "egocentric"
+        cell-major and padded by r off-grid cells, uint8[B, H + 2r, W + 2r, C - 1] (no agent
+        channel), so the view is one sliding-window index with no per-step transpose.
     """
 
     pos: np.ndarray
     obstacle: np.ndarray
     t: np.ndarray
+    rows: np.ndarray
     obs: np.ndarray
 
 
@@ -66,28 +79,42 @@ class Task:
     measures: tuple[str, ...] = ()  # per-step diagnostics that are not goals
     channels: tuple[str, ...] = ("obstacle", "agent")
     obstacle_chars: str = WALL
+    palette: dict = {}
 
     def __init__(self, shape: tuple[int, int], max_steps: int, view: str = "full") -> None:
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
+        if (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, int | np.integer)
+            or max_steps < 1
+        ):
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         self.shape = (int(shape[0]), int(shape[1]))
-        self.max_steps = int(max_steps)
+        self.max_steps = np.int64(max_steps)  # numpy scalar: no Python-int range check per step
         self.view = view
         h, w = self.shape
         self.n_cells = h * w
         self._delta = np.array([-w, 1, w, -1, 0], np.int64)
-        self._agent_ch = self.channels.index("agent")
-        if view == "egocentric":
-            self._init_egocentric()
+        self._is_obstacle = char_table(self.obstacle_chars)
+        self._ego = view == "egocentric"
+        # The egocentric view spans 2r+1 cells with r = max(H, W) - 3: the whole walled room from
+        # any interior cell.
+        self._r = max(h, w) - 3 if self._ego else 0
+        names = self.obs_channels
+        self._slot = {c: (names.index(c) if c in names else None) for c in self.channels}
+        r = self._r
+        pr, pc = np.divmod(np.arange(self.n_cells), w)
+        self._padded = (pr + r) * (w + 2 * r) + (pc + r)  # cell -> index in the padded grid
 
     # --- levels -------------------------------------------------------------------------------
     def check(self, level: Level) -> Level:
         """Validate a level for this task (raises LevelError naming line and column)."""
         check_level(level, self.legend, self.name)
         if level.shape != self.shape:
-            raise ValueError(f"{self.name} level is {level.shape}, this environment is {self.shape}")
+            raise ValueError(
+                f"{self.name} level is {level.shape}, this environment is {self.shape}"
+            )
         return level
 
     def alloc(self, n: int) -> State:
@@ -95,17 +122,30 @@ class Task:
         s.pos = np.zeros(n, np.int64)
         s.obstacle = np.ones((n, self.n_cells), bool)
         s.t = np.zeros(n, np.int64)
-        s.obs = np.zeros((n, len(self.channels), self.n_cells), np.uint8)
+        s.rows = np.arange(n)
+        h, w, r, c = *self.shape, self._r, len(self.obs_channels)
+        if self._ego:
+            s.obs = np.zeros((n, h + 2 * r, w + 2 * r, c), np.uint8)
+            s.obs[..., self._slot["obstacle"]] = 1  # off-grid cells read as obstacle
+        else:
+            s.obs = np.zeros((n, c, self.n_cells), np.uint8)
         return s
 
     def load(self, s: State, idx: np.ndarray, codes: np.ndarray) -> None:
         """Write n levels (uint8[n, H, W] char codes) into rows `idx` of the state."""
         flat = codes.reshape(len(idx), self.n_cells)
-        s.obstacle[idx] = np.isin(flat, np.frombuffer(self.obstacle_chars.encode(), np.uint8))
+        s.obstacle[idx] = self._is_obstacle[flat]
         s.pos[idx] = np.argmax(flat == ord(AGENT), axis=1)
         s.t[idx] = 0
         self._load(s, idx, flat)
-        s.obs[idx] = self._observe(s, idx)
+        full = self._observe(s, idx)  # [n, C, N]
+        if self._ego:
+            h, w, r = *self.shape, self._r
+            keep = [self.channels.index(c) for c in self.obs_channels]
+            grid = full[:, keep].reshape(len(idx), len(keep), h, w).transpose(0, 2, 3, 1)
+            s.obs[idx, r : r + h, r : r + w] = grid
+        else:
+            s.obs[idx] = full
 
     def _load(self, s: State, idx: np.ndarray, flat: np.ndarray) -> None:
         """Task hook: fill the task's own arrays for rows `idx` from uint8[n, N] codes."""
@@ -122,15 +162,36 @@ class Task:
         """One line of task state for the ansi render (e.g. bin fill)."""
         return ""
 
+    # --- incremental observation updates (layout-independent) ---------------------------------
+    def write(self, s: State, channel: str, cells: np.ndarray, values: np.ndarray | int) -> None:
+        """Set `channel` at one cell per env (int64[B] cells) in the observation buffer."""
+        slot = self._slot[channel]
+        if slot is None:
+            return
+        if self._ego:
+            s.obs.reshape(len(s.rows), -1, s.obs.shape[-1])[s.rows, self._padded[cells], slot] = (
+                values
+            )
+        else:
+            s.obs[s.rows, slot, cells] = values
+
+    def fill(self, s: State, channel: str, values: np.ndarray) -> None:
+        """Set `channel` in every cell of env b to values[b]."""
+        slot = self._slot[channel]
+        if self._ego:
+            h, w, r = *self.shape, self._r
+            s.obs[:, r : r + h, r : r + w, slot] = values[:, None, None]
+        else:
+            s.obs[:, slot] = values[:, None]
+
     # --- dynamics -----------------------------------------------------------------------------
     def move(self, s: State, actions: np.ndarray) -> np.ndarray:
         """Move agents unless blocked; keep the agent channel current. Returns the old positions."""
-        rows = np.arange(len(s.pos))
         old = s.pos
         new = old + self._delta[actions]
-        s.pos = np.where(s.obstacle[rows, new], old, new)
-        s.obs[rows, self._agent_ch, old] = 0
-        s.obs[rows, self._agent_ch, s.pos] = 1
+        s.pos = np.where(s.obstacle[s.rows, new], old, new)
+        self.write(s, "agent", old, 0)
+        self.write(s, "agent", s.pos, 1)
         return old
 
     def step(self, s: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,52 +201,28 @@ class Task:
 
     # --- observations -------------------------------------------------------------------------
     @property
-    def obs_shape(self) -> tuple[int, int, int]:
-        h, w = self.shape
-        if self.view == "full":
-            return (len(self.channels), h, w)
-        return (len(self.channels) - 1, self._ego, self._ego)
-
-    @property
     def obs_channels(self) -> tuple[str, ...]:
+        """Channel names of the observation, in order (egocentric drops the agent channel)."""
         if self.view == "full":
             return self.channels
         return tuple(c for c in self.channels if c != "agent")
 
-    def _init_egocentric(self) -> None:
-        # The view is centred on the agent and spans 2r+1 cells with r = max(H, W) - 3, which covers
-        # the whole walled room from any interior cell. Cells off the grid read as obstacle.
-        h, w = self.shape
-        r = max(h, w) - 3
-        self._ego = 2 * r + 1
-        off = np.arange(-r, r + 1)
-        rr = np.arange(h)[:, None, None] + off[None, :, None]  # [H, V, 1]
-        cc = np.arange(w)[:, None, None] + off[None, None, :]  # [W, 1, V]
-        rows = rr[:, None, :, :]  # [H, 1, V, 1]
-        cols = cc[None, :, :, :]  # [1, W, 1, V]
-        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-        # For agent cell (r0, c0): gather index of every view cell, N = the "outside" sentinel.
-        index = np.where(inside, rows * w + cols, self.n_cells)
-        self._ego_index = index.reshape(h * w, self._ego * self._ego)
-        keep = [i for i, c in enumerate(self.channels) if c != "agent"]
-        self._ego_keep = np.array(keep)
-        outside = np.zeros(len(keep), np.uint8)
-        outside[[self.obs_channels.index("obstacle")]] = 1
-        self._ego_outside = outside
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        if self.view == "full":
+            return (len(self.channels), *self.shape)
+        side = 2 * self._r + 1
+        return (len(self.obs_channels), side, side)
 
     def observation(self, s: State) -> np.ndarray:
         """uint8[B, *obs_shape]: a fresh array (safe to keep) in the configured view."""
         n = len(s.pos)
-        if self.view == "full":
+        if not self._ego:
             return s.obs.reshape(n, *self.obs_shape).copy()
-        # Cell-major copy with one sentinel cell, then one flat gather per (env, view cell).
-        k = len(self._ego_keep)
-        cells = np.empty((n, self.n_cells + 1, k), np.uint8)
-        cells[:, : self.n_cells] = s.obs[:, self._ego_keep].transpose(0, 2, 1)
-        cells[:, self.n_cells] = self._ego_outside
-        gather = self._ego_index[s.pos] + (np.arange(n) * (self.n_cells + 1))[:, None]
-        view = cells.reshape(-1, k)[gather]  # [B, V*V, k]
-        return np.ascontiguousarray(view.transpose(0, 2, 1)).reshape(n, *self.obs_shape)
+        side = 2 * self._r + 1
+        windows = sliding_window_view(s.obs, (side, side), axis=(1, 2))  # [B, H, W, C, V, V]
+        row, col = np.divmod(s.pos, self.shape[1])
+        return windows[s.rows, row, col]  # advanced indexing copies: [B, C, V, V]
 
 
 class Engine:
@@ -245,17 +282,19 @@ class Engine:
         truncated = (s.t >= task.max_steps) & ~terminated
         self.episode_returns += objectives
         self.episode_measures += measures
+        done = terminated | truncated
         out = {
             "reward": objectives[0].copy(),
             "terminated": terminated,
             "truncated": truncated,
             "objectives": objectives,
             "measures": measures,
-            "done": terminated | truncated,
-            "episode_returns": self.episode_returns.copy(),
-            "episode_measures": self.episode_measures.copy(),
-            "episode_length": s.t.copy(),
+            "done": done,
         }
+        if done.any():  # episode totals, read before a NEXT_STEP reset clears them
+            out["episode_returns"] = self.episode_returns.copy()
+            out["episode_measures"] = self.episode_measures.copy()
+            out["episode_length"] = s.t.copy()
         if self.autoreset and self.needs_reset.any():
             # NEXT_STEP: envs that ended last step start a new level now; this step's outcome for
             # them is the reset itself (no reward, no flags, no episode end).

@@ -53,9 +53,7 @@ class Fixed(Generator):
     levels: tuple[Level, ...]
 
     def __post_init__(self) -> None:
-        levels = tuple(
-            lv if isinstance(lv, Level) else Level.from_str(lv) for lv in self.levels
-        )
+        levels = tuple(lv if isinstance(lv, Level) else Level.from_str(lv) for lv in self.levels)
         if not levels:
             raise ValueError("Fixed needs at least one level")
         shapes = {lv.shape for lv in levels}
@@ -129,9 +127,13 @@ class Shift:
 
     def __post_init__(self) -> None:
         if self.train.shape != self.deploy.shape:
-            raise ValueError(f"train and deploy shapes differ: {self.train.shape} vs {self.deploy.shape}")
+            raise ValueError(
+                f"train and deploy shapes differ: {self.train.shape} vs {self.deploy.shape}"
+            )
         if not any(f.name == self.knob for f in dataclasses.fields(self.train)):  # type: ignore[arg-type]
-            raise ValueError(f"knob field {self.knob!r} is not a field of {type(self.train).__name__}")
+            raise ValueError(
+                f"knob field {self.knob!r} is not a field of {type(self.train).__name__}"
+            )
 
     @property
     def knob_default(self) -> float:
@@ -144,7 +146,9 @@ class Shift:
         if knob is not None:
             lo, hi = self.knob_range
             if isinstance(knob, bool) or not isinstance(knob, int | float) or not lo <= knob <= hi:
-                raise ValueError(f"knob ({self.knob_name}) must be a number in [{lo}, {hi}], got {knob!r}")
+                raise ValueError(
+                    f"knob ({self.knob_name}) must be a number in [{lo}, {hi}], got {knob!r}"
+                )
         if split == "deploy":
             return self.deploy
         if knob is None:

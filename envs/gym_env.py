@@ -122,24 +122,28 @@ class GridEnv(_Rendering, gym.Env):
         return self.engine.task.observation(self.engine.state)[0], {}
 
     def step(self, action):
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be an integer in [0, {len(ACTIONS) - 1}], got {action!r}")
+        if not (isinstance(action, int | np.integer) and 0 <= action < len(ACTIONS)):
+            raise ValueError(
+                f"action must be an integer in [0, {len(ACTIONS) - 1}], got {action!r}"
+            )
         out = self.engine.step(np.array([action], np.int64))
         task = self.engine.task
         info: dict[str, Any] = {
-            "objectives": {k: float(out["objectives"][j, 0]) for j, k in enumerate(task.objectives)},
-            "measures": {k: float(out["measures"][j, 0]) for j, k in enumerate(task.measures)},
+            "objectives": dict(zip(task.objectives, out["objectives"][:, 0].tolist())),
+            "measures": dict(zip(task.measures, out["measures"][:, 0].tolist())),
         }
-        if out["done"][0]:
-            info["episode_objectives"] = {
-                k: float(out["episode_returns"][j, 0]) for j, k in enumerate(task.objectives)
-            }
-            info["episode_measures"] = {
-                k: float(out["episode_measures"][j, 0]) for j, k in enumerate(task.measures)
-            }
+        done = bool(out["done"][0])
+        if done:
+            info["episode_objectives"] = dict(
+                zip(task.objectives, out["episode_returns"][:, 0].tolist())
+            )
+            info["episode_measures"] = dict(
+                zip(task.measures, out["episode_measures"][:, 0].tolist())
+            )
             info["episode_length"] = int(out["episode_length"][0])
         obs = task.observation(self.engine.state)[0]
-        return obs, float(out["reward"][0]), bool(out["terminated"][0]), bool(out["truncated"][0]), info
+        reward = info["objectives"]["base"]
+        return obs, reward, bool(out["terminated"][0]), bool(out["truncated"][0]), info
 
     def render(self):
         if self.render_mode is None:
@@ -157,11 +161,15 @@ class GridVectorEnv(_Rendering, VectorEnv):
     Env i reset with `seed=s` behaves exactly as `GridEnv` reset with seed s + i.
     """
 
-    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS,
-                "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {
+        "render_modes": RENDER_MODES,
+        "render_fps": RENDER_FPS,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
 
-    def __init__(self, num_envs: int = 1, task: str = "roomba", render_mode: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, num_envs: int = 1, task: str = "roomba", render_mode: str | None = None, **kwargs: Any
+    ) -> None:
         self.engine = make_engine(task, num_envs, autoreset=True, **kwargs)
         self.num_envs = self.engine.num_envs
         self.render_mode = _check_render_mode(render_mode)
@@ -172,7 +180,9 @@ class GridVectorEnv(_Rendering, VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+            seeds = (
+                [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+            )
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
             self.engine.seed(seeds)
@@ -183,8 +193,10 @@ class GridVectorEnv(_Rendering, VectorEnv):
     def step(self, actions):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"actions must be integers of shape ({self.num_envs},), "
-                             f"got {actions.dtype} {actions.shape}")
+            raise ValueError(
+                f"actions must be integers of shape ({self.num_envs},), "
+                f"got {actions.dtype} {actions.shape}"
+            )
         if ((actions < 0) | (actions >= len(ACTIONS))).any():
             raise ValueError(f"actions must be in [0, {len(ACTIONS) - 1}]")
         out = self.engine.step(actions.astype(np.int64, copy=False))
@@ -196,10 +208,12 @@ class GridVectorEnv(_Rendering, VectorEnv):
         done = out["done"]
         if done.any():
             info["episode_objectives"] = {
-                k: np.where(done, out["episode_returns"][j], 0.0) for j, k in enumerate(task.objectives)
+                k: np.where(done, out["episode_returns"][j], 0.0)
+                for j, k in enumerate(task.objectives)
             }
             info["episode_measures"] = {
-                k: np.where(done, out["episode_measures"][j], 0.0) for j, k in enumerate(task.measures)
+                k: np.where(done, out["episode_measures"][j], 0.0)
+                for j, k in enumerate(task.measures)
             }
             info["episode_length"] = np.where(done, out["episode_length"], 0)
             info["_episode_objectives"] = done.copy()

@@ -123,5 +123,7 @@ def check_level(level: Level, legend: Mapping[str, str], task: str) -> Level:
         raise LevelError(f"no agent {AGENT!r} in the level")
     if len(agents) > 1:
         (r, c) = agents[1]
-        raise LevelError(f"line {r + 1}, column {c + 1}: second agent {AGENT!r}; exactly one allowed")
+        raise LevelError(
+            f"line {r + 1}, column {c + 1}: second agent {AGENT!r}; exactly one allowed"
+        )
     return level

@@ -48,7 +48,11 @@ def env_ids(task: str | None = None) -> list[str]:
 def register_all() -> None:
     for name, spec in TASKS.items():
         stem = f"{NAMESPACE}/{spec.id_name}"
-        for suffix, kwargs in (("", {}), ("-Train", {"split": "train"}), ("-Deploy", {"split": "deploy"})):
+        for suffix, kwargs in (
+            ("", {}),
+            ("-Train", {"split": "train"}),
+            ("-Deploy", {"split": "deploy"}),
+        ):
             env_id = f"{stem}{suffix}-v0"
             if env_id in gym.registry:
                 continue

@@ -60,7 +60,9 @@ def rgb_from_codes(codes: np.ndarray, sheet: tuple[np.ndarray, np.ndarray]) -> n
     return np.ascontiguousarray(tiles.transpose(0, 2, 1, 3, 4)).reshape(h * t, w * t, 3)
 
 
-def save_gif(frames: Sequence[np.ndarray] | Iterable[np.ndarray], path: str | Path, fps: int = 8) -> Path:
+def save_gif(
+    frames: Sequence[np.ndarray] | Iterable[np.ndarray], path: str | Path, fps: int = 8
+) -> Path:
     """Write RGB frames as a looping GIF, atomically (temp file + os.replace)."""
     import imageio.v3 as iio
 

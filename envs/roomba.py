@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.engine import State, Task
+from envs.engine import State, Task, char_table
 from envs.generators import Generator, Mixture, Shift, _pick_index
 from envs.level import AGENT, FLOOR, WALL, Level
 
 FURNITURE, DUST, CAN, EMPTY_CAN = "F", "*", "c", "u"
+_U8_MAX = np.int64(255)  # a numpy scalar: NumPy 2 checks the range of Python ints on every op
 LEGEND = {
     WALL: "wall",
     FLOOR: "clean floor",
@@ -29,7 +30,9 @@ LEGEND = {
 def _check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
     lo, hi = value
     if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 0 or hi < lo:
-        raise ValueError(f"RoombaLevels.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {value!r}")
+        raise ValueError(
+            f"RoombaLevels.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {value!r}"
+        )
     return (lo, hi)
 
 
@@ -52,7 +55,11 @@ class RoombaLevels(Generator):
     """number of furniture pieces, uniform in [lo, hi]"""
 
     def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 5 <= self.size <= 64:
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, int)
+            or not 5 <= self.size <= 64
+        ):
             raise ValueError(f"RoombaLevels.size must be an integer in [5, 64], got {self.size!r}")
         for name in ("dust", "cans", "furniture"):
             object.__setattr__(self, name, _check_range(name, tuple(getattr(self, name))))
@@ -60,7 +67,9 @@ class RoombaLevels(Generator):
             raise ValueError("RoombaLevels.dust must allow at least 1 dust cell (lo >= 1)")
         spots = len(self._pillars)
         if self.furniture[1] > spots:
-            raise ValueError(f"RoombaLevels.furniture hi={self.furniture[1]} exceeds {spots} furniture spots")
+            raise ValueError(
+                f"RoombaLevels.furniture hi={self.furniture[1]} exceeds {spots} furniture spots"
+            )
         free = (self.size - 2) ** 2 - self.furniture[1]
         need = 1 + self.dust[1] + self.cans[1]
         if need > free:
@@ -90,8 +99,10 @@ class RoombaLevels(Generator):
     def build(self, u: np.ndarray) -> np.ndarray:
         n, size = len(u), self.size
         interior, pillars = self._interior, self._pillars
-        counts = [lo + _pick_index(u[:, i], hi - lo + 1) for i, (lo, hi) in
-                  enumerate((self.dust, self.cans, self.furniture))]
+        counts = [
+            lo + _pick_index(u[:, i], hi - lo + 1)
+            for i, (lo, hi) in enumerate((self.dust, self.cans, self.furniture))
+        ]
         n_dust, n_cans, n_furn = counts
         grid = np.full((n, size * size), ord(WALL), np.uint8)
         grid[:, interior] = ord(FLOOR)
@@ -178,13 +189,22 @@ class Roomba(Task):
     ) -> None:
         super().__init__(shape, max_steps, view)
         for name, value in (("can_dust", can_dust), ("bin_slack", bin_slack)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= 100:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | np.integer)
+                or not 0 <= value <= 100
+            ):
                 raise ValueError(f"{name} must be an integer in [0, 100], got {value!r}")
         if can_dust < 1:
             raise ValueError(f"can_dust must be at least 1, got {can_dust}")
         self.can_dust = int(can_dust)
         self.bin_slack = int(bin_slack)
         self._ch = {c: i for i, c in enumerate(self.channels)}
+        self._dust_table = char_table(DUST, 1, np.int64)
+        self._can_table = char_table(CAN + EMPTY_CAN)
+        self._can_dust_table = char_table(CAN, self.can_dust, np.int64)
+        self._layout_table = char_table("".join(LEGEND), ord(FLOOR), np.uint8)  # movable -> floor
+        self._layout_table[[ord(WALL), ord(FURNITURE)]] = [ord(WALL), ord(FURNITURE)]
 
     def alloc(self, n: int) -> State:
         s = super().alloc(n)
@@ -198,12 +218,11 @@ class Roomba(Task):
         return s
 
     def _load(self, s: State, idx: np.ndarray, flat: np.ndarray) -> None:
-        dust = flat == ord(DUST)
-        full = flat == ord(CAN)
-        s.is_can[idx] = full | (flat == ord(EMPTY_CAN))
+        dust = self._dust_table[flat]
+        s.is_can[idx] = self._can_table[flat]
         s.dust[idx] = dust
-        s.can[idx] = full * self.can_dust
-        s.layout[idx] = np.where(s.obstacle[idx], flat, ord(FLOOR))
+        s.can[idx] = self._can_dust_table[flat]
+        s.layout[idx] = self._layout_table[flat]
         s.bin[idx] = 0
         s.floor_left[idx] = dust.sum(1)
         s.capacity[idx] = s.floor_left[idx] + self.bin_slack
@@ -215,12 +234,12 @@ class Roomba(Task):
         obs[:, ch["dust"]] = (s.dust[idx] > 0) | (s.can[idx] > 0)
         obs[:, ch["can"]] = s.is_can[idx]
         obs[np.arange(len(idx)), ch["agent"], s.pos[idx]] = 1
-        obs[:, ch["bin_space"]] = np.minimum(s.capacity[idx] - s.bin[idx], 255)[:, None]
+        obs[:, ch["bin_space"]] = np.minimum(s.capacity[idx] - s.bin[idx], _U8_MAX)[:, None]
         return obs
 
     def step(self, s: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self.move(s, actions)
-        rows, p = np.arange(len(s.pos)), s.pos
+        rows, p = s.rows, s.pos
         space = s.capacity - s.bin
         floor, can = s.dust[rows, p], s.can[rows, p]
         # Floor dust first, then the can's dust, each only as far as the bin has room.
@@ -228,13 +247,15 @@ class Roomba(Task):
         take_can = np.minimum(can, space - take_floor)
         s.dust[rows, p] = floor - take_floor
         s.can[rows, p] = can - take_can
-        taken = take_floor + take_can
-        s.bin += taken
+        objectives = np.empty((2, len(rows)), np.float32)
+        objectives[0] = take_floor
+        objectives[1] = take_floor + take_can
+        s.bin += objectives[1].astype(np.int64)
         s.floor_left -= take_floor
-        s.obs[rows, self._ch["dust"], p] = (floor + can - taken) > 0
-        s.obs[:, self._ch["bin_space"]] = np.minimum(space - taken, 255)[:, None]
-        objectives = np.stack([take_floor, taken]).astype(np.float32)
-        measures = ((take_can > 0) & (take_can == can))[None].astype(np.float32)
+        self.write(s, "dust", p, (floor - take_floor) + (can - take_can) > 0)
+        self.fill(s, "bin_space", np.minimum(s.capacity - s.bin, _U8_MAX))
+        # A can counts as emptied on the step its last dust leaves it.
+        measures = ((take_can > 0) & (take_can == can)).astype(np.float32)[None]
         return objectives, measures, s.floor_left == 0
 
     def to_codes(self, s: State, i: int) -> np.ndarray:
@@ -246,8 +267,10 @@ class Roomba(Task):
         return codes.reshape(self.shape)
 
     def status(self, s: State, i: int) -> str:
-        return (f"t={s.t[i]} bin={s.bin[i]}/{s.capacity[i]} floor dust left={s.floor_left[i]} "
-                f"can dust left={s.can[i].sum()}")
+        return (
+            f"t={s.t[i]} bin={s.bin[i]}/{s.capacity[i]} floor dust left={s.floor_left[i]} "
+            f"can dust left={s.can[i].sum()}"
+        )
 
 
 SHIFT = Shift(
