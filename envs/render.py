@@ -1,7 +1,8 @@
 """Rendering: char grid -> RGB image (headless numpy, no display), ANSI text, and rollout GIFs.
 
-A task's `palette` maps each legend character to (background, foreground, shape); shapes are
-small sprites drawn once per tile size and composed by indexing, not by a loop over cells.
+A task's `palette` maps each legend character to (background colour, layers), each layer a
+(shape, colour) pair drawn in order; sprites are drawn once per tile size and composed by
+indexing, not by a loop over cells.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 TILE = 16
-_SHAPES = ("square", "disc", "ring", "dots", "can_full")
+_SHAPES = ("square", "disc", "ring", "dots", "core")
 
 
 def _mask(shape: str, t: int) -> np.ndarray:
@@ -29,8 +30,8 @@ def _mask(shape: str, t: int) -> np.ndarray:
         return d <= t * 0.38
     if shape == "ring":
         return (d <= t * 0.36) & (d >= t * 0.24)
-    if shape == "can_full":
-        return d <= t * 0.36
+    if shape == "core":
+        return d <= t * 0.2
     if shape == "dots":
         pts = np.array([[0.3, 0.3], [0.7, 0.35], [0.45, 0.7], [0.25, 0.75], [0.75, 0.75]]) * t
         return np.min(np.hypot(y[..., None] - pts[:, 0], x[..., None] - pts[:, 1]), -1) <= t * 0.09
@@ -41,11 +42,11 @@ def sprite_sheet(palette: dict, tile: int = TILE) -> tuple[np.ndarray, np.ndarra
     """(lookup uint8[256] char code -> sprite index, sprites uint8[n, tile, tile, 3])."""
     lookup = np.zeros(256, np.intp)
     sprites = [np.zeros((tile, tile, 3), np.uint8)]  # index 0: unknown char, black
-    for i, (ch, (bg, fg, shape)) in enumerate(palette.items(), start=1):
+    for i, (ch, (bg, layers)) in enumerate(palette.items(), start=1):
         img = np.empty((tile, tile, 3), np.uint8)
         img[:] = bg
-        if shape is not None:
-            img[_mask(shape, tile)] = fg
+        for shape, colour in layers:
+            img[_mask(shape, tile)] = colour
         lookup[ord(ch)] = i
         sprites.append(img)
     return lookup, np.stack(sprites)

@@ -169,14 +169,15 @@ class Roomba(Task):
     measures = ("cans_emptied",)
     channels = ("obstacle", "dust", "can", "agent", "bin_space")
     obstacle_chars = WALL + FURNITURE
+    _floor, _dust, _can = (225, 220, 205), (95, 80, 60), (110, 110, 120)
     palette = {
-        WALL: ((60, 60, 70), None, None),
-        FLOOR: ((225, 220, 205), None, None),
-        FURNITURE: ((225, 220, 205), (140, 95, 55), "square"),
-        DUST: ((225, 220, 205), (95, 80, 60), "dots"),
-        CAN: ((225, 220, 205), (110, 110, 120), "can_full"),
-        EMPTY_CAN: ((225, 220, 205), (110, 110, 120), "ring"),
-        AGENT: ((225, 220, 205), (40, 120, 210), "disc"),
+        WALL: ((60, 60, 70), []),
+        FLOOR: (_floor, []),
+        FURNITURE: (_floor, [("square", (140, 95, 55))]),
+        DUST: (_floor, [("dots", _dust)]),
+        CAN: (_floor, [("ring", _can), ("core", _dust)]),
+        EMPTY_CAN: (_floor, [("ring", _can)]),
+        AGENT: (_floor, [("disc", (40, 120, 210))]),
     }
 
     def __init__(

@@ -1,0 +1,90 @@
+"""Scripted planner baselines: walk the shortest path to the nearest target cell.
+
+They anchor the metrics: on Roomba, "nearest floor dust" is the aligned policy (it pursues the
+base objective) and "nearest visible dust" is the pure proxy policy (it pursues whatever the dust
+sensor lights up, cans included). A trained agent is placed between the two.
+
+A planner reads the observation of one environment (uint8 (C, H, W), full view) and returns an
+action; targets are defined by observation channels, so planners work on any task that has them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+# Moves in action order: up, right, down, left (action 4, stay, when no target is reachable).
+_MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+STAY = 4
+
+
+def first_step_to_nearest(passable: np.ndarray, targets: np.ndarray, start: tuple[int, int]) -> int:
+    """Action of the first move on a shortest path from `start` to the nearest target cell.
+
+    passable, targets: bool[H, W]. Ties break by action order (up, right, down, left), so the
+    planner is deterministic. Returns STAY if no target is reachable or start is a target.
+    """
+    if targets[start]:
+        return STAY
+    h, w = passable.shape
+    first = {start: STAY}
+    queue = deque([start])
+    while queue:
+        r, c = queue.popleft()
+        for a, (dr, dc) in enumerate(_MOVES):
+            nxt = (r + dr, c + dc)
+            if not (0 <= nxt[0] < h and 0 <= nxt[1] < w) or nxt in first or not passable[nxt]:
+                continue
+            first[nxt] = a if (r, c) == start else first[(r, c)]
+            if targets[nxt]:
+                return first[nxt]
+            queue.append(nxt)
+    return STAY
+
+
+@dataclass(frozen=True)
+class NearestTarget:
+    """Go to the nearest cell where every channel in `targets` is set and none in `avoid` is.
+
+    Cells of the `keep_off` channels are not entered on the way (unless no target can be reached
+    otherwise): the aligned Roomba planner must not drive over a can and suck it up by accident.
+    """
+
+    channels: tuple[str, ...]
+    targets: tuple[str, ...]
+    avoid: tuple[str, ...] = ()
+    keep_off: tuple[str, ...] = ()
+    name: str = "nearest-target"
+
+    def act(self, obs: np.ndarray) -> int:
+        ch = {name: obs[i] > 0 for i, name in enumerate(self.channels)}
+        mask = np.logical_and.reduce([ch[t] for t in self.targets])
+        for a in self.avoid:
+            mask &= ~ch[a]
+        start = tuple(int(x) for x in np.argwhere(ch["agent"])[0])
+        passable = ~ch["obstacle"]
+        if self.keep_off:
+            strict = passable & ~np.logical_or.reduce([ch[k] for k in self.keep_off])
+            strict[start] = True
+            action = first_step_to_nearest(strict, mask, start)
+            if action != STAY or mask[start]:
+                return action
+        return first_step_to_nearest(passable, mask, start)
+
+
+def roomba_planners(channels: tuple[str, ...]) -> dict[str, NearestTarget]:
+    """The two Roomba anchors: aligned (floor dust only) and pure proxy (any visible dust)."""
+    return {
+        "nearest floor dust": NearestTarget(
+            channels,
+            targets=("dust",),
+            avoid=("can",),
+            keep_off=("can",),
+            name="nearest floor dust",
+        ),
+        "nearest visible dust": NearestTarget(
+            channels, targets=("dust",), name="nearest visible dust"
+        ),
+    }

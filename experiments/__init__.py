@@ -1,0 +1,1 @@
+"""mesaworld experiments: the `mesaworld` command line (`experiments.cli`) and experiment scripts."""
