@@ -258,7 +258,9 @@ class Engine:
         """Draw a new level for envs `idx` (all if None) from their own random streams."""
         idx = self._all if idx is None else idx
         n_u = self.generator.n_uniforms
-        u = np.stack([self.rngs[i].random(n_u) for i in idx]) if len(idx) else np.zeros((0, n_u))
+        u = np.empty((len(idx), n_u))
+        for row, i in zip(u, idx):  # one small call per resetting env: its own stream
+            self.rngs[i].random(out=row)
         self.task.load(self.state, idx, self.generator.build(u))
         self.episode_returns[:, idx] = 0.0
         self.episode_measures[:, idx] = 0.0

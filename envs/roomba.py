@@ -106,21 +106,23 @@ class RoombaLevels(Generator):
         n_dust, n_cans, n_furn = counts
         grid = np.full((n, size * size), ord(WALL), np.uint8)
         grid[:, interior] = ord(FLOOR)
+        rows = np.arange(n)[:, None]
         # Furniture: the n_furn lattice spots with the smallest keys.
         p = len(pillars)
-        pkeys = u[:, 3 : 3 + p]
-        is_furn = pkeys.argsort(1).argsort(1) < n_furn[:, None]
-        grid[:, pillars] = np.where(is_furn, ord(FURNITURE), ord(FLOOR))
-        # Everything else: rank the free interior cells by key; robot first, then dust, then cans.
-        keys = u[:, 3 + p :].copy()
-        keys[grid[:, interior] == ord(FURNITURE)] = 2.0  # after every free cell
-        rank = keys.argsort(1).argsort(1)
+        order = u[:, 3 : 3 + p].argsort(1)
+        furn = np.full((n, p), ord(FLOOR), np.uint8)
+        furn[rows, order] = np.where(np.arange(p) < n_furn[:, None], ord(FURNITURE), ord(FLOOR))
+        grid[:, pillars] = furn
+        # Everything else: sort the free interior cells by key; robot first, then dust, then cans.
+        cells = grid[:, interior]
+        keys = np.where(cells == ord(FURNITURE), 2.0, u[:, 3 + p :])  # furniture sorts last
+        order = keys.argsort(1)
+        j = np.arange(len(interior))
         d_end = (1 + n_dust)[:, None]
         c_end = d_end + n_cans[:, None]
-        cells = grid[:, interior]
-        cells[rank == 0] = ord(AGENT)
-        cells[(rank >= 1) & (rank < d_end)] = ord(DUST)
-        cells[(rank >= d_end) & (rank < c_end)] = ord(CAN)
+        chars = np.select([j == 0, j < d_end, j < c_end], [ord(AGENT), ord(DUST), ord(CAN)], 0)
+        placed = np.where(chars > 0, chars, cells[rows, order]).astype(np.uint8)
+        cells[rows, order] = placed
         grid[:, interior] = cells
         return grid.reshape(n, size, size)
 
