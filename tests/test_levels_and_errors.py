@@ -84,6 +84,7 @@ def test_unknown_env_id():
         ({"generator": RoombaLevels(), "knob": 0.5}, r"either generator= or levels=/knob="),
     ],
 )
+@pytest.mark.filterwarnings("ignore:.*render_mode='video'")  # Gymnasium warns before we raise
 def test_bad_kwargs(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make("mesaworld/Roomba-v0", **kwargs)
