@@ -261,15 +261,15 @@ class Engine:
         u = np.empty((len(idx), n_u))
         for row, i in zip(u, idx):  # one small call per resetting env: its own stream
             self.rngs[i].random(out=row)
-        self.task.load(self.state, idx, self.generator.build(u))
-        self.episode_returns[:, idx] = 0.0
-        self.episode_measures[:, idx] = 0.0
-        self.needs_reset[idx] = False
+        self._start(idx, self.generator.build(u))
 
     def load_levels(self, levels: Sequence[Level]) -> None:
         """Put given levels (validated) into envs 0..len-1: for scripted tests and `play`."""
         codes = np.stack([self.task.check(lv).to_array() for lv in levels])
-        idx = np.arange(len(levels))
+        self._start(np.arange(len(levels)), codes)
+
+    def _start(self, idx: np.ndarray, codes: np.ndarray) -> None:
+        """Begin a new episode in envs `idx` on the given levels (uint8[n, H, W] codes)."""
         self.task.load(self.state, idx, codes)
         self.episode_returns[:, idx] = 0.0
         self.episode_measures[:, idx] = 0.0

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 TILE = 16
-_SHAPES = ("square", "disc", "ring", "dots", "core")
 
 
 def _mask(shape: str, t: int) -> np.ndarray:

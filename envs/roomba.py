@@ -250,12 +250,13 @@ class Roomba(Task):
         take_can = np.minimum(can, space - take_floor)
         s.dust[rows, p] = floor - take_floor
         s.can[rows, p] = can - take_can
+        taken = take_floor + take_can
         objectives = np.empty((2, len(rows)), np.float32)
         objectives[0] = take_floor
-        objectives[1] = take_floor + take_can
-        s.bin += objectives[1].astype(np.int64)
+        objectives[1] = taken
+        s.bin += taken
         s.floor_left -= take_floor
-        self.write(s, "dust", p, (floor - take_floor) + (can - take_can) > 0)
+        self.write(s, "dust", p, floor + can - taken > 0)
         self.fill(s, "bin_space", np.minimum(s.capacity - s.bin, _U8_MAX))
         # A can counts as emptied on the step its last dust leaves it.
         measures = ((take_can > 0) & (take_can == can)).astype(np.float32)[None]
