@@ -277,7 +277,8 @@ class Engine:
 
     def step(self, actions: np.ndarray) -> dict:
         """Step all envs. Returns a dict of arrays: reward, terminated, truncated, objectives,
-        measures, and `done` (ended this step; their episode totals are in episode_*)."""
+        measures, `done` (ended this step) and, only if some env ended, the episode totals
+        episode_returns, episode_measures, episode_length (read them where `done`)."""
         s, task = self.state, self.task
         objectives, measures, terminated = task.step(s, actions)
         s.t += 1

@@ -58,17 +58,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # --- play ------------------------------------------------------------------------------------
 def _make_play_env(args: argparse.Namespace) -> gym.Env:
-    kwargs: dict = {"render_mode": "ansi", "max_steps": args.max_steps}
+    # Task and split come from the id's spec; --split overrides only when given.
+    spec = gym.spec(resolve_env_id(args.env))
+    kwargs: dict = {"task": spec.kwargs["task"], "render_mode": "ansi"}
+    if args.max_steps is not None:
+        kwargs["max_steps"] = args.max_steps
     if args.level:
         kwargs["levels"] = [Level.from_file(args.level)]
     else:
-        kwargs["split"] = args.split
+        kwargs["split"] = args.split or spec.kwargs.get("split", "train")
         if args.knob is not None:
             kwargs["knob"] = args.knob
-    env_id = resolve_env_id(args.env)
-    if args.level or args.split != "train" or args.knob is not None:
-        env_id = f"{NAMESPACE}/{TASKS[gym.spec(env_id).kwargs['task']].id_name}-v0"
-    return gym.make(env_id, **{k: v for k, v in kwargs.items() if v is not None})
+    return gym.make(f"{NAMESPACE}/{TASKS[kwargs.pop('task')].id_name}-v0", **kwargs)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -199,7 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = sub.add_parser("play", help="play a level from the terminal")
     play.add_argument("env", nargs="?", default="roomba", help="task name or registered id")
-    play.add_argument("--split", choices=envs.SPLITS, default="train", help="level distribution")
+    play.add_argument(
+        "--split",
+        choices=envs.SPLITS,
+        default=None,
+        help="level distribution (default: the id's, else train)",
+    )
     play.add_argument("--knob", type=float, default=None, help="the shift's knob (train split)")
     play.add_argument("--seed", type=int, default=0, help="level seed")
     play.add_argument("--level", default=None, help="play this ASCII level file instead")
