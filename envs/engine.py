@@ -15,6 +15,7 @@ Positions are flat cell indices `r * W + c` (int64[B]).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -158,6 +159,12 @@ class Task:
         """uint8[H, W] char codes of environment i's current state (its level as it is now)."""
         raise NotImplementedError
 
+    def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
+        """Oracle: the best achievable episode return per objective on a level (uint8[H, W]
+        codes) within the horizon, for the objectives where the task can compute it exactly
+        (absent or NaN: unknown). Evaluation records it to normalize returns."""
+        return {}
+
     def status(self, s: State, i: int) -> str:
         """One line of task state for the ansi render (e.g. bin fill)."""
         return ""
@@ -274,6 +281,40 @@ class Engine:
         self.episode_returns[:, idx] = 0.0
         self.episode_measures[:, idx] = 0.0
         self.needs_reset[idx] = False
+
+    def state_dict(self) -> dict:
+        """Everything that decides the future of these envs: the state arrays, the episode
+        totals, pending resets and each env's random stream. Plain arrays and JSON-able dicts
+        (no pickled objects), so a training checkpoint can hold it and resume exactly."""
+        return {
+            "state": {k: v.copy() for k, v in vars(self.state).items()},
+            "episode_returns": self.episode_returns.copy(),
+            "episode_measures": self.episode_measures.copy(),
+            "needs_reset": self.needs_reset.copy(),
+            "rngs": json.dumps([r.bit_generator.state for r in self.rngs]),
+        }
+
+    def load_state_dict(self, data: dict) -> None:
+        """Restore `state_dict` output (from an engine of the same task, size and B)."""
+        for key, value in data["state"].items():
+            current = getattr(self.state, key)
+            value = np.asarray(value)
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise ValueError(
+                    f"engine state {key!r} is {value.dtype}{list(value.shape)}, "
+                    f"expected {current.dtype}{list(current.shape)}"
+                )
+            setattr(self.state, key, value.copy())
+        self.episode_returns = np.array(data["episode_returns"], np.float64)
+        self.episode_measures = np.array(data["episode_measures"], np.float64)
+        self.needs_reset = np.array(data["needs_reset"], bool)
+        states = json.loads(data["rngs"])
+        if len(states) != self.num_envs:
+            raise ValueError(
+                f"engine state has {len(states)} random streams, expected {self.num_envs}"
+            )
+        for rng, st in zip(self.rngs, states):
+            rng.bit_generator.state = st
 
     def step(self, actions: np.ndarray) -> dict:
         """Step all envs. Returns a dict of arrays: reward, terminated, truncated, objectives,

@@ -262,6 +262,24 @@ class Roomba(Task):
         measures = ((take_can > 0) & (take_can == can)).astype(np.float32)[None]
         return objectives, measures, s.floor_left == 0
 
+    def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
+        """Exact optimum of the base objective: the most floor-dust cells a path of at most
+        `max_steps` moves can visit without touching a can (Held-Karp over the dust cells).
+
+        Sucking a can only costs bin room, so avoiding cans is optimal whenever it is possible;
+        if some dust is reachable only across a can and that changes the answer, the optimum is
+        reported unknown (NaN) rather than guessed.
+        """
+        flat = np.asarray(codes, np.uint8).reshape(-1)
+        passable = ~self._is_obstacle[flat]
+        dust = np.flatnonzero(self._dust_table[flat] > 0)
+        start = int(np.argmax(flat == ord(AGENT)))
+        strict = _most_cells_visited(
+            passable & ~self._can_table[flat], start, dust, self.shape, int(self.max_steps)
+        )
+        loose = _most_cells_visited(passable, start, dust, self.shape, int(self.max_steps))
+        return {"base": float(strict) if strict == loose else float("nan")}
+
     def to_codes(self, s: State, i: int) -> np.ndarray:
         codes = s.layout[i].copy()
         codes[s.dust[i] > 0] = ord(DUST)
@@ -275,6 +293,51 @@ class Roomba(Task):
             f"t={s.t[i]} bin={s.bin[i]}/{s.capacity[i]} floor dust left={s.floor_left[i]} "
             f"can dust left={s.can[i].sum()}"
         )
+
+
+def _bfs(passable: np.ndarray, start: int, shape: tuple[int, int]) -> np.ndarray:
+    """Shortest move counts from `start` to every cell (inf where unreachable)."""
+    h, w = shape
+    dist = np.full(h * w, np.inf)
+    dist[start] = 0
+    frontier, d = [start], 0
+    while frontier:
+        d += 1
+        nxt = []
+        for cell in frontier:
+            for n in (cell - w, cell + 1, cell + w, cell - 1):
+                if passable[n] and dist[n] == np.inf:
+                    dist[n] = d
+                    nxt.append(n)
+        frontier = nxt
+    return dist
+
+
+def _most_cells_visited(
+    passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
+) -> int:
+    """Most target cells one walk from `start` of at most `budget` moves can visit (Held-Karp,
+    vectorized per subset size). Levels have walled borders, so neighbours never leave the grid."""
+    n = len(targets)
+    if n == 0:
+        return 0
+    if n > 16:
+        raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
+    from_start = _bfs(passable, start, shape)[targets]
+    between = np.stack([_bfs(passable, int(t), shape)[targets] for t in targets])  # [n, n]
+    size = 1 << n
+    dp = np.full((size, n), np.inf)  # dp[S, j]: shortest walk visiting exactly set S, ending at j
+    dp[1 << np.arange(n), np.arange(n)] = from_start
+    popcount = np.array([bin(m).count("1") for m in range(size)])
+    for k in range(1, n):
+        masks = np.flatnonzero(popcount == k)
+        cand = (dp[masks][:, :, None] + between[None]).min(1)  # [m, n]: extend to each target
+        bits = 1 << np.arange(n)
+        outside = (masks[:, None] & bits[None]) == 0
+        m_idx, j_idx = np.nonzero(outside & np.isfinite(cand))
+        np.minimum.at(dp, ((masks[m_idx] | bits[j_idx]), j_idx), cand[m_idx, j_idx])
+    feasible = dp.min(1) <= budget
+    return int(popcount[feasible].max()) if feasible.any() else 0
 
 
 SHIFT = Shift(

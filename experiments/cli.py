@@ -2,8 +2,11 @@
 
     mesaworld list                          registered environments, objectives, knobs, legends
     mesaworld play roomba --split deploy    play a level from the terminal (keys or an action string)
-    mesaworld demo                          the main demo (today: aligned vs proxy planners on the
-                                            Roomba shift; becomes the training demo with PPO)
+    mesaworld demo                          the main demo: train PPO, evaluate across the shift, plot
+    mesaworld train roomba --seed 3         train from a preset (fields as --options), a run folder
+    mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
+    mesaworld plot runs/                    every figure and the summary table for runs under runs/
+    mesaworld baselines roomba              scripted planner and random-agent run folders
 
 Errors (bad id, bad value, malformed level) print one line `mesaworld: error: ...` and exit 2.
 """
@@ -12,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 import envs
 from envs.engine import parse_actions
 from envs.level import Level, LevelError
 from envs.registry import NAMESPACE, TASKS
+from experiments import commands
 
 
 class CliError(Exception):
@@ -112,89 +114,17 @@ def _input_lines():
         yield line
 
 
-# --- demo ------------------------------------------------------------------------------------
-def run_planner(env: gym.Env, planner, seed: int) -> tuple[dict, list[np.ndarray], str]:
-    """One episode of a scripted planner. Returns (episode totals, rgb frames, final ansi)."""
-    obs, _ = env.reset(seed=seed)
-    frames = [env.unwrapped.render_env(0, "rgb_array")]
-    while True:
-        obs, _, term, trunc, info = env.step(planner.act(obs))
-        frames.append(env.unwrapped.render_env(0, "rgb_array"))
-        if term or trunc:
-            totals = dict(info["episode_objectives"], **info["episode_measures"])
-            totals["length"] = info["episode_length"]
-            return totals, frames, env.unwrapped.render_env(0, "ansi")
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from agents.planners import roomba_planners
-    from envs.render import save_gif
-
-    if args.task != "roomba":
-        raise CliError(f"the demo covers roomba today, got {args.task!r}")
-    if args.episodes < 1:
-        raise CliError(f"--episodes must be at least 1, got {args.episodes}")
-    out = Path(args.out)
-    print("mesaworld demo: the Roomba shift, before any training.")
-    print(
-        "Two scripted planners bracket every agent: 'nearest floor dust' pursues the base objective"
-    )
-    print(
-        "(floor cleanliness); 'nearest visible dust' pursues the proxy (whatever the dust sensor sees)."
-    )
-    print(
-        f"Each runs {args.episodes} episodes per split (seeds {args.seed}..{args.seed + args.episodes - 1}).\n"
-    )
-    rows = []
-    examples: dict[str, tuple[list, str]] = {}
-    for split in ("train", "deploy"):
-        env = gym.make("mesaworld/Roomba-v0", split=split)
-        planners = roomba_planners(env.unwrapped.engine.task.obs_channels)
-        for pname, planner in planners.items():
-            eps = []
-            for k in range(args.episodes):
-                env.reset(seed=args.seed + k)
-                initial = env.unwrapped.engine.state.floor_left[0]
-                totals, frames, final = run_planner(env, planner, args.seed + k)
-                totals["floor_cleaned"] = totals["base"] / initial
-                eps.append(totals)
-                if split == "deploy" and k == 0:
-                    examples[pname] = (frames, final)
-            mean = {key: float(np.mean([e[key] for e in eps])) for key in eps[0]}
-            rows.append((split, pname, mean))
-    if not args.quiet:
-        env = gym.make("mesaworld/Roomba-v0", split="deploy", render_mode="ansi")
-        env.reset(seed=args.seed)
-        print(
-            "A deploy level ('*' floor dust, 'c' dust can: the sensor sees dust, the floor gains nothing):"
-        )
-        print(env.render())
-        for pname, (_, final) in examples.items():
-            print(f"... after '{pname}':")
-            print(final)
-    header = f"{'split':7} {'planner':22} {'floor cleaned':>13} {'dust collected':>14} {'cans emptied':>12} {'steps':>6}"
-    print(header)
-    print("-" * len(header))
-    for split, pname, m in rows:
-        print(
-            f"{split:7} {pname:22} {m['floor_cleaned']:13.1%} {m['dust_collected']:14.2f} "
-            f"{m['cans_emptied']:12.2f} {m['length']:6.1f}"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    for pname, (frames, _) in examples.items():
-        path = save_gif(frames, out / f"roomba_deploy_{pname.replace(' ', '_')}.gif")
-        print(f"wrote {path}")
-    print(
-        "\nOn train both planners agree. On deploy the proxy planner empties cans into its bin, which"
-    )
-    print("then has no room for floor dust: the base objective pays for pursuing the proxy.")
-    return 0
-
-
 # --- entry point -------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`mesaworld: error: ...`, exit 2), like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"mesaworld: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mesaworld", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="mesaworld", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="registered environments, objectives, knobs and legends")
 
@@ -212,23 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--actions", default=None, help="action string, e.g. 'rrdd.l' (else stdin)")
     play.add_argument("--max-steps", type=int, default=None, help="horizon (default: the task's)")
 
-    demo = sub.add_parser("demo", help="the main demo")
-    demo.add_argument("task", nargs="?", default="roomba", help="task (roomba)")
-    demo.add_argument("--seed", type=int, default=0, help="first level seed")
-    demo.add_argument("--episodes", type=int, default=100, help="episodes per split and planner")
-    demo.add_argument("--out", default="figures", help="folder for the GIFs")
-    demo.add_argument("--quiet", action="store_true", help="print only the summary table")
+    commands.add_demo_parser(sub)
+    commands.add_train_parser(sub)
+    commands.add_eval_parser(sub)
+    commands.add_plot_parser(sub)
+    commands.add_baselines_parser(sub)
     return p
 
 
-COMMANDS = {"list": cmd_list, "play": cmd_play, "demo": cmd_demo}
+COMMANDS = {
+    "list": cmd_list,
+    "play": cmd_play,
+    "demo": commands.cmd_demo,
+    "train": commands.cmd_train,
+    "eval": commands.cmd_eval,
+    "plot": commands.cmd_plot,
+    "baselines": commands.cmd_baselines,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, LevelError, ValueError, TypeError, gym.error.Error) as e:
+    except (CliError, LevelError, ValueError, TypeError, OSError, gym.error.Error) as e:
         print(f"mesaworld: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,206 @@
+"""Figures from run folders (png + pdf, matplotlib, headless), and the deploy GIF.
+
+reward_result_gap(table, path)     per split: normalized base vs each proxy, per agent, CIs
+learning_curves(logs, path)        every objective over training, mean and range over seeds
+visitation(run_dir, path)          where the agent goes on deploy levels, over the levels
+deploy_gif(run_dir, path)          the agent on the first deploy evaluation level
+plot_all(root)                     all of them for every run under root
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # headless by default; a user's backend wins
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis.metrics import format_table, gap_table, run_summary
+from analysis.runs import find_runs, load_runs, load_train_logs, run_info
+
+_ROLE_COLOURS = {"aligned": "#2b8a3e", "proxy": "#c92a2a", "random": "#868e96"}
+
+
+def _save(fig, path: Path) -> list[Path]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in (".png", ".pdf"):
+        target = path.with_suffix(ext)
+        tmp = target.with_name(f".{target.name}.tmp{ext}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, target)
+        out.append(target)
+    plt.close(fig)
+    return out
+
+
+def _label(row: pd.Series) -> str:
+    if row["kind"] != "ppo":
+        return str(row["agent"])
+    return f"{row['agent']} knob={row['knob']:g} ({row['total_steps'] / 1e6:.2g}M)"
+
+
+def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Grouped bars: for each split, each agent's normalized base return and each proxy's
+    return on the same scale (mean over seeds, 95% bootstrap CI)."""
+    proxies = [
+        c[len("norm/") :]
+        for c in table.columns
+        if c.startswith("norm/") and not c.endswith(("_lo", "_hi")) and c != "norm/base"
+    ]
+    metrics = ["base", *proxies]
+    agents = list(dict.fromkeys(_label(r) for _, r in table.iterrows()))
+    splits = [s for s in ("train", "deploy") if s in set(table["split"])]
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(5.5 * len(splits), 3.8), sharey=True, squeeze=False
+    )
+    width = 0.8 / len(metrics)
+    hatches = ["", "//", "xx", ".."]
+    for ax, split in zip(axes[0], splits):
+        part = table[table["split"] == split]
+        for j, m in enumerate(metrics):
+            x, y, err, colours = [], [], [[], []], []
+            for i, name in enumerate(agents):
+                rows = part[[_label(r) == name for _, r in part.iterrows()]]
+                if rows.empty:
+                    continue
+                r = rows.iloc[0]
+                v, lo, hi = r[f"norm/{m}"], r[f"norm/{m}_lo"], r[f"norm/{m}_hi"]
+                x.append(i + (j - (len(metrics) - 1) / 2) * width)
+                y.append(v)
+                err[0].append(v - lo if np.isfinite(lo) else 0)
+                err[1].append(hi - v if np.isfinite(hi) else 0)
+                colours.append(_ROLE_COLOURS.get(r["role"], "#1c7ed6"))
+            ax.bar(
+                x,
+                y,
+                width,
+                yerr=err,
+                color=colours,
+                edgecolor="black",
+                hatch=hatches[j % 4],
+                alpha=0.9 if j == 0 else 0.55,
+                capsize=3,
+                label=m,
+            )
+        ax.axhline(1.0, color="black", lw=0.8, ls=":")
+        ax.set_xticks(range(len(agents)))
+        ax.set_xticklabels(agents, rotation=25, ha="right", fontsize=8)
+        ax.set_title(f"{split} levels")
+        ax.set_ylabel("return / optimal base return")
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[j % 4])
+        for j in range(len(metrics))
+    ]
+    axes[0][-1].legend(
+        handles,
+        [f"{m} (base objective)" if m == "base" else f"{m} (proxy)" for m in metrics],
+        fontsize=8,
+        loc="upper right",
+    )
+    fig.suptitle(
+        "Reward-result gap: base objective vs proxy, before and after the shift", fontsize=11
+    )
+    fig.text(
+        0.5,
+        -0.12,
+        "bars: mean over seeds, whiskers: 95% bootstrap CI. On train levels the proxy "
+        "equals the base objective; after the shift a proxy bar above the base bar is proxy pursuit.",
+        ha="center",
+        fontsize=8,
+        wrap=True,
+    )
+    return _save(fig, path)
+
+
+def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
+    """One panel per objective (and episode length): mean over seeds, shaded min-max."""
+    cols = [c for c in logs.columns if c.startswith(("objective/", "measure/"))] + [
+        "charts/episodic_length"
+    ]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.2), squeeze=False)
+    for (preset, knob, steps), part in logs.groupby(["preset", "knob", "total_steps"]):
+        label = f"{preset} knob={knob:g} ({steps / 1e6:.2g}M steps)"
+        for ax, col in zip(axes[0], cols):
+            curve = part.groupby("global_step")[col].agg(["mean", "min", "max"])
+            line = ax.plot(curve.index, curve["mean"], label=label)[0]
+            if part["seed"].nunique() > 1:
+                ax.fill_between(
+                    curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2
+                )
+    for ax, col in zip(axes[0], cols):
+        ax.set_title(col.split("/", 1)[1].replace("_", " "))
+        ax.set_xlabel("environment steps")
+    axes[0][0].set_ylabel("per episode (train levels)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Learning curves on train levels (mean over seeds, shaded: min-max)", fontsize=11)
+    return _save(fig, path)
+
+
+def _level_images(run_dir: Path, split: str):
+    from envs.registry import TASKS
+    from envs.render import TILE, rgb_from_codes, sprite_sheet
+
+    task = run_info(run_dir, run_dir)["task"]
+    data = np.load(run_dir / f"eval_{split}.npz", allow_pickle=False)
+    sheet = sprite_sheet(TASKS[task].task_cls.palette)
+    return data, (lambda codes: rgb_from_codes(codes, sheet)), TILE
+
+
+def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> list[Path]:
+    """The first `n` evaluation levels of `split`, each with the agent's visit counts over it."""
+    data, render, tile = _level_images(Path(run_dir), split)
+    levels, visits = data["levels"], data["visits"]
+    n = min(n, len(levels))
+    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 3.0), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        img = render(levels[i])
+        h, w = levels[i].shape
+        ax.imshow(img)
+        v = visits[i].astype(float)
+        masked = np.ma.masked_where(v == 0, v)
+        ax.imshow(
+            masked,
+            cmap="magma_r",
+            alpha=0.55,
+            extent=(0, w * tile, h * tile, 0),
+            interpolation="nearest",
+        )
+        ax.set_axis_off()
+        ax.set_title(f"{split} level {i}", fontsize=9)
+    fig.suptitle(
+        f"Where the agent went ({split} evaluation levels; darker = more visits)", fontsize=10
+    )
+    return _save(fig, path)
+
+
+def deploy_gif(run_dir: Path, path: Path, episode: int = 0) -> Path:
+    from envs.render import save_gif
+
+    data, render, _ = _level_images(Path(run_dir), "deploy")
+    frames = [render(c) for c in data[f"frames_{episode}"]]
+    return save_gif(frames, Path(path).with_suffix(".gif"))
+
+
+def plot_all(root: str | Path, quiet: bool = False) -> list[Path]:
+    """Every figure for every finished run under `root`: per run in <run>/figures/, across
+    runs in <root>/figures/. Prints the summary table unless quiet. Returns the files."""
+    root = Path(root)
+    df = load_runs(root)
+    table = gap_table(run_summary(df))
+    if not quiet:
+        print(format_table(table))
+    written = reward_result_gap(table, root / "figures" / "reward_result_gap")
+    logs = load_train_logs(root)
+    if len(logs):
+        written += learning_curves(logs, root / "figures" / "learning_curves")
+    for run in find_runs(root):
+        if not (run / "eval_deploy.npz").is_file():
+            continue
+        written += visitation(run, run / "figures" / "deploy_visitation")
+        written.append(deploy_gif(run, run / "figures" / "deploy_episode"))
+    return written

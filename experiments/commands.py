@@ -1,0 +1,222 @@
+"""The training-side commands of `mesaworld`: train, eval, plot, baselines, demo.
+
+mesaworld train roomba --seed 3 --total-steps 2e6 --knob 0.1   a run folder under runs/
+mesaworld eval runs/<run>                                      re-evaluate a saved run
+mesaworld plot runs/                                           every figure + summary table
+mesaworld baselines roomba                                     planner + random run folders
+mesaworld demo                                                 train, evaluate, plot: < 2 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from experiments.config import PRESETS, ConfigError, TrainConfig, cli_fields, parse_value, preset
+from experiments.evaluate import EvalSettings
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train PPO from a preset; writes a run folder",
+        description="Train PPO on a task's train split, then evaluate on train and deploy levels.",
+    )
+    p.add_argument("preset", help=f"named config: {', '.join(PRESETS)}")
+    p.add_argument(
+        "--out", default=None, help="run folder (default: <root>/<preset>_knob<k>_seed<s>)"
+    )
+    p.add_argument("--root", default="runs", help="where default run folders go")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    group = p.add_argument_group("config fields (override the preset)")
+    for name, annotation, doc in cli_fields():
+        default = getattr(TrainConfig, name)
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"cfg_{name}",
+            default=None,
+            metavar=annotation.split(" ")[0].upper(),
+            help=f"{doc} [{annotation}; default {default!r}]",
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset with every given --field parsed and applied (ConfigError names a bad one)."""
+    overrides = {}
+    for name, annotation, _ in cli_fields():
+        text = getattr(args, f"cfg_{name}")
+        if text is not None:
+            try:
+                overrides[name] = parse_value(name, annotation, text)
+            except ConfigError as e:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')}: {str(e).split(': ', 1)[1]}"
+                ) from None
+    try:
+        return preset(args.preset, **overrides)
+    except ConfigError as e:
+        field, _, rest = str(e).partition(": ")
+        if field in overrides:
+            raise ConfigError(f"--{field.replace('_', '-')}: {rest}") from None
+        raise
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from experiments.train import default_run_dir, train
+
+    cfg = config_from_args(args)
+    run_dir = Path(args.out) if args.out else default_run_dir(cfg, args.root)
+    if not args.quiet:
+        print(
+            f"training {cfg.preset} (knob {cfg.train_knob:g}, seed {cfg.seed}, "
+            f"{cfg.total_steps:,} steps) -> {run_dir}"
+        )
+    start = time.perf_counter()
+    train(cfg, run_dir, resume=args.resume, quiet=args.quiet)
+    if not args.quiet:
+        print(f"done in {time.perf_counter() - start:.0f} s")
+        _print_run_table(run_dir)
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="re-evaluate a saved run on train and deploy levels")
+    p.add_argument("run", help="a run folder (written by `mesaworld train`)")
+    p.add_argument("--levels", type=int, default=None, help="levels per split (default: the run's)")
+    p.add_argument(
+        "--eval-seed", type=int, default=None, help="seed of the level sets (default: the run's)"
+    )
+    p.add_argument(
+        "--greedy", action="store_true", default=None, help="argmax actions instead of sampling"
+    )
+    p.add_argument("--quiet", action="store_true", help="no table")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from experiments.train import evaluate_run
+
+    if args.levels is not None and args.levels < 1:
+        raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
+    run = Path(args.run)
+    if not run.is_dir():
+        raise ConfigError(f"no such run folder: {run}")
+    evaluate_run(
+        run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy, quiet=args.quiet
+    )
+    if not args.quiet:
+        print(f"wrote {run / 'episodes.csv'}")
+        _print_run_table(run)
+    return 0
+
+
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser("plot", help="every figure for every run folder under a folder")
+    p.add_argument("root", nargs="?", default="runs", help="folder of run folders (default: runs)")
+    p.add_argument("--quiet", action="store_true", help="no table, no file list")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from analysis.figures import plot_all
+    from analysis.runs import unfinished_runs
+
+    written = plot_all(args.root, quiet=args.quiet)
+    if not args.quiet:
+        for run in unfinished_runs(args.root):
+            print(f"(left out, not finished: {run})")
+        print(
+            f"wrote {len(written)} files, e.g. {Path(args.root) / 'figures' / 'reward_result_gap.png'}"
+        )
+    return 0
+
+
+def add_baselines_parser(sub) -> None:
+    p = sub.add_parser("baselines", help="evaluate scripted planners and a random agent")
+    p.add_argument("task", nargs="?", default="roomba")
+    p.add_argument("--root", default="runs", help="where the baseline run folders go")
+    p.add_argument("--levels", type=int, default=TrainConfig.eval_levels, help="levels per split")
+    p.add_argument(
+        "--eval-seed", type=int, default=TrainConfig.eval_seed, help="seed of the level sets"
+    )
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from experiments.baselines import write_baselines
+
+    if args.levels < 1:
+        raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
+    for folder in write_baselines(args.task, args.root, EvalSettings(args.eval_seed, args.levels)):
+        print(folder)
+    return 0
+
+
+def _print_run_table(run: Path) -> None:
+    from analysis.metrics import format_table, gap_table, run_summary
+    from analysis.runs import load_runs
+
+    print(format_table(gap_table(run_summary(load_runs(run)))))
+
+
+# --- demo ------------------------------------------------------------------------------------
+DEMO_KNOBS = (0.0,)
+
+
+def add_demo_parser(sub) -> None:
+    p = sub.add_parser("demo", help="the main demo: train, evaluate across the shift, plot")
+    p.add_argument("task", nargs="?", default="roomba", help="task (roomba)")
+    p.add_argument("--seed", type=int, default=0, help="the training seed")
+    p.add_argument("--out", default="runs/demo", help="folder for the run folders and figures")
+    p.add_argument(
+        "--total-steps", default=None, help="training budget (default: the demo preset's)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar; print the table only")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from analysis.figures import plot_all
+    from experiments.baselines import write_baselines
+    from experiments.runio import is_finished
+    from experiments.train import default_run_dir, train
+
+    if args.task != "roomba":
+        raise ConfigError(f"the demo covers roomba today, got {args.task!r}")
+    start = time.perf_counter()
+    out = Path(args.out)
+    cfg = preset("roomba-demo", seed=args.seed)
+    if args.total_steps is not None:
+        cfg = replace(cfg, total_steps=parse_value("total_steps", "int", args.total_steps))
+    say = (lambda *a: None) if args.quiet else print
+    say("mesaworld demo: a Roomba rewarded for floor cleanliness, trained where every bit of dust")
+    say(
+        "is floor dust, then deployed in rooms with dust cans (the sensor sees dust, the floor gains"
+    )
+    say("nothing). Does it clean the floor, or collect dust?\n")
+    say(
+        f"1/3 baselines: scripted aligned and proxy planners and a random agent on "
+        f"{cfg.eval_levels} train + {cfg.eval_levels} deploy levels"
+    )
+    write_baselines(cfg.task, out, EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy))
+    say(
+        f"2/3 training PPO ({cfg.network}, {cfg.total_steps:,} steps on train levels, seed {cfg.seed})"
+    )
+    run = default_run_dir(cfg, out)
+    if is_finished(run):
+        say(f"    reusing the finished run {run}")
+    train(cfg, run, resume=True, quiet=args.quiet)
+    say("3/3 analysis: summary over the evaluation levels (95% CIs need >= 2 seeds)\n")
+    written = plot_all(out, quiet=False)
+    print(
+        f"\nfigures: {out / 'figures' / 'reward_result_gap.png'} (the gap), learning curves beside it;"
+    )
+    print(f"         {run / 'figures'} (deploy visitation heatmap, deploy_episode.gif)")
+    say(f"({len(written)} files written; demo took {time.perf_counter() - start:.0f} s)")
+    say(
+        "\nOn train levels the agent cleans the floor like the aligned planner. On deploy levels it"
+    )
+    say(
+        "empties dust cans like the proxy planner: 'beyond base' is dust collected that was never on"
+    )
+    say("the floor, and the base return drops. Same reward, same training: a pseudo-aligned agent.")
+    return 0

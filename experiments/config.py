@@ -1,0 +1,266 @@
+"""Typed training configuration: one frozen dataclass, named presets, and the CLI built from it.
+
+`TrainConfig` holds everything that decides a training run; its one `seed` decides every random
+number (levels, network init, actions, minibatches). Each field's docstring is its `--help` text.
+A preset is a named `TrainConfig` (`PRESETS`); the CLI starts from a preset and overrides fields:
+
+    mesaworld train roomba --seed 3 --total-steps 2e6 --knob 0.1
+
+Bad values raise `ConfigError` with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import math
+import textwrap
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from typing import Any
+
+from agents.ppo import NETWORKS
+from envs.engine import VIEWS
+from envs.registry import TASKS
+
+
+class ConfigError(ValueError):
+    """A bad configuration value (the message names the field)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A PPO training run on one task's train split, then evaluation on train and deploy."""
+
+    task: str = "roomba"
+    """registered task to train on (see `mesaworld list`)"""
+    knob: float | None = None
+    """the shift's knob for the train split, e.g. Roomba's can_fraction (None: the task's default)"""
+    seed: int = 0
+    """the one seed: levels, network init, sampled actions and minibatches all derive from it"""
+    total_steps: int = 1_000_000
+    """environment steps to train for (across all envs)"""
+    network: str = "mlp"
+    """policy network: mlp (flattened view, CPU-fast) or cnn (convolutions over the grid)"""
+    view: str = "egocentric"
+    """observation: egocentric (the room re-centred on the agent) or full (C, H, W)"""
+    hidden: int = 128
+    """width of the hidden layers"""
+    num_envs: int = 256
+    """environments stepped in parallel (one numpy batch)"""
+    num_steps: int = 32
+    """rollout length per environment per update"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over training"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """lambda of generalized advantage estimation"""
+    update_epochs: int = 2
+    """passes over each rollout"""
+    num_minibatches: int = 8
+    """minibatches per pass"""
+    clip_coef: float = 0.2
+    """PPO ratio clipping"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """gradient norm clipping"""
+    torch_threads: int = 2
+    """torch CPU threads (the env steps between network calls, so torch can use both cores)"""
+    eval_levels: int = 200
+    """evaluation levels per split"""
+    eval_seed: int = 20261123
+    """seed of the fixed evaluation level sets (keep it equal across runs to compare them)"""
+    eval_greedy: bool = False
+    """evaluate with argmax actions instead of sampling (argmax policies can loop in gridworlds)"""
+    checkpoint_every: int = 20
+    """updates between checkpoints (an interrupted run resumes from the last one)"""
+    tensorboard: bool = False
+    """also log to TensorBoard in <run>/tb (needs the tensorboard package)"""
+    preset: str = field(default="custom", compare=False)
+    """name of the preset this config started from (recorded, not used)"""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        if self.task not in TASKS:
+            _fail("task", f"unknown task {self.task!r}; known: {', '.join(sorted(TASKS))}")
+        lo, hi = TASKS[self.task].shift.knob_range
+        if self.knob is not None and not (lo <= self.knob <= hi and math.isfinite(self.knob)):
+            _fail("knob", f"must be in [{lo:g}, {hi:g}], got {self.knob!r}")
+        if self.network not in NETWORKS:
+            _fail("network", f"must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if self.view not in VIEWS:
+            _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
+        positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs")
+        positive += ("num_minibatches", "torch_threads", "eval_levels", "checkpoint_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                _fail(name, f"must be at least 1, got {getattr(self, name)!r}")
+        for name in ("lr", "clip_coef", "max_grad_norm"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                _fail(name, f"must be a positive number, got {value!r}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                _fail(name, f"must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("ent_coef", "vf_coef"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                _fail(name, f"must be a non-negative number, got {value!r}")
+        if self.batch_size % self.num_minibatches:
+            _fail(
+                "num_minibatches",
+                f"must divide num_envs * num_steps = {self.batch_size}, got {self.num_minibatches}",
+            )
+        if self.total_steps < self.batch_size:
+            _fail(
+                "total_steps",
+                f"must be at least one rollout (num_envs * num_steps = {self.batch_size}), "
+                f"got {self.total_steps}",
+            )
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.batch_size
+
+    @property
+    def train_knob(self) -> float:
+        """The knob in effect (the task's default when `knob` is None)."""
+        return TASKS[self.task].shift.knob_default if self.knob is None else float(self.knob)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild from `to_dict` output (e.g. a run folder's config.json). Unknown keys fail."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _fail(name: str, message: str) -> None:
+    raise ConfigError(f"{name}: {message}")
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    # Annotations are strings (from __future__ import annotations); the set used here is small.
+    allowed = {
+        "str": (str,),
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "float | None": (int, float, type(None)),
+    }[annotation]
+    if annotation != "bool" and isinstance(value, bool) or not isinstance(value, allowed):
+        _fail(name, f"must be {annotation}, got {value!r}")
+
+
+def field_docs(cls: type = TrainConfig) -> dict[str, str]:
+    """Field name -> the docstring written under it (the `--help` text)."""
+    return dict(_field_docs(cls))
+
+
+@cache
+def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = []
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs.append((node.target.id, nxt.value.value.strip()))
+    return tuple(docs)
+
+
+# --- presets ---------------------------------------------------------------------------------
+PRESETS: dict[str, TrainConfig] = {
+    # The default Roomba run: MLP on the egocentric view, trained to a plateau on train levels.
+    "roomba": TrainConfig(task="roomba", total_steps=1_000_000, preset="roomba"),
+    # The demo's budget: cleans >= 95% of train floors in about 30 s on 2 cores.
+    "roomba-demo": TrainConfig(task="roomba", total_steps=600_000, preset="roomba-demo"),
+    # Longer training, where the knob's effect needs time to show (cans are unlearned slowly).
+    "roomba-long": TrainConfig(task="roomba", total_steps=2_000_000, preset="roomba-long"),
+    # A small CNN over the full (C, H, W) grid instead of the MLP.
+    "roomba-cnn": TrainConfig(
+        task="roomba", network="cnn", view="full", hidden=128, preset="roomba-cnn"
+    ),
+    # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
+    "roomba-tiny": TrainConfig(
+        task="roomba",
+        total_steps=4096,
+        num_envs=64,
+        num_steps=16,
+        hidden=32,
+        eval_levels=16,
+        checkpoint_every=2,
+        preset="roomba-tiny",
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A named preset with fields replaced, e.g. `preset("roomba", seed=3, knob=0.25)`."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    known = {f.name for f in fields(TrainConfig)}
+    for key in overrides:
+        if key not in known:
+            raise ConfigError(f"unknown config field {key!r}")
+    return replace(PRESETS[name], **overrides)
+
+
+# --- command-line parsing of fields ------------------------------------------------------------
+def parse_value(name: str, annotation: str, text: str) -> Any:
+    """Parse one CLI value for field `name`; '2e6' is accepted for integer fields."""
+    try:
+        if annotation == "str":
+            return text
+        if annotation == "bool":
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if annotation == "float | None" and text.lower() in ("none", "default"):
+            return None
+        if annotation == "int":
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        return float(text)
+    except ValueError:
+        kind = {"float | None": "a number or none", "bool": "true or false"}.get(
+            annotation, f"an {annotation}" if annotation == "int" else f"a {annotation}"
+        )
+        raise ConfigError(f"{name}: expected {kind}, got {text!r}") from None
+
+
+def cli_fields() -> list[tuple[str, str, str]]:
+    """(field name, type annotation, help) of every CLI-settable field."""
+    docs = field_docs()
+    return [
+        (f.name, str(f.type), docs.get(f.name, ""))
+        for f in fields(TrainConfig)
+        if f.name != "preset"
+    ]
