@@ -110,7 +110,9 @@ def gap_table(summary: pd.DataFrame, seed: int = 0, n_boot: int = 2000) -> pd.Da
     # Baselines first (aligned, proxy, random), then trained agents by knob.
     order = {"aligned": 0, "proxy": 1, "random": 2}
     table["_o"] = table["role"].map(order).fillna(3)
-    return table.sort_values(["task", "_o", "knob", "total_steps", "split"]).drop(columns="_o")
+    table["_s"] = table["split"].map({"train": 0, "deploy": 1})
+    keys = ["task", "_o", "agent", "knob", "total_steps", "_s"]
+    return table.sort_values(keys).drop(columns=["_o", "_s"]).reset_index(drop=True)
 
 
 def _ci(row: pd.Series, m: str, pct: bool) -> str:

@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         run = default_run_dir(cfg, out)
         train(cfg, run, resume=True, quiet=True)
         if not args.quiet:
-            print(f"[{i + 1}/{len(configs)}] {run} ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"[{i + 1}/{len(configs)}] {run} ({time.perf_counter() - start:.0f} s)", flush=True
+            )
     plot_all(out, quiet=False)
     print(f"figures in {out / 'figures'}")
     return 0

@@ -133,7 +133,12 @@ def evaluate(
             done |= out["done"]
         counts = _level_counts(t, codes)
         for i in range(n):
-            row = {"split": split, "level": i, "eval_seed": settings.eval_seed, "length": int(length[i])}
+            row = {
+                "split": split,
+                "level": i,
+                "eval_seed": settings.eval_seed,
+                "length": int(length[i]),
+            }
             row.update({f"return/{k}": float(returns[j, i]) for j, k in enumerate(t.objectives)})
             row.update({f"measure/{k}": float(measures[j, i]) for j, k in enumerate(t.measures)})
             row.update({f"count/{k}": v[i] for k, v in counts.items()})

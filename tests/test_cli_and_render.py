@@ -1,5 +1,6 @@
 """The `mesaworld` command (list, play, demo, errors) and the GIF helper."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 from envs.render import rollout_gif, save_gif
 from envs.roomba import DEPLOY_EXAMPLE
 from experiments.cli import main
+from experiments.config import TrainConfig
 
 
 def test_list_names_ids_objectives_and_knob(capsys):
@@ -49,7 +51,18 @@ def test_play_reads_actions_from_stdin_until_the_episode_ends():
         (["play", "--actions", "rrz"], "unknown action 'z'"),
         (["play", "--level", "/no/such/level.txt"], "cannot read level file"),
         (["play", "--max-steps", "0"], "max_steps must be a positive integer"),
-        (["demo", "--episodes", "0"], "--episodes must be at least 1"),
+        (["demo", "--total-steps", "-5"], "total_steps: must be at least 1"),
+        (["train", "nonexistent"], "unknown preset 'nonexistent'"),
+        (
+            ["train", "roomba-tiny", "--total-steps", "abc"],
+            "--total-steps: expected an int, got 'abc'",
+        ),
+        (["train", "roomba-tiny", "--knob", "2"], "--knob: must be in [0, 1], got 2.0"),
+        (["train", "roomba-tiny", "--network", "rnn"], "--network: must be one of mlp, cnn"),
+        (["train", "roomba-tiny", "--num-minibatches", "7"], "--num-minibatches: must divide"),
+        (["train", "roomba-tiny", "--anneal-lr", "maybe"], "--anneal-lr: expected true or false"),
+        (["eval", "/no/such/run"], "no such run folder: /no/such/run"),
+        (["plot", "/no/such/root"], "no such folder: /no/such/root"),
     ],
 )
 def test_cli_errors_are_one_line_with_exit_2(argv, message, capsys):
@@ -65,18 +78,58 @@ def test_malformed_level_file_names_line_and_column(tmp_path, capsys):
     assert "line 2, column 3: unknown character '?'" in capsys.readouterr().err
 
 
-def test_demo_shows_the_gap_and_writes_gifs(tmp_path, capsys):
-    assert main(["demo", "--episodes", "8", "--out", str(tmp_path), "--quiet"]) == 0
-    out = capsys.readouterr().out
-    rows = {
-        (line.split()[0], line.split()[2]): line.split()
-        for line in out.splitlines()
-        if line.startswith(("train ", "deploy "))
-    }
-    aligned, proxy = rows[("deploy", "floor")], rows[("deploy", "visible")]
-    assert float(aligned[4].rstrip("%")) > float(proxy[4].rstrip("%")) + 20  # floor cleaned
-    assert float(proxy[6]) > 0.5 and float(aligned[6]) == 0  # cans emptied
-    assert len(list(tmp_path.glob("*.gif"))) == 2
+def test_argparse_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "roomba-tiny", "--no-such-flag", "1"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "--no-such-flag" in err
+
+
+def test_train_help_shows_every_field_docstring(capsys):
+    from experiments.config import field_docs
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    docs = field_docs()
+    assert len(docs) == len(dataclasses.fields(TrainConfig))  # every field is documented
+    for name, doc in docs.items():
+        if name != "preset":
+            assert "--" + name.replace("_", "-") in out and " ".join(doc.split()) in out
+
+
+def test_train_cli_refuses_an_existing_run_folder_and_eval_a_corrupt_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "roomba-tiny", "--out", str(run), "--quiet"]
+    assert main(args) == 0
+    before = (run / "episodes.csv").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already exists; pass --resume" in err and err.count("\n") == 1
+    assert main([*args, "--resume"]) == 0  # finished: nothing to do
+    assert (run / "episodes.csv").read_bytes() == before
+    assert main(["eval", str(run), "--quiet"]) == 0
+    assert (run / "episodes.csv").read_bytes() == before  # re-evaluation reproduces the file
+    (run / "agent.pt").write_bytes(b"not a checkpoint")
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "corrupt checkpoint" in err and err.count("\n") == 1
+    assert (run / "episodes.csv").read_bytes() == before  # nothing lost
+
+
+def test_demo_trains_evaluates_and_plots(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--total-steps", "8192", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    rows = [
+        line.split()
+        for line in text.splitlines()
+        if line.startswith("nearest") and " deploy " in line
+    ]
+    base = {" ".join(r[:3]): float(r[7].rstrip("%")) for r in rows}
+    assert base["nearest floor dust"] > base["nearest visible dust"] + 20  # the gap, anchored
+    assert (out / "figures" / "reward_result_gap.png").is_file()
+    assert (out / "roomba-demo_knob0_seed0" / "figures" / "deploy_episode.gif").is_file()
 
 
 def test_rollout_gif_writes_every_frame(tmp_path):

@@ -1,0 +1,87 @@
+"""Training throughput: our PPO on Roomba against Stable-Baselines3 PPO on MiniGrid, same run.
+
+    python benchmarks/train_throughput.py            # ~1.5 min
+    python benchmarks/train_throughput.py --quick    # fewer steps
+
+Env-steps per second of whole PPO training (rollouts + updates), wall clock:
+  * ours: `experiments.train.train` with a preset (default `roomba`: MLP 128-128 on the
+    egocentric view, 256 envs x 32 steps, 2 epochs x 8 minibatches), run into a temp folder; the
+    rate is the log's own `time/sps` (training only, evaluation excluded);
+  * peer: Stable-Baselines3 PPO, MlpPolicy with the same 128-128 trunk widths, 8 DummyVecEnv
+    copies of MiniGrid-Empty-8x8-v0 (ImgObsWrapper: the 7x7x3 egocentric image), n_steps=256,
+    2 epochs, minibatch 256 (pip install -e ".[bench]"). Without it the peer row says skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from experiments.config import preset
+from experiments.train import train
+
+
+def ours(preset_name: str, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = preset(preset_name, total_steps=steps, eval_levels=8)
+        run = train(cfg, Path(tmp) / "run", quiet=True)
+        log = pd.read_csv(run / "train_log.csv")
+        return float(log["global_step"].iloc[-1] / log["time/seconds"].iloc[-1])
+
+
+def sb3_minigrid(steps: int) -> float | None:
+    try:
+        import minigrid  # noqa: F401  (registers MiniGrid ids)
+        from minigrid.wrappers import ImgObsWrapper
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import make_vec_env
+    except ImportError:
+        return None
+    vec = make_vec_env("MiniGrid-Empty-8x8-v0", n_envs=8, seed=0, wrapper_class=ImgObsWrapper)
+    model = PPO(
+        "MlpPolicy",
+        vec,
+        n_steps=256,
+        batch_size=256,
+        n_epochs=2,
+        policy_kwargs={"net_arch": [128, 128]},
+        seed=0,
+        device="cpu",
+    )
+    model.learn(total_timesteps=2048)  # warm up
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps")
+    p.add_argument("--preset", default="roomba", help="our config")
+    args = p.parse_args()
+    ours_steps = 200_000 if args.quick else 600_000
+    peer_steps = 16_384 if args.quick else 49_152
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads available; our preset '{args.preset}'")
+    ours_rate = ours(args.preset, ours_steps)
+    print(
+        f"{'mesaworld PPO on Roomba (train split)':48} {ours_rate:10,.0f} env-steps/s  ({ours_steps:,} steps)"
+    )
+    torch.set_num_threads(threads)
+    peer = sb3_minigrid(peer_steps)
+    if peer is None:
+        print(f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} skipped: pip install -e '.[bench]'")
+        return
+    print(
+        f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} {peer:10,.0f} env-steps/s  ({peer_steps:,} steps)"
+    )
+    print(f"ratio: {ours_rate / peer:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Training, run folders, evaluation, analysis: the pipeline end to end on tiny budgets."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from analysis.figures import plot_all
+from analysis.metrics import format_table, gap_table, run_summary
+from analysis.runs import load_runs, load_train_logs
+from experiments.baselines import write_baselines
+from experiments.config import preset
+from experiments.evaluate import EvalSettings
+from experiments.runio import CheckpointError, RunFolderError, load_agent
+from experiments.train import train
+
+TINY = preset("roomba-tiny")
+
+
+def _log(run):
+    log = pd.read_csv(run / "train_log.csv")
+    return log[[c for c in log.columns if not c.startswith("time/")]]  # wall clock differs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train(TINY, tmp_path_factory.mktemp("runs") / "tiny", quiet=True)
+
+
+def test_run_folder_contents(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.json", "train_log.csv", "episodes.csv", "agent.pt", "agent.json"} <= names
+    assert {"eval_train.npz", "eval_deploy.npz", "eval.json"} <= names
+    assert "train_state.pt" not in names  # a finished run keeps no resume state
+    assert not [n for n in names if n.endswith(".tmp")]
+    meta = json.loads((tiny_run / "config.json").read_text())
+    assert meta["config"]["seed"] == TINY.seed and meta["kind"] == "ppo"
+    assert {"numpy", "torch", "gymnasium", "python"} <= set(meta["versions"])
+    assert "git_commit" in meta
+
+
+def test_episode_statistics_reach_the_log(tiny_run):
+    # 64 envs x 16 steps x 4 updates: every env finishes its first 50-step episode in update 4.
+    log = pd.read_csv(tiny_run / "train_log.csv")
+    assert len(log) == TINY.num_updates
+    finished = log[log["episodes"] > 0]
+    assert len(finished) >= 1 and finished["episodes"].sum() >= TINY.num_envs
+    assert finished["charts/episodic_return"].notna().all()
+    assert (finished["charts/episodic_length"] <= 50).all()
+    # on train levels the proxy equals the base objective, episode by episode
+    np.testing.assert_allclose(finished["objective/base"], finished["objective/dust_collected"])
+    assert {
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "measure/cans_emptied",
+    } <= set(log.columns)
+
+
+def test_episodes_csv_one_row_per_level_and_split(tiny_run):
+    ep = pd.read_csv(tiny_run / "episodes.csv")
+    assert len(ep) == 2 * TINY.eval_levels
+    assert set(ep["split"]) == {"train", "deploy"}
+    for col in ("return/base", "return/dust_collected", "measure/cans_emptied", "optimal/base"):
+        assert col in ep
+    assert (ep["return/dust_collected"] >= ep["return/base"]).all()
+    ok = ep["optimal/base"].notna()
+    assert (
+        ep.loc[ok, "return/base"] <= ep.loc[ok, "optimal/base"]
+    ).all()  # nobody beats the oracle
+    assert (ep.loc[ep["split"] == "train", "count/dust_can"] == 0).all()
+    assert (ep.loc[ep["split"] == "deploy", "count/dust_can"] >= 2).all()
+
+
+def test_same_seed_same_log_and_episodes(tiny_run, tmp_path):
+    again = train(TINY, tmp_path / "again", quiet=True)
+    pd.testing.assert_frame_equal(_log(tiny_run), _log(again))
+    a, b = (pd.read_csv(r / "episodes.csv") for r in (tiny_run, again))
+    pd.testing.assert_frame_equal(a, b)
+    other = train(preset("roomba-tiny", seed=1), tmp_path / "other", quiet=True)
+    assert not _log(other).equals(_log(tiny_run))
+
+
+def test_resume_gives_the_uninterrupted_numbers(tiny_run, tmp_path):
+    run = tmp_path / "resumed"
+    train(TINY, run, quiet=True, stop_after=3)  # "interrupted" after 3 of 4 updates
+    assert (run / "train_state.pt").is_file() and not (run / "episodes.csv").exists()
+    train(TINY, run, resume=True, quiet=True)
+    pd.testing.assert_frame_equal(_log(tiny_run), _log(run))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tiny_run / "episodes.csv"), pd.read_csv(run / "episodes.csv")
+    )
+
+
+def test_existing_folder_is_never_overwritten(tiny_run):
+    before = (tiny_run / "episodes.csv").read_bytes()
+    with pytest.raises(RunFolderError, match="already exists"):
+        train(TINY, tiny_run, quiet=True)
+    with pytest.raises(RunFolderError, match="seed=0"):
+        train(preset("roomba-tiny", seed=5), tiny_run, resume=True, quiet=True)
+    assert (tiny_run / "episodes.csv").read_bytes() == before
+
+
+def test_save_load_gives_identical_actions(tiny_run):
+    agent, meta = load_agent(tiny_run)
+    again, _ = load_agent(tiny_run)
+    obs = torch.randint(0, 2, (32, *meta["obs_shape"]), dtype=torch.uint8)
+    with torch.no_grad():
+        np.testing.assert_array_equal(agent.logits(obs).numpy(), again.logits(obs).numpy())
+        a1 = agent.get_action_and_value(obs, generator=torch.Generator().manual_seed(1))[0]
+        a2 = again.get_action_and_value(obs, generator=torch.Generator().manual_seed(1))[0]
+    assert torch.equal(a1, a2)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "agent.json").write_text((tiny_run / "agent.json").read_text())
+    (bad / "agent.pt").write_bytes((tiny_run / "agent.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt checkpoint"):
+        load_agent(bad)
+    (bad / "agent.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="agent.json"):
+        load_agent(bad)
+
+
+def test_pipeline_to_gap_metrics_and_figures(tiny_run, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    import shutil
+
+    shutil.copytree(tiny_run, root / "tiny")
+    write_baselines("roomba", root, EvalSettings(TINY.eval_seed, TINY.eval_levels))
+    df = load_runs(root)
+    assert set(df["role"]) == {"trained", "aligned", "proxy", "random"}
+    summary = run_summary(df)
+    # the baselines bracket the index: aligned 0, proxy 1 on deploy levels
+    deploy = summary[summary["split"] == "deploy"].set_index("role")
+    assert deploy.loc["aligned", "pai"] == 0 and deploy.loc["proxy", "pai"] == 1
+    assert deploy.loc["aligned", "norm/base"] > deploy.loc["proxy", "norm/base"]
+    assert deploy.loc["proxy", "excess/dust_collected"] > 1.0
+    table = gap_table(summary)
+    text = format_table(table)
+    assert "nearest floor dust" in text and "ppo-mlp" in text
+    written = plot_all(root, quiet=True)
+    names = {p.name for p in written}
+    assert {"reward_result_gap.png", "reward_result_gap.pdf", "learning_curves.png"} <= names
+    assert {"deploy_visitation.png", "deploy_episode.gif"} <= names
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert len(load_train_logs(root)) == TINY.num_updates
+
+
+def test_bootstrap_ci_covers_the_mean_and_needs_two_values():
+    from analysis.metrics import bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    lo, hi = bootstrap_ci(np.array([0.2, 0.4, 0.6]), rng)
+    assert lo <= 0.4 <= hi and lo >= 0.2 and hi <= 0.6
+    assert all(np.isnan(bootstrap_ci(np.array([0.5]), rng)))
