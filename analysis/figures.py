@@ -96,14 +96,19 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
         plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[j % 4])
         for j in range(len(metrics))
     ]
-    axes[0][-1].legend(
+    fig.legend(
         handles,
         [f"{m} (base objective)" if m == "base" else f"{m} (proxy)" for m in metrics],
         fontsize=8,
-        loc="upper right",
+        loc="upper center",
+        ncol=len(metrics),
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
     )
     fig.suptitle(
-        "Reward-result gap: base objective vs proxy, before and after the shift", fontsize=11
+        "Reward-result gap: base objective vs proxy, before and after the shift",
+        fontsize=11,
+        y=1.07,
     )
     fig.text(
         0.5,
@@ -137,7 +142,9 @@ def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
         ax.set_xlabel("environment steps")
     axes[0][0].set_ylabel("per episode (train levels)")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Learning curves on train levels (mean over seeds, shaded: min-max)", fontsize=11)
+    fig.suptitle(
+        "Learning curves on train levels (mean over seeds, shaded: min-max)", fontsize=11, y=1.04
+    )
     return _save(fig, path)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from experiments.config import PRESETS, ConfigError, TrainConfig, cli_fields, parse_value, preset
@@ -160,16 +159,16 @@ def _print_run_table(run: Path) -> None:
 
 
 # --- demo ------------------------------------------------------------------------------------
-DEMO_KNOBS = (0.0,)
-
-
 def add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="the main demo: train, evaluate across the shift, plot")
     p.add_argument("task", nargs="?", default="roomba", help="task (roomba)")
     p.add_argument("--seed", type=int, default=0, help="the training seed")
+    p.add_argument(
+        "--knobs", default="0,0.25", help="train one agent per knob value (can_fraction)"
+    )
     p.add_argument("--out", default="runs/demo", help="folder for the run folders and figures")
     p.add_argument(
-        "--total-steps", default=None, help="training budget (default: the demo preset's)"
+        "--total-steps", default=None, help="training budget per agent (default: the demo preset's)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar; print the table only")
 
@@ -184,39 +183,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"the demo covers roomba today, got {args.task!r}")
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = preset("roomba-demo", seed=args.seed)
+    knobs = [parse_value("--knobs", "float", k) for k in args.knobs.split(",")]
+    overrides = {"seed": args.seed}
     if args.total_steps is not None:
-        cfg = replace(cfg, total_steps=parse_value("total_steps", "int", args.total_steps))
+        overrides["total_steps"] = parse_value("total_steps", "int", args.total_steps)
+    configs = [preset("roomba-demo", knob=k, **overrides) for k in knobs]
+    cfg = configs[0]
     say = (lambda *a: None) if args.quiet else print
     say("mesaworld demo: a Roomba rewarded for floor cleanliness, trained where every bit of dust")
     say(
         "is floor dust, then deployed in rooms with dust cans (the sensor sees dust, the floor gains"
     )
-    say("nothing). Does it clean the floor, or collect dust?\n")
+    say("nothing). Does it clean the floor, or collect dust? And does it help if some training")
+    say("rooms already have cans (the knob, can_fraction)?\n")
     say(
         f"1/3 baselines: scripted aligned and proxy planners and a random agent on "
         f"{cfg.eval_levels} train + {cfg.eval_levels} deploy levels"
     )
     write_baselines(cfg.task, out, EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy))
-    say(
-        f"2/3 training PPO ({cfg.network}, {cfg.total_steps:,} steps on train levels, seed {cfg.seed})"
-    )
-    run = default_run_dir(cfg, out)
-    if is_finished(run):
-        say(f"    reusing the finished run {run}")
-    train(cfg, run, resume=True, quiet=args.quiet)
+    for i, c in enumerate(configs):
+        say(
+            f"2/3 training PPO {i + 1}/{len(configs)}: can_fraction {c.train_knob:g}, "
+            f"{c.total_steps:,} steps on train levels, seed {c.seed}"
+        )
+        run = default_run_dir(c, out)
+        if is_finished(run):
+            say(f"    reusing the finished run {run}")
+        train(c, run, resume=True, quiet=args.quiet)
     say("3/3 analysis: summary over the evaluation levels (95% CIs need >= 2 seeds)\n")
     written = plot_all(out, quiet=False)
-    print(
-        f"\nfigures: {out / 'figures' / 'reward_result_gap.png'} (the gap), learning curves beside it;"
-    )
-    print(f"         {run / 'figures'} (deploy visitation heatmap, deploy_episode.gif)")
+    print(f"\nfigures: {out / 'figures' / 'reward_result_gap.png'} (the gap), learning_curves.png;")
+    print(f"         {out}/<run>/figures/ (deploy visitation heatmap, deploy_episode.gif)")
     say(f"({len(written)} files written; demo took {time.perf_counter() - start:.0f} s)")
     say(
-        "\nOn train levels the agent cleans the floor like the aligned planner. On deploy levels it"
+        "\nWith can_fraction 0 the agent cleans train floors like the aligned planner, but on deploy"
     )
-    say(
-        "empties dust cans like the proxy planner: 'beyond base' is dust collected that was never on"
-    )
-    say("the floor, and the base return drops. Same reward, same training: a pseudo-aligned agent.")
+    say("levels it empties dust cans like the proxy planner ('beyond base': dust that was never on")
+    say("the floor) and its base return drops: same reward, same training, a pseudo-aligned agent.")
+    say("With cans in a quarter of the training rooms, where sucking them costs floor, the gap")
+    say("shrinks. More seeds and longer training: python -m experiments.e01_roomba_knob")
     return 0

@@ -65,6 +65,8 @@ def train(
     that many updates without evaluating, as an interruption would (for tests and time boxes).
     """
     run_dir = Path(run_dir)
+    if cfg.tensorboard:
+        _tensorboard_writer_class()  # fail before touching the folder
     state = _prepare_folder(cfg, run_dir, resume)
     if state == "finished":
         if not quiet:
@@ -420,14 +422,18 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
-def _tensorboard(folder: Path):
+def _tensorboard_writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise ConfigError(
             "tensorboard: logging needs the tensorboard package (pip install tensorboard)"
         ) from None
-    return SummaryWriter(str(folder))
+    return SummaryWriter
+
+
+def _tensorboard(folder: Path):
+    return _tensorboard_writer_class()(str(folder))
 
 
 class _Progress:

@@ -159,3 +159,27 @@ def test_bootstrap_ci_covers_the_mean_and_needs_two_values():
     lo, hi = bootstrap_ci(np.array([0.2, 0.4, 0.6]), rng)
     assert lo <= 0.4 <= hi and lo >= 0.2 and hi <= 0.6
     assert all(np.isnan(bootstrap_ci(np.array([0.5]), rng)))
+
+
+def test_cnn_on_the_full_grid_trains_and_evaluates(tmp_path):
+    cfg = preset("roomba-tiny", network="cnn", view="full", total_steps=2048)
+    run = train(cfg, tmp_path / "cnn", quiet=True)
+    _, meta = load_agent(run)
+    assert meta["network"] == "cnn" and meta["obs_shape"] == [5, 9, 9]
+    assert len(pd.read_csv(run / "episodes.csv")) == 2 * cfg.eval_levels
+
+
+def test_tensorboard_logs_or_fails_before_touching_the_folder(tmp_path):
+    import importlib.util
+
+    from experiments.config import ConfigError
+
+    cfg = preset("roomba-tiny", tensorboard=True, total_steps=1024)
+    run = tmp_path / "tb_run"
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ConfigError, match="pip install tensorboard"):
+            train(cfg, run, quiet=True)
+        assert not run.exists()
+    else:
+        train(cfg, run, quiet=True)
+        assert list((run / "tb").iterdir())
