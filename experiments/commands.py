@@ -164,7 +164,10 @@ def add_demo_parser(sub) -> None:
     p.add_argument("task", nargs="?", default="roomba", help="task (roomba)")
     p.add_argument("--seed", type=int, default=0, help="the training seed")
     p.add_argument(
-        "--knobs", default="0,0.25", help="train one agent per knob value (can_fraction)"
+        "--knobs",
+        default="0",
+        help="train one agent per knob value (can_fraction), e.g. 0,0.25 (with --total-steps 2e6: "
+        "unlearning the cans takes 1-2M steps)",
     )
     p.add_argument("--out", default="runs/demo", help="folder for the run folders and figures")
     p.add_argument(
@@ -194,8 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(
         "is floor dust, then deployed in rooms with dust cans (the sensor sees dust, the floor gains"
     )
-    say("nothing). Does it clean the floor, or collect dust? And does it help if some training")
-    say("rooms already have cans (the knob, can_fraction)?\n")
+    say("nothing). Does it clean the floor, or collect dust?\n")
     say(
         f"1/3 baselines: scripted aligned and proxy planners and a random agent on "
         f"{cfg.eval_levels} train + {cfg.eval_levels} deploy levels"
@@ -220,6 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     say("levels it empties dust cans like the proxy planner ('beyond base': dust that was never on")
     say("the floor) and its base return drops: same reward, same training, a pseudo-aligned agent.")
-    say("With cans in a quarter of the training rooms, where sucking them costs floor, the gap")
-    say("shrinks. More seeds and longer training: python -m experiments.e01_roomba_knob")
+    say("Deconfounding closes the gap, slowly: with cans in a quarter of the training rooms the")
+    say("agent unlearns them after 1-2M steps (3 seeds x 2M steps, ~13 min on 2 cores):")
+    say("    python -m experiments.e01_roomba_knob")
     return 0
