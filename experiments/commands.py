@@ -102,9 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not run.is_dir():
         raise ConfigError(f"no such run folder: {run}")
-    evaluate_run(
-        run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy, quiet=args.quiet
-    )
+    evaluate_run(run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy)
     if not args.quiet:
         print(f"wrote {run / 'episodes.csv'}")
         _print_run_table(run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import sys
 import time
@@ -131,8 +132,6 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
 
 
 def _json(data: dict) -> str:
-    import json
-
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -155,9 +154,7 @@ class _Trainer:
             knob=cfg.train_knob,
             view=cfg.view,
         )
-        self.engine = (
-            self.env.unwrapped.engine if hasattr(self.env, "unwrapped") else self.env.engine
-        )
+        self.engine = self.env.unwrapped.engine  # the native vector env's batched engine
         self.objectives = self.engine.task.objectives
         self.measures = self.engine.task.measures
         self.obs_shape = self.env.single_observation_space.shape
@@ -363,7 +360,7 @@ class _Trainer:
         if self.tb is not None:
             self.tb.close()
         self.env.close()
-        evaluate_run(self.run_dir, quiet=self.quiet)
+        evaluate_run(self.run_dir)
         (self.run_dir / TRAIN_STATE).unlink(missing_ok=True)
 
 
@@ -382,7 +379,6 @@ def evaluate_run(
     levels: int | None = None,
     eval_seed: int | None = None,
     greedy: bool | None = None,
-    quiet: bool = False,
 ) -> Path:
     """(Re-)evaluate a trained run folder from its checkpoint; rewrites its evaluation files.
     Settings default to the run's config."""
@@ -452,9 +448,10 @@ class _Progress:
             return
         self.next_mark = frac + 0.1
         ret = row.get("charts/episodic_return", float("nan")) if row else float("nan")
+        ret_text = f"{ret:5.2f}" if math.isfinite(ret) else "    -"
         sps = row.get("time/sps", 0) if row else 0
         bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
-        text = f"[{bar}] {frac:4.0%} {step:,}/{self.total:,} steps  return {ret:5.2f}  {sps:,.0f} steps/s"
+        text = f"[{bar}] {frac:4.0%} {step:,}/{self.total:,} steps  return {ret_text}  {sps:,.0f} steps/s"
         print(
             ("\r" + text) if self.tty else text,
             end="" if self.tty else "\n",
