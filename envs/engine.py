@@ -78,6 +78,7 @@ class Task:
     legend: dict[str, str] = {}
     objectives: tuple[str, ...] = ("base",)  # first is always "base" (= reward)
     measures: tuple[str, ...] = ()  # per-step diagnostics that are not goals
+    counted: dict[str, str] = {}  # level char -> name: objects evaluation counts per level
     channels: tuple[str, ...] = ("obstacle", "agent")
     obstacle_chars: str = WALL
     palette: dict = {}
@@ -274,6 +275,11 @@ class Engine:
         """Put given levels (validated) into envs 0..len-1: for scripted tests and `play`."""
         codes = np.stack([self.task.check(lv).to_array() for lv in levels])
         self._start(np.arange(len(levels)), codes)
+
+    def load_codes(self, codes: np.ndarray) -> None:
+        """Put levels given as uint8[n, H, W] char codes (e.g. a generator's `build` output) into
+        envs 0..n-1, unchecked: the fast path for evaluation level sets."""
+        self._start(np.arange(len(codes)), codes)
 
     def _start(self, idx: np.ndarray, codes: np.ndarray) -> None:
         """Begin a new episode in envs `idx` on the given levels (uint8[n, H, W] codes)."""

@@ -169,6 +169,7 @@ class Roomba(Task):
     legend = LEGEND
     objectives = ("base", "dust_collected")
     measures = ("cans_emptied",)
+    counted = {DUST: "floor_dust", CAN: "dust_can", FURNITURE: "furniture"}
     channels = ("obstacle", "dust", "can", "agent", "bin_space")
     obstacle_chars = WALL + FURNITURE
     _floor, _dust, _can = (225, 220, 205), (95, 80, 60), (110, 110, 120)

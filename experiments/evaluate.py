@@ -12,7 +12,7 @@ uniformly.) Files written (atomically):
 
     episodes.csv     one row per episode: split, level, eval_seed, length, the return under every
                      objective (`return/<name>`), every measure (`measure/<name>`), the level's
-                     `count/<name>` facts and `optimal/<objective>` (the oracle; NaN = unknown)
+                     `count/<name>` of the objects the task counts and `optimal/<objective>` (the oracle; NaN = unknown)
     eval_<split>.npz levels uint8[n, H, W] (char codes), visits int32[n, H, W] (agent positions),
                      frames_<i> uint8[T, H, W] (the level as it was at every step, first episodes)
     eval.json        the evaluation settings
@@ -107,7 +107,7 @@ def evaluate(
             task, len(codes), autoreset=False, view=policy.view, **(task_kwargs or {})
         )
         t = engine.task
-        engine._start(np.arange(len(codes)), codes)
+        engine.load_codes(codes)
         rng = np.random.default_rng(
             np.random.SeedSequence(settings.eval_seed, spawn_key=(s_idx, 1))
         )
@@ -151,14 +151,9 @@ def evaluate(
 
 
 def _level_counts(task, codes: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-level counts of every legend symbol except walls and floor (e.g. count/dust_can)."""
-    out = {}
-    for ch, meaning in task.legend.items():
-        if ch in "#.A":
-            continue
-        key = meaning.split(":")[0].split("(")[0].strip().replace(" ", "_")
-        out[key] = (codes == ord(ch)).reshape(len(codes), -1).sum(1)
-    return out
+    """Per-level counts of the objects the task names in `counted` (e.g. count/dust_can)."""
+    flat = codes.reshape(len(codes), -1)
+    return {name: (flat == ord(ch)).sum(1) for ch, name in task.counted.items()}
 
 
 def write_evaluation(run_dir: Path, rows: list[dict], arrays: dict, settings: EvalSettings) -> None:

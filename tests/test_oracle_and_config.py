@@ -37,7 +37,7 @@ def test_oracle_beats_or_equals_the_aligned_planner_on_random_levels():
 
     codes = eval_levels("roomba", "deploy", 40, eval_seed=3)
     engine = make_engine("roomba", len(codes), autoreset=False)
-    engine._start(np.arange(len(codes)), codes)
+    engine.load_codes(codes)
     planner = PlannerPolicy(roomba_planners(engine.task.obs_channels)["nearest floor dust"])
     total = np.zeros(len(codes))
     done = np.zeros(len(codes), bool)
