@@ -56,24 +56,31 @@ def run_info(run: Path, root: Path) -> dict:
     }
 
 
+def _read(run: Path, root: Path, name: str) -> pd.DataFrame:
+    """run/name as a DataFrame with the run-level columns in front (RunsError if unreadable)."""
+    path = run / name
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise RunsError(f"{path}: unreadable ({str(e).strip().splitlines()[0]})") from None
+    for key, value in reversed(run_info(run, root).items()):
+        df.insert(0, key, value)
+    return df
+
+
 def load_runs(root: str | Path) -> pd.DataFrame:
     """All evaluation episodes of all finished runs under `root` (unfinished runs are left out;
     `unfinished_runs(root)` lists them)."""
     root = Path(root)
     frames = []
     for run in find_runs(root):
-        path = run / EPISODES
-        if not path.is_file():
+        if not (run / EPISODES).is_file():
             continue
-        info = run_info(run, root)
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise RunsError(f"{path}: unreadable ({str(e).strip().splitlines()[0]})") from None
+        df = _read(run, root, EPISODES)
         if not {"split", "level", "return/base"} <= set(df.columns):
-            raise RunsError(f"{path}: not an episodes file (no split/level/return/base columns)")
-        for key, value in reversed(info.items()):
-            df.insert(0, key, value)
+            raise RunsError(
+                f"{run / EPISODES}: not an episodes file (no split/level/return/base columns)"
+            )
         frames.append(df)
     if not frames:
         raise RunsError(f"no finished run folders (with {EPISODES}) under {root}")
@@ -87,16 +94,5 @@ def unfinished_runs(root: str | Path) -> list[Path]:
 def load_train_logs(root: str | Path) -> pd.DataFrame:
     """Every train_log.csv under `root` with the run columns (empty DataFrame if none)."""
     root = Path(root)
-    frames = []
-    for run in find_runs(root):
-        path = run / TRAIN_LOG
-        if not path.is_file():
-            continue
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-            raise RunsError(f"{path}: unreadable ({str(e).strip().splitlines()[0]})") from None
-        for key, value in reversed(run_info(run, root).items()):
-            df.insert(0, key, value)
-        frames.append(df)
+    frames = [_read(run, root, TRAIN_LOG) for run in find_runs(root) if (run / TRAIN_LOG).is_file()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)

@@ -198,3 +198,21 @@ def test_the_demo_budget_gives_a_pseudo_aligned_agent(tmp_path):
     assert agent_deploy["norm/base"] <= 0.7  # ... and it drops visibly after the shift
     assert agent_deploy["excess/dust_collected"] >= 2.0  # dust that was never on the floor
     assert agent_deploy["pai"] >= 0.7  # closer to the proxy pursuer than to the aligned planner
+
+
+def test_unreadable_run_files_are_named(tiny_run, tmp_path):
+    import shutil
+
+    from analysis.runs import RunsError
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny_run, root / "run")
+    (root / "run" / "episodes.csv").write_text("")
+    with pytest.raises(RunsError, match=r"run/episodes.csv: unreadable"):
+        load_runs(root)
+    (root / "run" / "episodes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(RunsError, match="not an episodes file"):
+        load_runs(root)
+    (root / "run" / "episodes.csv").unlink()
+    with pytest.raises(RunsError, match="no finished run folders"):
+        load_runs(root)
