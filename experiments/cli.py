@@ -7,6 +7,7 @@
     mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
     mesaworld baselines roomba              scripted planner and random-agent run folders
+    mesaworld sweep roomba --knob 0,0.25    a resumable (knob x seed) grid on local processes
 
 Errors (bad id, bad value, malformed level) print one line `mesaworld: error: ...` and exit 2.
 """
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_eval_parser(sub)
     commands.add_plot_parser(sub)
     commands.add_baselines_parser(sub)
+    commands.add_sweep_parser(sub)
     return p
 
 
@@ -158,6 +160,7 @@ COMMANDS = {
     "eval": commands.cmd_eval,
     "plot": commands.cmd_plot,
     "baselines": commands.cmd_baselines,
+    "sweep": commands.cmd_sweep,
 }
 
 

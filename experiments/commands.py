@@ -149,6 +149,50 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_sweep_parser(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="train a (knob x seed) grid of runs, resumable; then the table and figures",
+        description="Train every (knob, seed) run of a preset that is not finished yet under --out "
+        "(run it again after an interruption: finished runs are kept, interrupted ones resume).",
+    )
+    p.add_argument("preset", help=f"named config: {', '.join(PRESETS)}")
+    p.add_argument(
+        "--knob", default=None, help="comma-separated knob values (default: the preset's)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per knob")
+    p.add_argument(
+        "--workers", type=int, default=2, help="local worker processes (torch threads are split)"
+    )
+    p.add_argument("--total-steps", default=None, help="override the preset's training budget")
+    p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep_<preset>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from analysis.figures import plot_all
+    from experiments.sweep import run_sweep, sweep_configs
+
+    if args.preset not in PRESETS:
+        raise ConfigError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
+    base = PRESETS[args.preset]
+    knobs = (
+        [base.train_knob]
+        if args.knob is None
+        else [parse_value("--knob", "float", k.strip()) for k in args.knob.split(",")]
+    )
+    overrides = {}
+    if args.total_steps is not None:
+        overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
+    configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
+    root = Path(args.out or f"runs/sweep_{args.preset}")
+    run_sweep(configs, root, workers=args.workers, quiet=args.quiet)
+    if not args.quiet:
+        plot_all(root, quiet=False)
+        print(f"figures in {root / 'figures'}")
+    return 0
+
+
 def _print_run_table(run: Path) -> None:
     from analysis.metrics import format_table, gap_table, run_summary
     from analysis.runs import load_runs

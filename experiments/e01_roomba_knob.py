@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from analysis.figures import plot_all
-from experiments.baselines import write_baselines
 from experiments.config import ConfigError, parse_value, preset
-from experiments.evaluate import EvalSettings
-from experiments.train import default_run_dir, train
+from experiments.sweep import run_sweep, sweep_configs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,33 +28,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="seeds per knob (0..n-1)")
     p.add_argument("--total-steps", default="2e6", help="training steps per run")
     p.add_argument("--preset", default="roomba-long", help="base config")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
     p.add_argument("--out", default="runs/e01_roomba_knob", help="folder of the run folders")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
         knobs = [parse_value("knobs", "float", k) for k in args.knobs.split(",")]
         steps = parse_value("total_steps", "int", args.total_steps)
-        if args.seeds < 1:
-            raise ConfigError(f"seeds: must be at least 1, got {args.seeds}")
-        configs = [
-            preset(args.preset, knob=k, seed=s, total_steps=steps)
-            for k in knobs
-            for s in range(args.seeds)
-        ]
+        # The published figures used 2 torch threads per run, one run at a time.
+        threads = max(1, preset(args.preset).torch_threads // args.workers)
+        configs = sweep_configs(
+            args.preset, knobs, args.seeds, args.workers, total_steps=steps, torch_threads=threads
+        )
     except ConfigError as e:
         print(f"e01_roomba_knob: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    first = configs[0]
-    write_baselines(first.task, out, EvalSettings(first.eval_seed, first.eval_levels))
-    for i, cfg in enumerate(configs):
-        start = time.perf_counter()
-        run = default_run_dir(cfg, out)
-        train(cfg, run, resume=True, quiet=True)
-        if not args.quiet:
-            print(
-                f"[{i + 1}/{len(configs)}] {run} ({time.perf_counter() - start:.0f} s)", flush=True
-            )
+    run_sweep(configs, out, workers=args.workers, quiet=args.quiet)
     plot_all(out, quiet=False)
     print(f"figures in {out / 'figures'}")
     return 0

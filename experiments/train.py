@@ -92,17 +92,11 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
                 f"run folder {run_dir} already exists; pass --resume to continue it "
                 "or choose another --out"
             )
-        saved = read_json(run_dir / CONFIG).get("config", {})
-        mine = cfg.to_dict()
-        diff = [k for k in mine if k != "preset" and saved.get(k) != mine[k]]
-        if diff:
-            k = diff[0]
-            raise RunFolderError(
-                f"cannot resume {run_dir}: it was made with {k}={saved.get(k)!r}, "
-                f"this config has {k}={mine[k]!r}"
-            )
+        check_same_config(cfg, run_dir)
         if is_finished(run_dir):
             return "finished"
+        for stale in run_dir.glob(".*.tmp"):  # a write cut short by a kill: never read, remove
+            stale.unlink()
         path = run_dir / TRAIN_STATE
         if path.is_file():
             try:
@@ -129,6 +123,19 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
     }
     atomic_write_text(run_dir / CONFIG, _json(meta))
     return None
+
+
+def check_same_config(cfg: TrainConfig, run_dir: Path) -> None:
+    """Raise RunFolderError naming the first field where run_dir's config differs from cfg."""
+    saved = read_json(Path(run_dir) / CONFIG).get("config", {})
+    mine = cfg.to_dict()
+    diff = [k for k in mine if k != "preset" and saved.get(k) != mine[k]]
+    if diff:
+        k = diff[0]
+        raise RunFolderError(
+            f"cannot resume {run_dir}: it was made with {k}={saved.get(k)!r}, "
+            f"this config has {k}={mine[k]!r}"
+        )
 
 
 def _json(data: dict) -> str:

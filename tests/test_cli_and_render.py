@@ -62,6 +62,10 @@ def test_play_reads_actions_from_stdin_until_the_episode_ends():
         (["train", "roomba-tiny", "--num-minibatches", "7"], "--num-minibatches: must divide"),
         (["train", "roomba-tiny", "--anneal-lr", "maybe"], "--anneal-lr: expected true or false"),
         (["eval", "/no/such/run"], "no such run folder: /no/such/run"),
+        (["sweep", "nope"], "unknown preset 'nope'"),
+        (["sweep", "roomba-tiny", "--knob", "0,x"], "--knob: expected a float, got 'x'"),
+        (["sweep", "roomba-tiny", "--seeds", "0"], "seeds: must be at least 1"),
+        (["sweep", "roomba-tiny", "--knob", "0,2"], "knob: must be in [0, 1], got 2.0"),
         (["plot", "/no/such/root"], "no such folder: /no/such/root"),
     ],
 )

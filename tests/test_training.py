@@ -87,7 +87,9 @@ def test_resume_gives_the_uninterrupted_numbers(tiny_run, tmp_path):
     run = tmp_path / "resumed"
     train(TINY, run, quiet=True, stop_after=3)  # "interrupted" after 3 of 4 updates
     assert (run / "train_state.pt").is_file() and not (run / "episodes.csv").exists()
+    (run / ".train_log.csv.abc.tmp").write_text("half a write, cut short by a kill")
     train(TINY, run, resume=True, quiet=True)
+    assert not list(run.glob("*.tmp"))  # the stale temp file is gone
     pd.testing.assert_frame_equal(_log(tiny_run), _log(run))
     pd.testing.assert_frame_equal(
         pd.read_csv(tiny_run / "episodes.csv"), pd.read_csv(run / "episodes.csv")
