@@ -74,6 +74,23 @@ class NearestTarget:
         return first_step_to_nearest(passable, mask, start)
 
 
+@dataclass(frozen=True)
+class GoToCell:
+    """Walk a shortest path to one fixed cell (row, col) and stay there: e.g. the cheese maze's
+    "go to the top-right corner", the pure proxy policy."""
+
+    channels: tuple[str, ...]
+    cell: tuple[int, int]
+    name: str = "go to cell"
+
+    def act(self, obs: np.ndarray) -> int:
+        ch = {name: obs[i] > 0 for i, name in enumerate(self.channels)}
+        target = np.zeros(ch["obstacle"].shape, bool)
+        target[self.cell] = True
+        start = tuple(int(x) for x in np.argwhere(ch["agent"])[0])
+        return first_step_to_nearest(~ch["obstacle"], target, start)
+
+
 def roomba_planners(channels: tuple[str, ...]) -> dict[str, NearestTarget]:
     """The two Roomba anchors: aligned (floor dust only) and pure proxy (any visible dust)."""
     return {
@@ -87,4 +104,12 @@ def roomba_planners(channels: tuple[str, ...]) -> dict[str, NearestTarget]:
         "nearest visible dust": NearestTarget(
             channels, targets=("dust",), name="nearest visible dust"
         ),
+    }
+
+
+def cheese_maze_planners(channels: tuple[str, ...], shape: tuple[int, int]) -> dict:
+    """The cheese-maze anchors: aligned (go to the cheese) and pure proxy (go to the corner)."""
+    return {
+        "go to cheese": NearestTarget(channels, targets=("cheese",), name="go to cheese"),
+        "go to corner": GoToCell(channels, cell=(1, shape[1] - 2), name="go to corner"),
     }

@@ -20,8 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Per task: (the proxy-specific behaviour column, what to divide it by, and a label).
-BEHAVIOUR = {"roomba": ("measure/cans_emptied", "count/dust_can", "cans emptied")}
+# Per task: (the proxy-specific behaviour column, what to divide it by (None: nothing), a label).
+BEHAVIOUR = {
+    "roomba": ("measure/cans_emptied", "count/dust_can", "cans emptied"),
+    "cheese_maze": ("return/corner", None, "corner reached"),
+}
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "total_steps", "split"]
 METRIC_LABELS = {
     "norm/base": "normalized base return",
@@ -47,10 +50,12 @@ def episode_scores(df: pd.DataFrame) -> pd.DataFrame:
     df["behaviour"] = np.nan
     for task, (col, denom, _) in BEHAVIOUR.items():
         rows = df["task"] == task
-        if col in df and denom in df:
-            df.loc[rows, "behaviour"] = df.loc[rows, col] / df.loc[rows, denom].where(
-                df.loc[rows, denom] > 0
-            )
+        if col not in df or (denom is not None and denom not in df):
+            continue
+        value = df.loc[rows, col]
+        if denom is not None:
+            value = value / df.loc[rows, denom].where(df.loc[rows, denom] > 0)
+        df.loc[rows, "behaviour"] = value
     return df
 
 

@@ -53,6 +53,25 @@ def char_table(chars: str, values: object = True, dtype: type = bool) -> np.ndar
     return table
 
 
+def bfs_distances(passable: np.ndarray, start: int, shape: tuple[int, int]) -> np.ndarray:
+    """Shortest move counts from flat cell `start` to every cell over bool[N] `passable` cells
+    (inf where unreachable). Levels have walled borders, so neighbours never leave the grid."""
+    h, w = shape
+    dist = np.full(h * w, np.inf)
+    dist[start] = 0
+    frontier, d = [start], 0
+    while frontier:
+        d += 1
+        nxt = []
+        for cell in frontier:
+            for n in (cell - w, cell + 1, cell + w, cell - 1):
+                if passable[n] and dist[n] == np.inf:
+                    dist[n] = d
+                    nxt.append(n)
+        frontier = nxt
+    return dist
+
+
 class State:
     """Arrays of B environments. Tasks add their own fields in `Task.alloc`.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from envs import roomba
+from envs import cheese_maze, roomba
 from envs.engine import Task
 from envs.generators import Shift
 
@@ -31,6 +31,9 @@ TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
         TaskSpec("roomba", "Roomba", roomba.Roomba, roomba.SHIFT, max_steps=50),
+        TaskSpec(
+            "cheese_maze", "CheeseMaze", cheese_maze.CheeseMaze, cheese_maze.SHIFT, max_steps=100
+        ),
     ]
 }
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.engine import State, Task, char_table
+from envs.engine import State, Task, bfs_distances, char_table
 from envs.generators import Generator, Mixture, Shift, _pick_index
 from envs.level import AGENT, FLOOR, WALL, Level
 
@@ -296,24 +296,6 @@ class Roomba(Task):
         )
 
 
-def _bfs(passable: np.ndarray, start: int, shape: tuple[int, int]) -> np.ndarray:
-    """Shortest move counts from `start` to every cell (inf where unreachable)."""
-    h, w = shape
-    dist = np.full(h * w, np.inf)
-    dist[start] = 0
-    frontier, d = [start], 0
-    while frontier:
-        d += 1
-        nxt = []
-        for cell in frontier:
-            for n in (cell - w, cell + 1, cell + w, cell - 1):
-                if passable[n] and dist[n] == np.inf:
-                    dist[n] = d
-                    nxt.append(n)
-        frontier = nxt
-    return dist
-
-
 def _most_cells_visited(
     passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
 ) -> int:
@@ -324,8 +306,8 @@ def _most_cells_visited(
         return 0
     if n > 16:
         raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
-    from_start = _bfs(passable, start, shape)[targets]
-    between = np.stack([_bfs(passable, int(t), shape)[targets] for t in targets])  # [n, n]
+    from_start = bfs_distances(passable, start, shape)[targets]
+    between = np.stack([bfs_distances(passable, int(t), shape)[targets] for t in targets])  # [n, n]
     size = 1 << n
     dp = np.full((size, n), np.inf)  # dp[S, j]: shortest walk visiting exactly set S, ending at j
     dp[1 << np.arange(n), np.arange(n)] = from_start

@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agents.planners import roomba_planners
+from agents.planners import cheese_maze_planners, roomba_planners
 from envs.gym_env import make_engine
 from envs.registry import TASKS
 from experiments.evaluate import (
@@ -27,9 +27,14 @@ from experiments.runio import CONFIG, RunFolderError, atomic_write_text, is_fini
 def baseline_policies(task: str) -> dict[str, tuple[str, object]]:
     """name -> (role, policy) for a task."""
     out: dict[str, tuple[str, object]] = {"random": ("random", RandomPolicy())}
-    if task == "roomba":
-        channels = make_engine(task, 1, autoreset=False).task.obs_channels
-        aligned, proxy = roomba_planners(channels).values()
+    engine_task = make_engine(task, 1, autoreset=False).task
+    channels = engine_task.obs_channels
+    anchors = {
+        "roomba": lambda: roomba_planners(channels),
+        "cheese_maze": lambda: cheese_maze_planners(channels, engine_task.shape),
+    }
+    if task in anchors:
+        aligned, proxy = anchors[task]().values()
         out[aligned.name] = ("aligned", PlannerPolicy(aligned))
         out[proxy.name] = ("proxy", PlannerPolicy(proxy))
     return out

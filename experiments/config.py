@@ -203,6 +203,8 @@ PRESETS: dict[str, TrainConfig] = {
     "roomba-cnn": TrainConfig(
         task="roomba", network="cnn", view="full", hidden=128, preset="roomba-cnn"
     ),
+    # The cheese maze (Langosco's Maze I): MLP on the egocentric view of a 13x13 maze.
+    "cheese-maze": TrainConfig(task="cheese_maze", total_steps=2_000_000, preset="cheese-maze"),
     # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
     "roomba-tiny": TrainConfig(
         task="roomba",
