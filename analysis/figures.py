@@ -122,6 +122,40 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
     return _save(fig, path)
 
 
+def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
+    """Deploy-level returns of trained agents against the training knob (mean over seeds, 95%
+    bootstrap CI): the base objective and every proxy, normalized by the optimal base return.
+    The shape of the published knob figures (e.g. Langosco's corner-size plot)."""
+    part = table[(table["task"] == task) & (table["kind"] == "ppo") & (table["split"] == "deploy")]
+    part = part.sort_values("knob")
+    metrics = [
+        c[len("norm/") :]
+        for c in part.columns
+        if c.startswith("norm/") and not c.endswith(("_lo", "_hi"))
+    ]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for (agent, steps), rows in part.groupby(["agent", "total_steps"]):
+        for m in metrics:
+            y, lo, hi = rows[f"norm/{m}"], rows[f"norm/{m}_lo"], rows[f"norm/{m}_hi"]
+            err = np.vstack([(y - lo).fillna(0).to_numpy(), (hi - y).fillna(0).to_numpy()])
+            label = (
+                f"{m} ({'base objective' if m == 'base' else 'proxy'}), {agent} {steps / 1e6:.2g}M"
+            )
+            ax.errorbar(rows["knob"], y, yerr=err, marker="o", capsize=3, label=label)
+    from envs.registry import TASKS
+
+    knob_name = TASKS[task].shift.knob_name if task in TASKS else "knob"
+    ax.set_xlabel(f"training knob: {knob_name}")
+    ax.set_ylabel("deploy return / optimal base return")
+    top = max(
+        [1.0] + [float(np.nanmax(part[f"norm/{m}_hi"].fillna(part[f"norm/{m}"]))) for m in metrics]
+    )
+    ax.set_ylim(-0.02, top + 0.05)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{task}: deploy returns vs the training knob (95% CI over seeds)", fontsize=10)
+    return _save(fig, path)
+
+
 def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
     """One panel per objective (and episode length): mean over seeds, shaded min-max."""
     cols = [c for c in logs.columns if c.startswith(("objective/", "measure/"))] + [
@@ -202,6 +236,10 @@ def plot_all(root: str | Path, quiet: bool = False) -> list[Path]:
     if not quiet:
         print(format_table(table))
     written = reward_result_gap(table, root / "figures" / "reward_result_gap")
+    trained = table[table["kind"] == "ppo"]
+    for task, rows in trained.groupby("task"):
+        if rows["knob"].nunique() > 1:  # a knob sweep: the published figure's shape
+            written += knob_curve(table, task, root / "figures" / f"knob_curve_{task}")
     logs = load_train_logs(root)
     if len(logs):
         written += learning_curves(logs, root / "figures" / "learning_curves")

@@ -85,6 +85,11 @@ def test_killed_sweep_resumes_with_no_duplicate_missing_or_changed_run(tmp_path)
     for r in runs:
         assert (r / "episodes.csv").is_file() and not (r / "train_state.pt").exists()
         assert not [p for p in r.iterdir() if p.name.endswith(".tmp")]
+    # a knob grid gets the knob-curve figure beside the usual ones
+    from analysis.figures import plot_all
+
+    names = {p.name for p in plot_all(out, quiet=True)}
+    assert {"knob_curve_roomba.png", "knob_curve_roomba.pdf", "reward_result_gap.png"} <= names
     # the killed-and-resumed run has exactly the numbers of an uninterrupted one
     cfg = next(c for c, r in zip(cfgs, runs) if r == victim)
     _same_run(victim, train(cfg, tmp_path / "clean", quiet=True))
