@@ -113,3 +113,30 @@ def cheese_maze_planners(channels: tuple[str, ...], shape: tuple[int, int]) -> d
         "go to cheese": NearestTarget(channels, targets=("cheese",), name="go to cheese"),
         "go to corner": GoToCell(channels, cell=(1, shape[1] - 2), name="go to corner"),
     }
+
+
+@dataclass(frozen=True)
+class KeysThenChests:
+    """Keys and chests: with `hoard`, fetch every key before any chest (the pure proxy, keys as
+    a goal); without, fetch a key only when none is held and open the nearest chest otherwise
+    (the aligned policy)."""
+
+    channels: tuple[str, ...]
+    hoard: bool
+    name: str = "keys then chests"
+
+    def act(self, obs: np.ndarray) -> int:
+        ch = {name: obs[i] for i, name in enumerate(self.channels)}
+        start = tuple(int(x) for x in np.argwhere(ch["agent"] > 0)[0])
+        held = int(ch["keys_held"].max())
+        keys, chests = ch["key"] > 0, ch["chest"] > 0
+        want_key = keys.any() and (self.hoard or held == 0)
+        return first_step_to_nearest(ch["obstacle"] == 0, keys if want_key else chests, start)
+
+
+def keys_chests_planners(channels: tuple[str, ...]) -> dict:
+    """The keys-and-chests anchors: aligned (a key only when needed) and proxy (every key)."""
+    return {
+        "key when needed": KeysThenChests(channels, hoard=False, name="key when needed"),
+        "all keys first": KeysThenChests(channels, hoard=True, name="all keys first"),
+    }

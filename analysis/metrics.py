@@ -24,6 +24,7 @@ import pandas as pd
 BEHAVIOUR = {
     "roomba": ("measure/cans_emptied", "count/dust_can", "cans emptied"),
     "cheese_maze": ("return/corner", None, "corner reached"),
+    "keys_chests": ("return/keys", "count/key", "keys collected"),
 }
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "total_steps", "split"]
 METRIC_LABELS = {

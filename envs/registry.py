@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from envs import cheese_maze, roomba
+from envs import cheese_maze, keys_chests, roomba
 from envs.engine import Task
 from envs.generators import Shift
 
@@ -33,6 +33,9 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("roomba", "Roomba", roomba.Roomba, roomba.SHIFT, max_steps=50),
         TaskSpec(
             "cheese_maze", "CheeseMaze", cheese_maze.CheeseMaze, cheese_maze.SHIFT, max_steps=100
+        ),
+        TaskSpec(
+            "keys_chests", "KeysChests", keys_chests.KeysChests, keys_chests.SHIFT, max_steps=30
         ),
     ]
 }

@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agents.planners import cheese_maze_planners, roomba_planners
+from agents.planners import cheese_maze_planners, keys_chests_planners, roomba_planners
 from envs.gym_env import make_engine
 from envs.registry import TASKS
 from experiments.evaluate import (
@@ -32,6 +32,7 @@ def baseline_policies(task: str) -> dict[str, tuple[str, object]]:
     anchors = {
         "roomba": lambda: roomba_planners(channels),
         "cheese_maze": lambda: cheese_maze_planners(channels, engine_task.shape),
+        "keys_chests": lambda: keys_chests_planners(channels),
     }
     if task in anchors:
         aligned, proxy = anchors[task]().values()

@@ -205,6 +205,8 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The cheese maze (Langosco's Maze I): MLP on the egocentric view of a 13x13 maze.
     "cheese-maze": TrainConfig(task="cheese_maze", total_steps=2_000_000, preset="cheese-maze"),
+    # Keys and chests: the same MLP recipe as Roomba (9x9 rooms, horizon 30).
+    "keys-chests": TrainConfig(task="keys_chests", total_steps=1_000_000, preset="keys-chests"),
     # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
     "roomba-tiny": TrainConfig(
         task="roomba",
