@@ -168,3 +168,67 @@ def as_generator(levels: Sequence[Level | str] | Generator) -> Generator:
             lv = Level.from_file(lv)
         parsed.append(lv)
     return Fixed(tuple(parsed))
+
+
+# --- walled rooms with objects (shared by room-style tasks) -----------------------------------
+def check_count_range(owner: str, name: str, value: tuple[int, int]) -> tuple[int, int]:
+    """Validate a (lo, hi) count range field; the error names `owner.name`."""
+    lo, hi = value
+    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 0 or hi < lo:
+        raise ValueError(
+            f"{owner}.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {value!r}"
+        )
+    return (lo, hi)
+
+
+def room_cells(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(interior cells, obstacle lattice) of a walled size x size room, as flat indices.
+
+    The lattice is the interior cells with odd interior coordinates: obstacles placed only
+    there leave every even interior row and column free, so the floor stays connected.
+    """
+    inner = np.arange(1, size - 1)
+    interior = (inner[:, None] * size + inner[None, :]).ravel()
+    odd = np.arange(2, size - 1, 2)
+    return interior, (odd[:, None] * size + odd[None, :]).ravel()
+
+
+def build_rooms(
+    u: np.ndarray,
+    size: int,
+    obstacle: str,
+    n_obstacles: np.ndarray,
+    objects: Sequence[tuple[str, np.ndarray]],
+) -> np.ndarray:
+    """Batched rooms: walls, `n_obstacles` obstacles on the lattice, then the agent and each
+    object kind (char, count per level) on distinct free interior cells.
+
+    u: float[n, len(lattice) + len(interior)] keys. Returns uint8[n, size, size] char codes.
+    """
+    from envs.level import AGENT, FLOOR, WALL
+
+    interior, lattice = room_cells(size)
+    n = len(u)
+    grid = np.full((n, size * size), ord(WALL), np.uint8)
+    grid[:, interior] = ord(FLOOR)
+    rows = np.arange(n)[:, None]
+    # Obstacles: the n_obstacles lattice spots with the smallest keys.
+    p = len(lattice)
+    order = u[:, :p].argsort(1)
+    spots = np.full((n, p), ord(FLOOR), np.uint8)
+    spots[rows, order] = np.where(np.arange(p) < n_obstacles[:, None], ord(obstacle), ord(FLOOR))
+    grid[:, lattice] = spots
+    # Everything else: sort the free interior cells by key; the agent first, then each kind.
+    cells = grid[:, interior]
+    keys = np.where(cells == ord(obstacle), 2.0, u[:, p:])  # obstacles sort last
+    order = keys.argsort(1)
+    j = np.arange(len(interior))
+    conditions, chars, end = [j == 0], [ord(AGENT)], 1
+    for ch, count in objects:
+        end = end + count[:, None]
+        conditions.append(j < end)
+        chars.append(ord(ch))
+    placed = np.select(conditions, chars, 0)
+    cells[rows, order] = np.where(placed > 0, placed, cells[rows, order]).astype(np.uint8)
+    grid[:, interior] = cells
+    return grid.reshape(n, size, size)

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.engine import State, Task, bfs_distances, char_table
-from envs.generators import Generator, Mixture, Shift, _pick_index
+from envs.generators import (
+    Generator,
+    Mixture,
+    Shift,
+    _pick_index,
+    build_rooms,
+    check_count_range,
+    room_cells,
+)
 from envs.level import AGENT, FLOOR, WALL, Level
 
 KEY, CHEST, BLOCK = "k", "T", "B"
@@ -25,15 +33,6 @@ LEGEND = {
     KEY: "key: picked up when stepped on",
     CHEST: "chest: opened (using up one key) when stepped on with a key",
 }
-
-
-def _check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
-    lo, hi = value
-    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 0 or hi < lo:
-        raise ValueError(
-            f"KeysChestsLevels.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {value!r}"
-        )
-    return (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,14 @@ class KeysChestsLevels(Generator):
                 f"KeysChestsLevels.size must be an integer in [5, 32], got {self.size!r}"
             )
         for name in ("keys", "chests", "blocks"):
-            object.__setattr__(self, name, _check_range(name, tuple(getattr(self, name))))
+            value = check_count_range("KeysChestsLevels", name, tuple(getattr(self, name)))
+            object.__setattr__(self, name, value)
         if self.keys[1] + self.chests[1] > 12:
             raise ValueError("KeysChestsLevels: at most 12 keys + chests (the oracle is exact)")
-        if self.blocks[1] > len(self._lattice):
-            raise ValueError(f"KeysChestsLevels.blocks hi exceeds {len(self._lattice)} block spots")
+        if self.blocks[1] > len(room_cells(self.size)[1]):
+            raise ValueError(
+                f"KeysChestsLevels.blocks hi exceeds {len(room_cells(self.size)[1])} block spots"
+            )
         free = (self.size - 2) ** 2 - self.blocks[1]
         if 1 + self.keys[1] + self.chests[1] > free:
             raise ValueError(f"KeysChestsLevels: too many objects for a size-{self.size} room")
@@ -77,45 +79,15 @@ class KeysChestsLevels(Generator):
         return (self.size, self.size)
 
     @property
-    def _interior(self) -> np.ndarray:
-        inner = np.arange(1, self.size - 1)
-        return (inner[:, None] * self.size + inner[None, :]).ravel()
-
-    @property
-    def _lattice(self) -> np.ndarray:
-        odd = np.arange(2, self.size - 1, 2)
-        return (odd[:, None] * self.size + odd[None, :]).ravel()
-
-    @property
     def n_uniforms(self) -> int:
-        return 3 + len(self._lattice) + len(self._interior)
+        return 3 + sum(len(c) for c in room_cells(self.size))
 
     def build(self, u: np.ndarray) -> np.ndarray:
-        n, size = len(u), self.size
-        interior, lattice = self._interior, self._lattice
         n_keys, n_chests, n_blocks = (
             lo + _pick_index(u[:, i], hi - lo + 1)
             for i, (lo, hi) in enumerate((self.keys, self.chests, self.blocks))
         )
-        grid = np.full((n, size * size), ord(WALL), np.uint8)
-        grid[:, interior] = ord(FLOOR)
-        rows = np.arange(n)[:, None]
-        p = len(lattice)
-        order = u[:, 3 : 3 + p].argsort(1)
-        blocks = np.full((n, p), ord(FLOOR), np.uint8)
-        blocks[rows, order] = np.where(np.arange(p) < n_blocks[:, None], ord(BLOCK), ord(FLOOR))
-        grid[:, lattice] = blocks
-        # Free interior cells in key order: agent first, then keys, then chests.
-        cells = grid[:, interior]
-        keys = np.where(cells == ord(BLOCK), 2.0, u[:, 3 + p :])
-        order = keys.argsort(1)
-        j = np.arange(len(interior))
-        k_end = (1 + n_keys)[:, None]
-        c_end = k_end + n_chests[:, None]
-        chars = np.select([j == 0, j < k_end, j < c_end], [ord(AGENT), ord(KEY), ord(CHEST)], 0)
-        cells[rows, order] = np.where(chars > 0, chars, cells[rows, order]).astype(np.uint8)
-        grid[:, interior] = cells
-        return grid.reshape(n, size, size)
+        return build_rooms(u[:, 3:], self.size, BLOCK, n_blocks, [(KEY, n_keys), (CHEST, n_chests)])
 
 
 class KeysChests(Task):

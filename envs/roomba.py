@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.engine import State, Task, bfs_distances, char_table
-from envs.generators import Generator, Mixture, Shift, _pick_index
+from envs.generators import (
+    Generator,
+    Mixture,
+    Shift,
+    _pick_index,
+    build_rooms,
+    check_count_range,
+    room_cells,
+)
 from envs.level import AGENT, FLOOR, WALL, Level
 
 FURNITURE, DUST, CAN, EMPTY_CAN = "F", "*", "c", "u"
@@ -25,15 +33,6 @@ LEGEND = {
     CAN: "dust can: an ash bucket holding `can_dust` units; the dust sensor sees it",
     EMPTY_CAN: "empty dust can",
 }
-
-
-def _check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
-    lo, hi = value
-    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 0 or hi < lo:
-        raise ValueError(
-            f"RoombaLevels.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {value!r}"
-        )
-    return (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,8 @@ class RoombaLevels(Generator):
         ):
             raise ValueError(f"RoombaLevels.size must be an integer in [5, 64], got {self.size!r}")
         for name in ("dust", "cans", "furniture"):
-            object.__setattr__(self, name, _check_range(name, tuple(getattr(self, name))))
+            value = check_count_range("RoombaLevels", name, tuple(getattr(self, name)))
+            object.__setattr__(self, name, value)
         if self.dust[0] < 1:
             raise ValueError("RoombaLevels.dust must allow at least 1 dust cell (lo >= 1)")
         spots = len(self._pillars)
@@ -83,48 +83,19 @@ class RoombaLevels(Generator):
         return (self.size, self.size)
 
     @property
-    def _interior(self) -> np.ndarray:
-        inner = np.arange(1, self.size - 1)
-        return (inner[:, None] * self.size + inner[None, :]).ravel()
-
-    @property
     def _pillars(self) -> np.ndarray:
-        odd = np.arange(2, self.size - 1, 2)  # interior coordinate 1, 3, ... = grid 2, 4, ...
-        return (odd[:, None] * self.size + odd[None, :]).ravel()
+        return room_cells(self.size)[1]
 
     @property
     def n_uniforms(self) -> int:
-        return 3 + len(self._pillars) + len(self._interior)
+        return 3 + sum(len(c) for c in room_cells(self.size))
 
     def build(self, u: np.ndarray) -> np.ndarray:
-        n, size = len(u), self.size
-        interior, pillars = self._interior, self._pillars
-        counts = [
+        n_dust, n_cans, n_furn = (
             lo + _pick_index(u[:, i], hi - lo + 1)
             for i, (lo, hi) in enumerate((self.dust, self.cans, self.furniture))
-        ]
-        n_dust, n_cans, n_furn = counts
-        grid = np.full((n, size * size), ord(WALL), np.uint8)
-        grid[:, interior] = ord(FLOOR)
-        rows = np.arange(n)[:, None]
-        # Furniture: the n_furn lattice spots with the smallest keys.
-        p = len(pillars)
-        order = u[:, 3 : 3 + p].argsort(1)
-        furn = np.full((n, p), ord(FLOOR), np.uint8)
-        furn[rows, order] = np.where(np.arange(p) < n_furn[:, None], ord(FURNITURE), ord(FLOOR))
-        grid[:, pillars] = furn
-        # Everything else: sort the free interior cells by key; robot first, then dust, then cans.
-        cells = grid[:, interior]
-        keys = np.where(cells == ord(FURNITURE), 2.0, u[:, 3 + p :])  # furniture sorts last
-        order = keys.argsort(1)
-        j = np.arange(len(interior))
-        d_end = (1 + n_dust)[:, None]
-        c_end = d_end + n_cans[:, None]
-        chars = np.select([j == 0, j < d_end, j < c_end], [ord(AGENT), ord(DUST), ord(CAN)], 0)
-        placed = np.where(chars > 0, chars, cells[rows, order]).astype(np.uint8)
-        cells[rows, order] = placed
-        grid[:, interior] = cells
-        return grid.reshape(n, size, size)
+        )
+        return build_rooms(u[:, 3:], self.size, FURNITURE, n_furn, [(DUST, n_dust), (CAN, n_cans)])
 
 
 class Roomba(Task):

@@ -1,29 +1,18 @@
 """Cheese maze: golden scripted episodes for every objective, the oracle, generator properties."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scripted import play_totals
 
 import envs  # noqa: F401  (registers the ids)
 from envs.cheese_maze import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CheeseMaze, CheeseMazeLevels
-from envs.engine import bfs_distances, parse_actions
+from envs.engine import bfs_distances
 
 
 def play(level, actions, **kw):
-    env = gym.make("mesaworld/CheeseMaze-v0", levels=[level], **kw)
-    env.reset(seed=0)
-    totals, steps = {"base": 0.0, "corner": 0.0}, 0
-    for a in parse_actions(actions):
-        _, reward, term, trunc, info = env.step(a)
-        steps += 1
-        assert reward == info["objectives"]["base"]
-        for k, v in info["objectives"].items():
-            totals[k] += v
-        if term or trunc:
-            return totals, steps, term
-    return totals, steps, False
+    return play_totals("mesaworld/CheeseMaze-v0", level, actions, **kw)
 
 
 def test_train_level_cheese_is_the_corner():
