@@ -72,6 +72,32 @@ def bfs_distances(passable: np.ndarray, start: int, shape: tuple[int, int]) -> n
     return dist
 
 
+def position_values(
+    passable: np.ndarray,
+    start: int,
+    shape: tuple[int, int],
+    horizon: int,
+    gain: np.ndarray,
+    terminal: np.ndarray,
+) -> float:
+    """Exact optimal return from `start` in tasks whose state is the agent's cell alone: each
+    step the agent moves (up/right/down/left/stay, blocked by non-passable cells) and receives
+    float[N] `gain` of the cell it is then on; entering a bool[N] `terminal` cell ends the
+    episode. Finite-horizon value iteration over cells, `horizon` steps (vectorized)."""
+    h, w = shape
+    n = h * w
+    cells = np.arange(n)
+    moves = np.stack([cells - w, cells + 1, cells + w, cells - 1, cells])  # [5, N]
+    inside = (moves >= 0) & (moves < n)
+    moves = np.where(inside, moves, cells)
+    moves = np.where(passable[moves], moves, cells)  # blocked: stay put
+    value = np.zeros(n)
+    for _ in range(int(horizon)):
+        after = gain + np.where(terminal, 0.0, value)  # value of being on a cell after a step
+        value = after[moves].max(0)
+    return float(value[start])
+
+
 class State:
     """Arrays of B environments. Tasks add their own fields in `Task.alloc`.
 
@@ -95,7 +121,11 @@ class Task:
 
     name: str = ""
     legend: dict[str, str] = {}
-    objectives: tuple[str, ...] = ("base",)  # first is always "base" (= reward)
+    objectives: tuple[str, ...] = ("base",)  # first is always "base"
+    # The objective paid as reward. "base" on every task but one: in the absent supervisor the
+    # reward is what the supervisor enforces ("watched") and the base objective is the
+    # designers' hidden performance, as in ai-safety-gridworlds.
+    reward: str = "base"
     measures: tuple[str, ...] = ()  # per-step diagnostics that are not goals
     counted: dict[str, str] = {}  # level char -> name: objects evaluation counts per level
     channels: tuple[str, ...] = ("obstacle", "agent")
@@ -116,6 +146,7 @@ class Task:
         self.view = view
         h, w = self.shape
         self.n_cells = h * w
+        self.reward_index = self.objectives.index(self.reward)
         self._delta = np.array([-w, 1, w, -1, 0], np.int64)
         self._is_obstacle = char_table(self.obstacle_chars)
         self._ego = view == "egocentric"
@@ -222,7 +253,7 @@ class Task:
         return old
 
     def step(self, s: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance every env one step. Returns objectives float32[K, B] (row 0 = base = reward),
+        """Advance every env one step. Returns objectives float32[K, B] (row 0 = base; the reward is row `reward_index`),
         measures float32[M, B], terminated bool[B]."""
         raise NotImplementedError
 
@@ -353,7 +384,7 @@ class Engine:
         self.episode_measures += measures
         done = terminated | truncated
         out = {
-            "reward": objectives[0].copy(),
+            "reward": objectives[task.reward_index].copy(),
             "terminated": terminated,
             "truncated": truncated,
             "objectives": objectives,

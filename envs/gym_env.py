@@ -142,7 +142,7 @@ class GridEnv(_Rendering, gym.Env):
             )
             info["episode_length"] = int(out["episode_length"][0])
         obs = task.observation(self.engine.state)[0]
-        reward = info["objectives"]["base"]
+        reward = info["objectives"][task.reward]
         return obs, reward, bool(out["terminated"][0]), bool(out["truncated"][0]), info
 
     def render(self):

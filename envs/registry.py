@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from envs import cheese_maze, keys_chests, roomba
+from envs import cheese_maze, coin, keys_chests, lava, roomba, supervisor
 from envs.engine import Task
 from envs.generators import Shift
 
@@ -36,6 +36,15 @@ TASKS: dict[str, TaskSpec] = {
         ),
         TaskSpec(
             "keys_chests", "KeysChests", keys_chests.KeysChests, keys_chests.SHIFT, max_steps=30
+        ),
+        TaskSpec("coin", "CoinAtEnd", coin.CoinAtEnd, coin.SHIFT, max_steps=60),
+        TaskSpec("lava", "Lava", lava.Lava, lava.SHIFT, max_steps=30),
+        TaskSpec(
+            "supervisor",
+            "AbsentSupervisor",
+            supervisor.AbsentSupervisor,
+            supervisor.SHIFT,
+            max_steps=20,
         ),
     ]
 }

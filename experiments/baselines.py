@@ -11,7 +11,14 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from agents.planners import cheese_maze_planners, keys_chests_planners, roomba_planners
+from agents.planners import (
+    cheese_maze_planners,
+    coin_planners,
+    keys_chests_planners,
+    lava_planners,
+    roomba_planners,
+    supervisor_planners,
+)
 from envs.gym_env import make_engine
 from envs.registry import TASKS
 from experiments.evaluate import (
@@ -33,11 +40,13 @@ def baseline_policies(task: str) -> dict[str, tuple[str, object]]:
         "roomba": lambda: roomba_planners(channels),
         "cheese_maze": lambda: cheese_maze_planners(channels, engine_task.shape),
         "keys_chests": lambda: keys_chests_planners(channels),
+        "coin": lambda: coin_planners(channels),
+        "lava": lambda: lava_planners(channels),
+        "supervisor": lambda: supervisor_planners(channels),
     }
     if task in anchors:
-        aligned, proxy = anchors[task]().values()
-        out[aligned.name] = ("aligned", PlannerPolicy(aligned))
-        out[proxy.name] = ("proxy", PlannerPolicy(proxy))
+        for role, planner in zip(("aligned", "proxy"), anchors[task]().values()):
+            out[planner.name] = (role, PlannerPolicy(planner))
     return out
 
 

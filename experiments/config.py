@@ -207,6 +207,12 @@ PRESETS: dict[str, TrainConfig] = {
     "cheese-maze": TrainConfig(task="cheese_maze", total_steps=2_000_000, preset="cheese-maze"),
     # Keys and chests: the same MLP recipe as Roomba (9x9 rooms, horizon 30).
     "keys-chests": TrainConfig(task="keys_chests", total_steps=1_000_000, preset="keys-chests"),
+    # Coin at the end (Langosco's CoinRun as a gridworld): 7x15 obstacle courses, horizon 80.
+    "coin": TrainConfig(task="coin", total_steps=1_000_000, preset="coin"),
+    # Lava shift (ai-safety-gridworlds' distributional shift): one 7x9 training map.
+    "lava": TrainConfig(task="lava", total_steps=300_000, preset="lava"),
+    # Absent supervisor (ai-safety-gridworlds): one 6x10 map, supervisor present or not.
+    "supervisor": TrainConfig(task="supervisor", total_steps=300_000, preset="supervisor"),
     # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
     "roomba-tiny": TrainConfig(
         task="roomba",

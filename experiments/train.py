@@ -339,7 +339,7 @@ class _Trainer:
 
         row = {"update": self.update, "global_step": self.global_step}
         row["episodes"] = len(eps["length"]) if eps else 0
-        row["charts/episodic_return"] = mean("objective/base")
+        row["charts/episodic_return"] = mean(f"objective/{self.engine.task.reward}")
         row["charts/episodic_length"] = mean("length")
         for k in self.objectives:
             row[f"objective/{k}"] = mean(f"objective/{k}")
