@@ -124,19 +124,22 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
 
 def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
     """Deploy-level returns of trained agents against the training knob (mean over seeds, 95%
-    bootstrap CI): the base objective and every proxy, normalized by the optimal base return.
-    The shape of the published knob figures (e.g. Langosco's corner-size plot)."""
+    bootstrap CI): the base objective and every proxy, each scored from the random agent (0) to
+    its own optimum (1); without a random baseline in the root, as a fraction of the optimal
+    base return. The shape of the published knob figures (e.g. Langosco's corner-size plot)."""
     part = table[(table["task"] == task) & (table["kind"] == "ppo") & (table["split"] == "deploy")]
     part = part.sort_values("knob")
+    scored = "score/base" in part and part["score/base"].notna().any()
+    prefix = "score/" if scored else "norm/"
     metrics = [
-        c[len("norm/") :]
+        c[len(prefix) :]
         for c in part.columns
-        if c.startswith("norm/") and not c.endswith(("_lo", "_hi"))
+        if c.startswith(prefix) and not c.endswith(("_lo", "_hi")) and part[c].notna().any()
     ]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for (agent, steps), rows in part.groupby(["agent", "total_steps"]):
         for m in metrics:
-            y, lo, hi = rows[f"norm/{m}"], rows[f"norm/{m}_lo"], rows[f"norm/{m}_hi"]
+            y, lo, hi = rows[prefix + m], rows[f"{prefix}{m}_lo"], rows[f"{prefix}{m}_hi"]
             err = np.vstack([(y - lo).fillna(0).to_numpy(), (hi - y).fillna(0).to_numpy()])
             label = (
                 f"{m} ({'base objective' if m == 'base' else 'proxy'}), {agent} {steps / 1e6:.2g}M"
@@ -146,11 +149,17 @@ def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
 
     knob_name = TASKS[task].shift.knob_name if task in TASKS else "knob"
     ax.set_xlabel(f"training knob: {knob_name}")
-    ax.set_ylabel("deploy return / optimal base return")
-    top = max(
-        [1.0] + [float(np.nanmax(part[f"norm/{m}_hi"].fillna(part[f"norm/{m}"]))) for m in metrics]
+    ax.set_ylabel(
+        "deploy score (0 = random, 1 = optimal)" if scored else "deploy return / optimal base"
     )
-    ax.set_ylim(-0.02, top + 0.05)
+    ends = [
+        part[f"{prefix}{m}{e}"].fillna(part[prefix + m]) for m in metrics for e in ("_lo", "_hi")
+    ]
+    values = np.concatenate([e.to_numpy(float) for e in ends]) if ends else np.zeros(1)
+    values = values[np.isfinite(values)]
+    lo = min([0.0, *values.tolist()])
+    hi = max([1.0, *values.tolist()])
+    ax.set_ylim(lo - 0.05, hi + 0.05)
     ax.legend(fontsize=7)
     ax.set_title(f"{task}: deploy returns vs the training knob (95% CI over seeds)", fontsize=10)
     return _save(fig, path)
