@@ -24,6 +24,7 @@ from envs.engine import parse_actions
 from envs.level import Level, LevelError
 from envs.registry import NAMESPACE, TASKS
 from experiments import commands
+from experiments.sweep import SweepError
 
 
 class CliError(Exception):
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, LevelError, ValueError, TypeError, OSError, gym.error.Error) as e:
+    except (CliError, LevelError, SweepError, ValueError, TypeError, OSError, gym.error.Error) as e:
         print(f"mesaworld: error: {e}", file=sys.stderr)
         return 2
 

@@ -167,6 +167,18 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--total-steps", default=None, help="override the preset's training budget")
     p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep_<preset>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local worker processes, or Ray tasks (the optional `ray` extra)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: an existing cluster (default: a private local instance "
+        "whose files stay in <out>/.ray)",
+    )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -186,7 +198,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
     configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
     root = Path(args.out or f"runs/sweep_{args.preset}")
-    run_sweep(configs, root, workers=args.workers, quiet=args.quiet)
+    run_sweep(
+        configs,
+        root,
+        workers=args.workers,
+        quiet=args.quiet,
+        backend=args.backend,
+        address=args.address,
+    )
     if not args.quiet:
         plot_all(root, quiet=False)
         print(f"figures in {root / 'figures'}")

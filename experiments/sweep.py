@@ -2,6 +2,8 @@
 
     mesaworld sweep roomba-long --knob 0,0.25 --seeds 3             # 2 local worker processes
     mesaworld sweep roomba --knob 0,0.1,0.25 --seeds 5 --workers 1  # one run after another
+    mesaworld sweep coin --knob 0,0.02,0.1 --seeds 5 --backend ray  # on a local Ray instance
+    mesaworld sweep coin --seeds 5 --backend ray --address ray://head:10001  # an existing cluster
 
 `sweep_configs` builds the grid; `run_sweep` trains every run that is not finished yet:
 a finished run folder is kept as it is, an interrupted one resumes from its checkpoint (exactly,
@@ -9,18 +11,36 @@ see `experiments.train`), so re-running the same command after a crash or a kill
 grid with no duplicate and no missing run. Writes are atomic: a killed run never leaves a
 half-written result. Each run's config records its own `torch_threads` (the cores divided among
 the workers), so the same config gives the same numbers however the grid is scheduled.
+
+Backends: "local" (spawned worker processes on this machine) and "ray" (the optional `ray` extra).
+With Ray, each run is one task asking for `torch_threads` CPUs, and the run folders are the
+same files the local backend writes. Without `--address` a private local Ray instance is
+started for the sweep and its session files, logs and auth token live in <sweep>/.ray (not in
+/tmp/ray or ~/.ray); with `--address` the sweep joins an existing cluster, whose nodes must have
+mesaworld installed and see the sweep folder (a shared file system).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
 from experiments.config import ConfigError, TrainConfig, preset
-from experiments.runio import is_finished, is_run
+from experiments.runio import atomic_write_text, is_finished, is_run
+
+BACKENDS = ("local", "ray")
+
+
+class SweepError(RuntimeError):
+    """A run of the sweep failed; the message names the run and the cause."""
 
 
 def sweep_configs(
@@ -57,6 +77,8 @@ def run_sweep(
     workers: int = 1,
     quiet: bool = False,
     baselines: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[Path]:
     """Train every unfinished run of the grid under `root`; return all run folders (in grid
     order). With `baselines`, the task's baseline run folders are written first (kept if they
@@ -67,6 +89,12 @@ def run_sweep(
     from experiments.train import check_same_config, default_run_dir
 
     root = Path(root)
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ConfigError("address: only used with --backend ray")
+    if backend == "ray":
+        _import_ray()  # fail before any work if the extra is missing
     if baselines:
         for cfg in {
             (c.task, c.eval_seed, c.eval_levels, c.eval_greedy): c for c in configs
@@ -86,6 +114,10 @@ def run_sweep(
         f"{len(todo)} to train on {min(workers, max(len(todo), 1))} worker(s)"
     )
     start, done = time.perf_counter(), 0
+    if backend == "ray":
+        if todo:
+            _run_on_ray(todo, root, workers, address, say)
+        return runs
     if workers == 1 or len(todo) <= 1:
         for cfg, run in todo:
             _train_one(cfg.to_dict(), str(run))
@@ -107,3 +139,84 @@ def run_sweep(
                 future.cancel()
             raise
     return runs
+
+
+# --- the Ray backend ------------------------------------------------------------------------------
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "backend: ray is not installed (pip install -e '.[ray]' adds it)"
+        ) from None
+    return ray
+
+
+@contextmanager
+def ray_session(root: Path, workers: int, address: str | None) -> Iterator[object]:
+    """Connect to the Ray cluster at `address`, or start a private local instance with
+    `workers` CPUs whose files live in root/.ray; shut it down afterwards."""
+    ray = _import_ray()
+    saved = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", "RAY_AUTH_TOKEN_PATH")}
+    short = None
+    try:
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        if address is not None:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray_dir = (root / ".ray").resolve()
+            ray_dir.mkdir(parents=True, exist_ok=True)
+            # Ray's token authentication: our own token file, not ~/.ray/auth_token.
+            token = ray_dir / "auth_token"
+            if not token.is_file() or not token.read_text().strip():
+                atomic_write_text(token, secrets.token_hex(32))
+            token.chmod(0o600)
+            os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+            # Ray's unix sockets live under its temp dir and socket paths are limited to ~100
+            # bytes, so Ray gets a short symlink in the system temp dir pointing at root/.ray.
+            short = Path(tempfile.mkdtemp(prefix="mw-ray-"))
+            (short / "r").symlink_to(ray_dir, target_is_directory=True)
+            ray.init(
+                num_cpus=workers,
+                _temp_dir=str(short / "r"),
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+        yield ray
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if short is not None:
+            shutil.rmtree(short, ignore_errors=True)
+
+
+def _run_on_ray(todo: list, root: Path, workers: int, address: str | None, say) -> None:
+    start, done = time.perf_counter(), 0
+    with ray_session(root, workers, address) as ray:
+        remote = ray.remote(_train_one)
+        refs = {
+            remote.options(num_cpus=cfg.torch_threads, max_retries=0).remote(
+                cfg.to_dict(), str(run.resolve())
+            ): run
+            for cfg, run in todo
+        }
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                try:
+                    ray.get(ref)
+                except Exception as e:
+                    for other in pending:
+                        ray.cancel(other, force=True)
+                    cause = getattr(e, "cause", None) or e
+                    raise SweepError(
+                        f"run {refs[ref]} failed on Ray: {type(cause).__name__}: {cause}"
+                    ) from None
+                done += 1
+                say(f"[{done}/{len(todo)}] {refs[ref]} ({time.perf_counter() - start:.0f} s)")

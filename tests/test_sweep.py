@@ -93,3 +93,55 @@ def test_killed_sweep_resumes_with_no_duplicate_missing_or_changed_run(tmp_path)
     # the killed-and-resumed run has exactly the numbers of an uninterrupted one
     cfg = next(c for c, r in zip(cfgs, runs) if r == victim)
     _same_run(victim, train(cfg, tmp_path / "clean", quiet=True))
+
+
+@pytest.mark.slow
+def test_ray_backend_writes_the_same_runs_and_keeps_its_files_in_the_sweep(tmp_path):
+    """Against a private local Ray instance, through the CLI (a fresh process, HOME moved to
+    an empty folder): the run folders equal the local backend's, and Ray's session files and
+    auth token are under <sweep>/.ray, nothing in HOME."""
+    pytest.importorskip("ray", reason="the optional ray extra is part of the dev install")
+    argv = ["sweep", "roomba-tiny", "--knob", "0", "--seeds", "2", "--workers", "2", "--quiet"]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    code = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
+    ray_out = tmp_path / "ray"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv, "--backend", "ray", "--out", str(ray_out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    cfgs = sweep_configs("roomba-tiny", [0.0], 2, workers=2)
+    local = run_sweep(cfgs, tmp_path / "local", workers=2, quiet=True)
+    for run in local:
+        _same_run(run, ray_out / run.name)
+    assert (ray_out / ".ray" / "auth_token").is_file()
+    assert any(p.name.startswith("session_") for p in (ray_out / ".ray").iterdir())
+    assert not (home / ".ray").exists()  # (matplotlib may cache fonts in HOME; Ray may not)
+    # Rerun: everything is finished, Ray trains nothing.
+    stamp = (ray_out / local[0].name / "episodes.csv").stat().st_mtime_ns
+    again = subprocess.run(
+        [sys.executable, "-c", code, *argv, "--backend", "ray", "--out", str(ray_out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (ray_out / local[0].name / "episodes.csv").stat().st_mtime_ns == stamp
+
+
+def test_backend_errors_are_one_line(tmp_path):
+    from experiments.cli import main
+
+    cfgs = sweep_configs("roomba-tiny", [0.0], 1)
+    with pytest.raises(ConfigError, match="backend: must be one of local, ray"):
+        run_sweep(cfgs, tmp_path, backend="dask", quiet=True)
+    with pytest.raises(ConfigError, match="address: only used with --backend ray"):
+        run_sweep(cfgs, tmp_path, address="ray://x:1", quiet=True)
+    with pytest.raises(SystemExit):  # argparse: one line, exit 2
+        main(["sweep", "roomba-tiny", "--backend", "dask"])
