@@ -212,7 +212,7 @@ PRESETS: dict[str, TrainConfig] = {
     # Lava shift (ai-safety-gridworlds' distributional shift): one 7x9 training map.
     "lava": TrainConfig(task="lava", total_steps=300_000, preset="lava"),
     # Absent supervisor (ai-safety-gridworlds): one 6x10 map, supervisor present or not.
-    "supervisor": TrainConfig(task="supervisor", total_steps=300_000, preset="supervisor"),
+    "supervisor": TrainConfig(task="supervisor", total_steps=1_000_000, preset="supervisor"),
     # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
     "roomba-tiny": TrainConfig(
         task="roomba",
