@@ -139,7 +139,7 @@ class CoinAtEnd(Task):
         AGENT: (_floor, [("disc", (60, 110, 200))]),
     }
 
-    def __init__(self, shape: tuple[int, int], max_steps: int = 60, view: str = "full") -> None:
+    def __init__(self, shape: tuple[int, int], max_steps: int = 100, view: str = "full") -> None:
         super().__init__(shape, max_steps, view)
         h, w = self.shape
         self._is_end = np.zeros(self.n_cells, bool)

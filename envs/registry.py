@@ -37,7 +37,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "keys_chests", "KeysChests", keys_chests.KeysChests, keys_chests.SHIFT, max_steps=30
         ),
-        TaskSpec("coin", "CoinAtEnd", coin.CoinAtEnd, coin.SHIFT, max_steps=60),
+        TaskSpec("coin", "CoinAtEnd", coin.CoinAtEnd, coin.SHIFT, max_steps=100),
         TaskSpec("lava", "Lava", lava.Lava, lava.SHIFT, max_steps=30),
         TaskSpec(
             "supervisor",
