@@ -107,14 +107,18 @@ def test_ray_backend_writes_the_same_runs_and_keeps_its_files_in_the_sweep(tmp_p
     env = {**os.environ, "HOME": str(home)}
     code = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
     ray_out = tmp_path / "ray"
-    done = subprocess.run(
-        [sys.executable, "-c", code, *argv, "--backend", "ray", "--out", str(ray_out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+
+    def ray_sweep():
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv, "--backend", "ray", "--out", str(ray_out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    ray_sweep()
     cfgs = sweep_configs("roomba-tiny", [0.0], 2, workers=2)
     local = run_sweep(cfgs, tmp_path / "local", workers=2, quiet=True)
     for run in local:
@@ -124,14 +128,7 @@ def test_ray_backend_writes_the_same_runs_and_keeps_its_files_in_the_sweep(tmp_p
     assert not (home / ".ray").exists()  # (matplotlib may cache fonts in HOME; Ray may not)
     # Rerun: everything is finished, Ray trains nothing.
     stamp = (ray_out / local[0].name / "episodes.csv").stat().st_mtime_ns
-    again = subprocess.run(
-        [sys.executable, "-c", code, *argv, "--backend", "ray", "--out", str(ray_out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert again.returncode == 0, again.stderr[-2000:]
+    ray_sweep()
     assert (ray_out / local[0].name / "episodes.csv").stat().st_mtime_ns == stamp
 
 
