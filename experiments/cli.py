@@ -50,7 +50,8 @@ def _fmt(values: dict[str, float]) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     for name, spec in TASKS.items():
         print(f"{name}: {', '.join(envs.env_ids(name))}")
-        print(f"  objectives: {', '.join(spec.task_cls.objectives)} (base = reward)")
+        objectives = ", ".join(spec.task_cls.objectives)
+        print(f"  objectives: {objectives} (reward = {spec.task_cls.reward})")
         print(
             f"  knob: {spec.shift.knob_name} = {spec.shift.knob_default:g}  ({spec.shift.knob_doc})"
         )
