@@ -94,7 +94,9 @@ def run_sweep(
     if address is not None and backend != "ray":
         raise ConfigError("address: only used with --backend ray")
     if backend == "ray":
-        _import_ray()  # fail before any work if the extra is missing
+        _import_ray()  # fail before any work if the extra is missing ...
+        if address is not None:
+            _check_reachable(address)  # ... or the cluster is not there
     if baselines:
         for cfg in {
             (c.task, c.eval_seed, c.eval_levels, c.eval_greedy): c for c in configs
@@ -193,6 +195,23 @@ def ray_session(root: Path, workers: int, address: str | None) -> Iterator[objec
                 os.environ[key] = value
         if short is not None:
             shutil.rmtree(short, ignore_errors=True)
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line if `address` ("host:port" or "ray://host:port"; "auto" is left to Ray)
+    does not accept a connection: Ray itself retries a wrong address for minutes."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"address: expected host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(f"address: cannot reach the Ray cluster at {address} ({e})") from None
 
 
 def _run_on_ray(todo: list, root: Path, workers: int, address: str | None, say) -> None:

@@ -140,5 +140,11 @@ def test_backend_errors_are_one_line(tmp_path):
         run_sweep(cfgs, tmp_path, backend="dask", quiet=True)
     with pytest.raises(ConfigError, match="address: only used with --backend ray"):
         run_sweep(cfgs, tmp_path, address="ray://x:1", quiet=True)
+    pytest.importorskip("ray", reason="the optional ray extra is part of the dev install")
+    with pytest.raises(ConfigError, match="address: cannot reach the Ray cluster at 127.0.0.1:1"):
+        run_sweep(cfgs, tmp_path / "s", backend="ray", address="127.0.0.1:1", quiet=True)
+    assert not (tmp_path / "s").exists()  # refused before any work: no baselines, no folder
+    with pytest.raises(ConfigError, match="address: expected host:port"):
+        run_sweep(cfgs, tmp_path, backend="ray", address="nonsense", quiet=True)
     with pytest.raises(SystemExit):  # argparse: one line, exit 2
         main(["sweep", "roomba-tiny", "--backend", "dask"])
