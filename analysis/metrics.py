@@ -75,22 +75,20 @@ def episode_scores(df: pd.DataFrame) -> pd.DataFrame:
 def run_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, split): means over episodes of every score."""
     scores = episode_scores(df)
-    metrics = [c for c in scores.columns if c.startswith(("norm/", "excess/", "return/"))]
+    prefixes = ("norm/", "excess/", "return/", "optimal/")
+    metrics = [c for c in scores.columns if c.startswith(prefixes)]
     metrics += ["length", "solved", "behaviour"]
     keys = ["run", "seed", *GROUP]
-    out = scores.groupby(keys, dropna=False)[metrics].mean().reset_index()
-    out["episodes"] = scores.groupby(keys, dropna=False).size().to_numpy()
-    optimal = scores.groupby(keys, dropna=False)[
-        [f"optimal/{k}" for k in objectives_of(df) if f"optimal/{k}" in scores]
-    ].mean()
-    out = add_scores(out, optimal.reset_index(drop=True))
-    return add_pseudo_alignment(out)
+    grouped = scores.groupby(keys, dropna=False)
+    out = grouped[metrics].mean().reset_index()
+    out["episodes"] = grouped.size().to_numpy()
+    return add_pseudo_alignment(add_scores(out))
 
 
-def add_scores(summary: pd.DataFrame, optimal: pd.DataFrame) -> pd.DataFrame:
+def add_scores(summary: pd.DataFrame) -> pd.DataFrame:
     """Add score/<k> = (return - random) / (optimum - random) per objective, with the random
-    baseline's mean return on the same task and split, and the mean optimum (`optimal`: rows
-    aligned with `summary`, columns optimal/<k>). Where the oracle does not know an objective's
+    baseline's mean return on the same task and split, and the run's mean optimum (its
+    optimal/<k> column). Where the oracle does not know an objective's
     optimum (Roomba's dust_collected), the best baseline's mean return stands in for it: the
     proxy anchor pursues exactly that objective."""
     summary = summary.copy()
@@ -100,8 +98,7 @@ def add_scores(summary: pd.DataFrame, optimal: pd.DataFrame) -> pd.DataFrame:
             part = summary.loc[rows]
             rand = part.loc[part["role"] == "random", f"return/{k}"].mean()
             best = part.loc[part["kind"] != "ppo", f"return/{k}"].max()
-            top = optimal.loc[rows, f"optimal/{k}"] if f"optimal/{k}" in optimal else None
-            top = pd.Series(best, index=rows) if top is None else top.fillna(best)
+            top = part.get(f"optimal/{k}", pd.Series(np.nan, index=rows)).fillna(best)
             span = top - rand
             summary.loc[rows, f"score/{k}"] = (part[f"return/{k}"] - rand) / span.where(
                 span.abs() > 1e-9

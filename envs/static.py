@@ -33,6 +33,11 @@ class StaticTask(Task):
         """bool[n, N]: the cells that end the episode when the agent is on them."""
         raise NotImplementedError
 
+    @staticmethod
+    def _layout(flat: np.ndarray) -> np.ndarray:
+        """Char codes with the agent's start cell read as floor."""
+        return np.where(flat == ord(AGENT), ord(FLOOR), flat).astype(np.uint8)
+
     # --- engine hooks ---------------------------------------------------------------------------
     def alloc(self, n: int) -> State:
         s = super().alloc(n)
@@ -43,7 +48,7 @@ class StaticTask(Task):
         return s
 
     def _load(self, s: State, idx: np.ndarray, flat: np.ndarray) -> None:
-        layout = np.where(flat == ord(AGENT), ord(FLOOR), flat).astype(np.uint8)
+        layout = self._layout(flat)
         s.layout[idx] = layout
         s.gain[idx] = self.cell_gains(layout)
         s.terminal[idx] = self.cell_terminal(layout)
@@ -71,7 +76,7 @@ class StaticTask(Task):
         """Exact: finite-horizon value iteration over the agent's cell, per objective."""
         flat = np.asarray(codes, np.uint8).reshape(1, -1)
         start = int(np.argmax(flat[0] == ord(AGENT)))
-        layout = np.where(flat == ord(AGENT), ord(FLOOR), flat).astype(np.uint8)
+        layout = self._layout(flat)
         gains = self.cell_gains(layout)[0].astype(np.float64)
         terminal = self.cell_terminal(layout)[0]
         passable = ~self._is_obstacle[layout[0]]
