@@ -11,6 +11,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from agents.planners import (
     cheese_maze_planners,
     coin_planners,
@@ -66,7 +68,7 @@ def write_baselines(
             if not is_finished(folder):
                 raise RunFolderError(f"{folder} exists but holds no finished evaluation; remove it")
             saved = json.loads((folder / CONFIG).read_text()).get("eval", {})
-            if reuse and saved == settings.__dict__:
+            if reuse and saved == settings.__dict__ and _has_actions(folder):
                 continue
             if not reuse:
                 raise RunFolderError(f"baseline folder {folder} already exists")
@@ -85,3 +87,12 @@ def write_baselines(
         rows, arrays = evaluate(policy, task, settings)
         write_evaluation(folder, rows, arrays, settings)
     return folders
+
+
+def _has_actions(folder: Path) -> bool:
+    """Whether the folder's evaluation recorded actions (older evaluations did not)."""
+    try:
+        with np.load(folder / "eval_deploy.npz") as data:
+            return "actions" in data.files
+    except (OSError, ValueError):
+        return False

@@ -6,6 +6,7 @@
     mesaworld train roomba --seed 3         train from a preset (fields as --options), a run folder
     mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
+    mesaworld analyze runs/                 the behavioral objective: IRL, EPIC, goal attribution
     mesaworld baselines roomba              scripted planner and random-agent run folders
     mesaworld sweep roomba --knob 0,0.25    a resumable (knob x seed) grid on local processes
 
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_train_parser(sub)
     commands.add_eval_parser(sub)
     commands.add_plot_parser(sub)
+    commands.add_analyze_parser(sub)
     commands.add_baselines_parser(sub)
     commands.add_sweep_parser(sub)
     return p
@@ -161,6 +163,7 @@ COMMANDS = {
     "train": commands.cmd_train,
     "eval": commands.cmd_eval,
     "plot": commands.cmd_plot,
+    "analyze": commands.cmd_analyze,
     "baselines": commands.cmd_baselines,
     "sweep": commands.cmd_sweep,
 }

@@ -129,6 +129,51 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_analyze_parser(sub) -> None:
+    from analysis.behavioral import BehaviorSettings
+
+    d = BehaviorSettings()
+    p = sub.add_parser(
+        "analyze",
+        help="the behavioral objective: inverse RL on deploy behaviour, EPIC, attribution",
+        description=(
+            "Recover the reward each run's deploy behaviour optimizes (MCE IRL on the exact "
+            "tabular export of its evaluation levels), its EPIC distance to every objective, "
+            "which objective explains the actions best, and a goal-vs-capability label per "
+            "(task, knob) cell. Writes <path>/analysis/."
+        ),
+    )
+    p.add_argument("path", help="a run folder, or a folder of run folders (e.g. a sweep)")
+    p.add_argument("--levels", type=int, default=d.levels, help="evaluation levels to use")
+    p.add_argument(
+        "--max-states", type=int, default=d.max_states, help="state budget of the export"
+    )
+    p.add_argument("--split", default=d.split, choices=("train", "deploy"))
+    p.add_argument("--per-state", action="store_true", help="also fit a reward per state")
+    p.add_argument("--out", default=None, help="output folder (default: <path>/analysis)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.behavioral import BehaviorSettings, analyze
+
+    try:
+        settings = BehaviorSettings(
+            split=args.split,
+            levels=args.levels,
+            max_states=args.max_states,
+            per_state=args.per_state,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    _, _, written = analyze(
+        args.path, settings, None if args.out is None else Path(args.out), quiet=args.quiet
+    )
+    if not args.quiet:
+        print(f"wrote {len(written)} files, e.g. {written[-1]}")
+    return 0
+
+
 def add_baselines_parser(sub) -> None:
     p = sub.add_parser("baselines", help="evaluate scripted planners and a random agent")
     p.add_argument("task", nargs="?", default="roomba")

@@ -14,6 +14,8 @@ uniformly.) Files written (atomically):
                      objective (`return/<name>`), every measure (`measure/<name>`), the level's
                      `count/<name>` of the objects the task counts and `optimal/<objective>` (the oracle; NaN = unknown)
     eval_<split>.npz levels uint8[n, H, W] (char codes), visits int32[n, H, W] (agent positions),
+                     actions int8[n, max_steps] (each episode's actions, -1 after its end: the
+                     episode replays exactly, e.g. on `envs.tabular`, for inverse RL),
                      frames_<i> uint8[T, H, W] (the level as it was at every step, first episodes)
     eval.json        the evaluation settings
 """
@@ -119,10 +121,12 @@ def evaluate(
         returns = np.zeros((len(t.objectives), n))
         measures = np.zeros((len(t.measures), n))
         length = np.zeros(n, np.int64)
+        taken = np.full((n, int(t.max_steps)), -1, np.int8)
         while not done.all():
-            actions = policy.act(t.observation(engine.state), rng)
-            out = engine.step(np.asarray(actions, np.int64))
+            actions = np.asarray(policy.act(t.observation(engine.state), rng), np.int64)
+            out = engine.step(actions)
             live = ~done  # envs whose episode was still running before this step
+            taken[live, length[live]] = actions[live]
             returns[:, live] += out["objectives"][:, live]
             measures[:, live] += out["measures"][:, live]
             length[live] += 1
@@ -145,7 +149,7 @@ def evaluate(
             optimal = t.optimal_returns(codes[i])
             row.update({f"optimal/{k}": float(optimal.get(k, np.nan)) for k in t.objectives})
             rows.append(row)
-        arrays[split] = {"levels": codes, "visits": visits.reshape(n, h, w)}
+        arrays[split] = {"levels": codes, "visits": visits.reshape(n, h, w), "actions": taken}
         arrays[split].update({f"frames_{i}": np.stack(f) for i, f in enumerate(frames)})
     return rows, arrays
 
