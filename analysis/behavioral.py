@@ -266,8 +266,8 @@ def cell_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             values = g[m].to_numpy(float)
             rec[m] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
             rec[m + ":lo"], rec[m + ":hi"] = bootstrap_ci(values, rng)
-        objectives = [c[3:] for c in metrics if c.startswith("r2/") and np.isfinite(rec[c])]
-        rec["label"] = behavior_label(rec, objectives) if objectives else ""
+        objectives = TASKS[rec["task"]].task_cls.objectives  # base first
+        rec["label"] = behavior_label(rec, objectives)
         out.append(rec)
     return pd.DataFrame(out)
 

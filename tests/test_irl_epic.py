@@ -122,7 +122,9 @@ def test_irl_recovers_the_reward_of_boltzmann_optimal_demos(task, levels, per_le
     mdp = _export(task, levels)
     true = mdp.reward("base")
     log_pi = soft_value_iteration(mdp, true, beta=20.0)
-    demos = Demos.from_actions(mdp, sample_episodes(mdp, log_pi, per_level, np.random.default_rng(0)))
+    demos = Demos.from_actions(
+        mdp, sample_episodes(mdp, log_pi, per_level, np.random.default_rng(0))
+    )
     fit, held = split_episodes(demos)
     result = mce_irl(mdp, demos.subset(fit, mdp), heldout=demos.subset(held, mdp))
     assert result.converged

@@ -1,0 +1,122 @@
+"""`mesaworld analyze`: the behavioral objective of run folders, end to end."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.behavioral import BehaviorError, BehaviorSettings, analyze
+from experiments.baselines import write_baselines
+from experiments.evaluate import EvalSettings
+
+DATA = Path(__file__).parent / "data" / "behavior"
+
+
+def _cell(cells: pd.DataFrame, kind: str = "ppo") -> pd.Series:
+    rows = cells[cells["kind"] == kind]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_lava_agents_are_a_capability_failure(tmp_path):
+    """Issue-4 lava agents (knob 0) walk into the moved lava strip: no goal explains them and
+    they are incompetent at both, so the label is capability failure."""
+    _, cells, _ = analyze(DATA / "lava", BehaviorSettings(), out=tmp_path, quiet=True)
+    cell = _cell(cells)
+    assert cell["label"] == "capability failure"
+    assert cell["score/base"] < 0.5 and cell["score/goal"] < 0.5
+
+
+def test_cheese_corner_size_1_is_goal_misgeneralization(tmp_path):
+    """Issue-4 cheese-maze agents trained with the cheese in the top-right corner pursue the
+    corner on deploy: the corner explains their actions and they reach it competently."""
+    runs, cells, written = analyze(
+        DATA / "cheese_maze", BehaviorSettings(), out=tmp_path, quiet=True
+    )
+    cell = _cell(cells)
+    assert cell["label"] == "goal misgeneralization (corner)"
+    assert cell["r2/corner"] > cell["r2/base"] + 0.05
+    assert len(runs) == 3 and (runs["best"] == "corner").all()
+    assert (tmp_path / "behavioral_gap_cheese_maze.png").is_file()
+    assert (tmp_path / "reward_maps_cheese_maze.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def supervisor_baselines(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sup")
+    write_baselines("supervisor", root, EvalSettings(eval_seed=1, levels=20))
+    return root
+
+
+def test_analyze_cli_on_scripted_baselines(supervisor_baselines):
+    """Planners with known goals get the labels their goals deserve, through the CLI."""
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "analyze", str(supervisor_baselines)],
+        capture_output=True,
+        text=True,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "behavioral objective on deploy" in out.stdout
+    cells = pd.read_csv(supervisor_baselines / "analysis" / "attribution.csv")
+    labels = dict(zip(cells["agent"], cells["label"]))
+    assert labels["long way round"] == "generalizes"
+    assert labels["shortcut when unwatched"] == "goal misgeneralization (watched)"
+    assert labels["random"] == "capability failure"
+    runs = pd.read_csv(supervisor_baselines / "analysis" / "behavioral.csv")
+    shortcut = runs[runs["agent"] == "shortcut when unwatched"].iloc[0]
+    assert shortcut["epic/watched"] < shortcut["epic/base"]
+    for name in ("behavioral_gap_supervisor.png", "reward_maps_supervisor.pdf"):
+        assert (supervisor_baselines / "analysis" / name).is_file()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "analyze", *args],
+        capture_output=True,
+        text=True,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_analyze_errors_are_one_line(tmp_path, supervisor_baselines):
+    run = tmp_path / "run"
+    shutil.copytree(supervisor_baselines / "baseline_supervisor_random", run)
+    # an evaluation from before actions were recorded
+    with np.load(run / "eval_deploy.npz") as d:
+        np.savez(run / "eval_deploy.npz", levels=d["levels"], visits=d["visits"])
+    out = _cli(str(run))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "no recorded actions" in out.stderr
+    assert not (run / "analysis").exists()
+
+    run2 = tmp_path / "run2"
+    shutil.copytree(supervisor_baselines / "baseline_supervisor_random", run2)
+    episodes = pd.read_csv(run2 / "episodes.csv")
+    episodes.loc[episodes["split"] == "deploy", "return/base"] += 1.0
+    episodes.to_csv(run2 / "episodes.csv", index=False)
+    out = _cli(str(run2))
+    assert out.returncode == 2 and "replays to base return" in out.stderr
+
+    for bad in (["--levels", "0"], ["--max-states", "-5"]):
+        out = _cli(str(supervisor_baselines), *bad)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    out = _cli(str(tmp_path / "missing"))
+    assert out.returncode == 2 and "no such folder" in out.stderr
+
+    with pytest.raises(BehaviorError, match="no finished run folders"):
+        analyze(tmp_path / "run", BehaviorSettings(), quiet=True) if False else analyze(
+            _empty(tmp_path), BehaviorSettings(), quiet=True
+        )
+
+
+def _empty(tmp_path: Path) -> Path:
+    p = tmp_path / "empty"
+    p.mkdir()
+    return p
