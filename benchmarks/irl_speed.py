@@ -36,8 +36,10 @@ def main() -> None:
     t0 = time.perf_counter()
     mdp = export(rules, codes)
     t_export = time.perf_counter() - t0
-    print(f"export: {mdp.n_states:,} states x {mdp.n_actions} actions, horizon {mdp.horizon}, "
-          f"{t_export:.2f} s")
+    print(
+        f"export: {mdp.n_states:,} states x {mdp.n_actions} actions, horizon {mdp.horizon}, "
+        f"{t_export:.2f} s"
+    )
     rng = np.random.default_rng(0)
     log_pi = soft_value_iteration(mdp, mdp.reward("base"), beta=20.0)
     episodes = []
@@ -65,7 +67,9 @@ def main() -> None:
     d = epic_distance(mdp, result.reward, mdp.reward("base"))
     t_epic = time.perf_counter() - t0
     print(f"EPIC(recovered, base) = {d:.4f}: {t_epic:.2f} s (target < 1 s)")
-    print(f"one soft value iteration: {_time(lambda: soft_value_iteration(mdp, result.reward)):.3f} s")
+    print(
+        f"one soft value iteration: {_time(lambda: soft_value_iteration(mdp, result.reward)):.3f} s"
+    )
 
 
 def _time(fn) -> float:
