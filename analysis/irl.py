@@ -128,6 +128,26 @@ class Demos:
         return features[self.state, self.action].sum(0)
 
 
+def sample_episodes(
+    mdp: TabularMDP, log_pi: np.ndarray, per_level: int, rng: np.random.Generator
+) -> list[tuple[int, np.ndarray]]:
+    """`per_level` (level, actions) episodes on every exported level, drawn from the
+    time-dependent policy `log_pi` (e.g. `soft_value_iteration` output): synthetic demos."""
+    episodes = []
+    for lvl in range(len(mdp.start)):
+        for _ in range(per_level):
+            s, actions = int(mdp.start[lvl]), []
+            for t in range(len(log_pi)):
+                p = np.exp(log_pi[t, s])
+                a = int(rng.choice(mdp.n_actions, p=p / p.sum()))
+                actions.append(a)
+                if mdp.terminal[s, a]:
+                    break
+                s = int(mdp.next[s, a])
+            episodes.append((lvl, np.array(actions)))
+    return episodes
+
+
 def log_likelihood(log_pi: np.ndarray, demos: Demos) -> float:
     """Sum over demonstrated steps of log pi_t(a_t | s_t)."""
     return float(log_pi[demos.time, demos.state, demos.action].astype(np.float64).sum())

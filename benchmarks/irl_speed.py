@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from analysis.epic import epic_distance
-from analysis.irl import Demos, mce_irl, soft_value_iteration, split_episodes
+from analysis.irl import Demos, mce_irl, sample_episodes, soft_value_iteration, split_episodes
 from envs.level import Level
 from envs.roomba import Roomba
 from envs.tabular import export
@@ -42,17 +42,7 @@ def main() -> None:
     )
     rng = np.random.default_rng(0)
     log_pi = soft_value_iteration(mdp, mdp.reward("base"), beta=20.0)
-    episodes = []
-    for _ in range(50):
-        s, actions = int(mdp.start[0]), []
-        for t in range(mdp.horizon):
-            p = np.exp(log_pi[t, s])
-            a = int(rng.choice(5, p=p / p.sum()))
-            actions.append(a)
-            if mdp.terminal[s, a]:
-                break
-            s = int(mdp.next[s, a])
-        episodes.append((0, np.array(actions)))
+    episodes = sample_episodes(mdp, log_pi, 50, rng)
     demos = Demos.from_actions(mdp, episodes)
     fit, held = split_episodes(demos)
     t0 = time.perf_counter()

@@ -110,13 +110,7 @@ def test_analyze_errors_are_one_line(tmp_path, supervisor_baselines):
     out = _cli(str(tmp_path / "missing"))
     assert out.returncode == 2 and "no such folder" in out.stderr
 
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(BehaviorError, match="no finished run folders"):
-        analyze(tmp_path / "run", BehaviorSettings(), quiet=True) if False else analyze(
-            _empty(tmp_path), BehaviorSettings(), quiet=True
-        )
-
-
-def _empty(tmp_path: Path) -> Path:
-    p = tmp_path / "empty"
-    p.mkdir()
-    return p
+        analyze(empty, BehaviorSettings(), quiet=True)

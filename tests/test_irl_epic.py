@@ -13,6 +13,7 @@ from analysis.irl import (
     _irl_objective,
     attribution,
     mce_irl,
+    sample_episodes,
     soft_value_iteration,
     split_episodes,
     state_visits,
@@ -24,23 +25,6 @@ from experiments.evaluate import eval_levels
 
 def _export(task: str, n: int, split: str = "deploy", seed: int = 3) -> TabularMDP:
     return export(make_engine(task, 1, autoreset=False).task, eval_levels(task, split, n, seed))
-
-
-def sample_episodes(mdp, log_pi, per_level, rng):
-    """(level, actions) episodes drawn from a time-dependent policy."""
-    episodes = []
-    for lvl in range(len(mdp.start)):
-        for _ in range(per_level):
-            s, actions = int(mdp.start[lvl]), []
-            for t in range(mdp.horizon):
-                p = np.exp(log_pi[t, s])
-                a = int(rng.choice(5, p=p / p.sum()))
-                actions.append(a)
-                if mdp.terminal[s, a]:
-                    break
-                s = int(mdp.next[s, a])
-            episodes.append((lvl, np.array(actions)))
-    return episodes
 
 
 def random_mdp(seed: int, n: int = 12, terminal_rate: float = 0.1) -> TabularMDP:
@@ -75,10 +59,8 @@ def test_soft_value_iteration_limits():
     np.testing.assert_allclose(uniform, np.log(0.2))
     sharp = soft_value_iteration(mdp, r, beta=200.0)
     np.testing.assert_allclose(np.exp(sharp).sum(-1), 1.0)
-    # Near-deterministic: from the start, the chosen action is optimal.
-    q = r + np.where(mdp.terminal, 0, 0)
+    # Near-deterministic: from the start, one action (or a tie) takes most of the mass.
     assert np.exp(sharp[0, mdp.start[0]]).max() > 0.45
-    assert np.isfinite(q).all()
 
 
 def test_state_visits_conserve_episodes():
