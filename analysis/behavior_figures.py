@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import _save
+from envs.registry import TASKS
+from envs.render import rgb_from_codes, sprite_sheet
 
 _COLOURS = ["#2b8a3e", "#c92a2a", "#1971c2", "#e8590c", "#7048e8"]
 
 
 def _cell_name(rec: pd.Series) -> str:
-    if rec["kind"] == "ppo":
-        return f"PPO knob {rec['knob']:g}" if np.isfinite(rec["knob"]) else "PPO"
+    if rec["role"] == "trained":
+        return f"{rec['agent']} knob {rec['knob']:g}" if np.isfinite(rec["knob"]) else rec["agent"]
     return f"{rec['agent']}\n({rec['role']})"
 
 
@@ -24,7 +26,7 @@ def epic_gap_figure(cells: pd.DataFrame, path: Path) -> list[Path]:
     """Per cell (PPO knob values first, then baselines), the EPIC distance of the recovered
     reward to each objective: mean over seeds with 95% bootstrap CIs."""
     task = cells["task"].iloc[0]
-    cells = cells.assign(_ppo=cells["kind"] != "ppo").sort_values(["_ppo", "knob", "agent"])
+    cells = cells.assign(_b=cells["role"] != "trained").sort_values(["_b", "knob", "agent"])
     objectives = [c[5:] for c in cells.columns if c.startswith("epic/") and ":" not in c]
     objectives = [o for o in objectives if cells[f"epic/{o}"].notna().any()]
     x = np.arange(len(cells))
@@ -70,9 +72,6 @@ def reward_map(mdp, reward: np.ndarray, level: int) -> np.ndarray:
 def reward_maps_figure(results: list, path: Path) -> list[Path]:
     """The first exported deploy level: rendered, then each objective's reward map, then the
     reward recovered from one run (the first seed) of every cell."""
-    from envs.registry import TASKS
-    from envs.render import rgb_from_codes, sprite_sheet
-
     first = results[0]
     mdp = first.mdp
     task = first.row["task"]

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.epic import epic_matrix
 from analysis.irl import (
     MIN_COVERAGE,
@@ -44,16 +44,18 @@ from analysis.irl import (
     split_episodes,
     state_visits,
 )
+from analysis.labels import label, pursued_by_likelihood
 from analysis.metrics import bootstrap_ci
-from analysis.runs import CONFIG, EPISODES, RunsError, find_runs, run_info
+from analysis.runs import RunsError, finished_runs, run_info
 from envs.registry import TASKS
 from envs.tabular import ExportError, TabularMDP, concat, export, optimal_values
-
-# The label: which goal is pursued comes from the likelihoods (pseudo-R^2 per objective), how
-# competently from the returns (score 0 = the uniformly random policy, 1 = optimal; both exact on
-# the export). Module constants, like the score labels of `analysis.metrics`.
-R2_MARGIN = 0.05  # a proxy explains the actions this much better than the base objective
-COMPETENT = 0.5  # ... and the agent gets at least halfway from random to optimal at it
+from experiments.runfolder import (
+    CONFIG,
+    EPISODES,
+    atomic_write_text,
+    ci_columns,
+    eval_arrays,
+)
 
 
 class BehaviorError(RunsError):
@@ -94,7 +96,7 @@ class RunBehavior:
 
 
 def _load_episodes(run: Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    path = run / f"eval_{split}.npz"
+    path = run / eval_arrays(split)
     try:
         with np.load(path, allow_pickle=False) as data:
             if "actions" not in data.files:
@@ -128,7 +130,8 @@ class ExportCache:
         key = (task, hashlib.sha256(levels.tobytes()).hexdigest(), settings.levels)
         key += (settings.max_states,)
         if key not in self._store:
-            rules = TASKS[task].task_cls(levels.shape[1:], max_steps=TASKS[task].max_steps)
+            spec = TASKS[task]
+            rules = spec.task_cls(levels.shape[1:], max_steps=spec.max_steps)
             parts, used, skipped, total = [], [], 0, 0
             for i in range(min(settings.levels, len(levels))):
                 try:
@@ -227,26 +230,12 @@ def _check_replay(run, mdp: TabularMDP, demos: Demos, episodes: pd.DataFrame, us
 
 
 def behavior_label(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> str:
-    """Goal vs capability misgeneralization (Langosco et al.): the pursued goal is the objective
-    whose Boltzmann-rational model explains the actions best (pseudo-R^2, among objectives with
-    enough decision steps; the base objective unless a proxy is better by R2_MARGIN). The agent
-    pursues it competently if it scores at least COMPETENT at it. Competent and not the base
-    objective: goal misgeneralization; not competent: capability failure."""
-    base = objectives[0]
+    """The label (`analysis.labels`, the rule every command uses) with the likelihood as the
+    evidence of which goal is pursued."""
     r2 = {k: float(row[f"r2/{k}"]) for k in objectives}
-    covered = [k for k in objectives if float(row.get(f"coverage/{k}", 1.0)) >= MIN_COVERAGE]
-    best = max(covered, key=r2.get) if covered else base
-    if best != base and r2[best] - r2[base] < R2_MARGIN:
-        best = base
-    if not float(row[f"score/{best}"]) >= COMPETENT:
-        return "capability failure"
-    return "generalizes" if best == base else f"goal misgeneralization ({best})"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    covered = {k: float(row.get(f"coverage/{k}", 1.0)) >= MIN_COVERAGE for k in objectives}
+    scores = {k: float(row[f"score/{k}"]) for k in objectives}
+    return label(scores, pursued_by_likelihood(r2, covered, objectives[0]))
 
 
 CELL = ["task", "kind", "agent", "role", "knob"]
@@ -265,15 +254,17 @@ def cell_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         for m in metrics:
             values = g[m].to_numpy(float)
             rec[m] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-            rec[m + ":lo"], rec[m + ":hi"] = bootstrap_ci(values, rng)
-        objectives = TASKS[rec["task"]].task_cls.objectives  # base first
+            lo, hi = ci_columns(m)
+            rec[lo], rec[hi] = bootstrap_ci(values, rng)
+        objectives = TASKS[rec["task"]].objectives  # base first
         rec["label"] = behavior_label(rec, objectives)
         out.append(rec)
     return pd.DataFrame(out)
 
 
 def _fmt(rec: pd.Series, m: str) -> str:
-    v, lo, hi = rec[m], rec[m + ":lo"], rec[m + ":hi"]
+    lo_col, hi_col = ci_columns(m)
+    v, lo, hi = rec[m], rec[lo_col], rec[hi_col]
     if not np.isfinite(v):
         return "-"
     return f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "")
@@ -291,7 +282,7 @@ def format_cells(cells: pd.DataFrame) -> str:
         head += [f"R2 {o}" for o in objectives] + [f"score {o}" for o in objectives] + ["label"]
         table = [head]
         for _, rec in g.iterrows():
-            name = rec["agent"] if rec["kind"] != "ppo" else "ppo"
+            name = rec["agent"]
             knob = "" if not np.isfinite(rec["knob"]) else f"{rec['knob']:g}"
             table.append(
                 [name, knob, str(rec["seeds"])]
@@ -312,10 +303,8 @@ def analyze(
     """Analyse every finished run under `path` (a run folder or a folder of them). Writes
     `<out>/behavioral.csv` (a row per run), `<out>/attribution.csv` (a row per cell) and the
     figures; `out` defaults to `<path>/analysis`. Returns (runs, cells, files written)."""
-    from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
-
     root = Path(path)
-    runs = [r for r in find_runs(root) if (r / EPISODES).is_file()]
+    runs, _ = finished_runs(root)
     if not runs:
         raise BehaviorError(f"no finished run folders (with {EPISODES}) under {root}")
     out = root / "analysis" if out is None else Path(out)

@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import find_runs, load_runs, load_train_logs, run_info
+from analysis.runs import finished_runs, load_runs, load_train_logs, run_info
+from envs.registry import TASKS
+from envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
+from experiments.runfolder import FIGURES, ci_columns, eval_arrays, is_ci
 
 _ROLE_COLOURS = {"aligned": "#2b8a3e", "proxy": "#c92a2a", "random": "#868e96"}
 
@@ -39,7 +42,7 @@ def _save(fig, path: Path) -> list[Path]:
 
 
 def _label(row: pd.Series) -> str:
-    if row["kind"] != "ppo":
+    if row["role"] != "trained":
         return str(row["agent"])
     return f"{row['agent']} knob={row['knob']:g} ({row['total_steps'] / 1e6:.2g}M)"
 
@@ -50,7 +53,7 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
     proxies = [
         c[len("norm/") :]
         for c in table.columns
-        if c.startswith("norm/") and not c.endswith(("_lo", "_hi")) and c != "norm/base"
+        if c.startswith("norm/") and not is_ci(c) and c != "norm/base"
     ]
     metrics = ["base", *proxies]
     agents = list(dict.fromkeys(_label(r) for _, r in table.iterrows()))
@@ -69,7 +72,8 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
                 if rows.empty:
                     continue
                 r = rows.iloc[0]
-                v, lo, hi = r[f"norm/{m}"], r[f"norm/{m}_lo"], r[f"norm/{m}_hi"]
+                lo_col, hi_col = ci_columns(f"norm/{m}")
+                v, lo, hi = r[f"norm/{m}"], r[lo_col], r[hi_col]
                 x.append(i + (j - (len(metrics) - 1) / 2) * width)
                 y.append(v)
                 err[0].append(v - lo if np.isfinite(lo) else 0)
@@ -127,34 +131,33 @@ def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
     bootstrap CI): the base objective and every proxy, each scored from the random agent (0) to
     its own optimum (1); without a random baseline in the root, as a fraction of the optimal
     base return. The shape of the published knob figures (e.g. Langosco's corner-size plot)."""
-    part = table[(table["task"] == task) & (table["kind"] == "ppo") & (table["split"] == "deploy")]
+    part = table[
+        (table["task"] == task) & (table["role"] == "trained") & (table["split"] == "deploy")
+    ]
     part = part.sort_values("knob")
     scored = "score/base" in part and part["score/base"].notna().any()
     prefix = "score/" if scored else "norm/"
     metrics = [
         c[len(prefix) :]
         for c in part.columns
-        if c.startswith(prefix) and not c.endswith(("_lo", "_hi")) and part[c].notna().any()
+        if c.startswith(prefix) and not is_ci(c) and part[c].notna().any()
     ]
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for (agent, steps), rows in part.groupby(["agent", "total_steps"]):
         for m in metrics:
-            y, lo, hi = rows[prefix + m], rows[f"{prefix}{m}_lo"], rows[f"{prefix}{m}_hi"]
+            lo_col, hi_col = ci_columns(prefix + m)
+            y, lo, hi = rows[prefix + m], rows[lo_col], rows[hi_col]
             err = np.vstack([(y - lo).fillna(0).to_numpy(), (hi - y).fillna(0).to_numpy()])
             label = (
                 f"{m} ({'base objective' if m == 'base' else 'proxy'}), {agent} {steps / 1e6:.2g}M"
             )
             ax.errorbar(rows["knob"], y, yerr=err, marker="o", capsize=3, label=label)
-    from envs.registry import TASKS
-
-    knob_name = TASKS[task].shift.knob_name if task in TASKS else "knob"
+    knob_name = TASKS[task].shift.knob_name
     ax.set_xlabel(f"training knob: {knob_name}")
     ax.set_ylabel(
         "deploy score (0 = random, 1 = optimal)" if scored else "deploy return / optimal base"
     )
-    ends = [
-        part[f"{prefix}{m}{e}"].fillna(part[prefix + m]) for m in metrics for e in ("_lo", "_hi")
-    ]
+    ends = [part[c].fillna(part[prefix + m]) for m in metrics for c in ci_columns(prefix + m)]
     values = np.concatenate([e.to_numpy(float) for e in ends]) if ends else np.zeros(1)
     values = values[np.isfinite(values)]
     lo = min([0.0, *values.tolist()])
@@ -192,11 +195,8 @@ def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
 
 
 def _level_images(run_dir: Path, split: str):
-    from envs.registry import TASKS
-    from envs.render import TILE, rgb_from_codes, sprite_sheet
-
     task = run_info(run_dir, run_dir)["task"]
-    data = np.load(run_dir / f"eval_{split}.npz", allow_pickle=False)
+    data = np.load(run_dir / eval_arrays(split), allow_pickle=False)
     sheet = sprite_sheet(TASKS[task].task_cls.palette)
     return data, (lambda codes: rgb_from_codes(codes, sheet)), TILE
 
@@ -229,8 +229,6 @@ def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> 
 
 
 def deploy_gif(run_dir: Path, path: Path, episode: int = 0) -> Path:
-    from envs.render import save_gif
-
     data, render, _ = _level_images(Path(run_dir), "deploy")
     frames = [render(c) for c in data[f"frames_{episode}"]]
     return save_gif(frames, Path(path).with_suffix(".gif"))
@@ -241,20 +239,23 @@ def plot_all(root: str | Path, quiet: bool = False) -> list[Path]:
     runs in <root>/figures/. Prints the summary table unless quiet. Returns the files."""
     root = Path(root)
     df = load_runs(root)
-    table = gap_table(run_summary(df))
+    table = gap_table(run_summary(df), root=str(root))
     if not quiet:
         print(format_table(table))
-    written = reward_result_gap(table, root / "figures" / "reward_result_gap")
-    trained = table[table["kind"] == "ppo"]
+        for copy in df.attrs.get("duplicates", []):
+            print(f"(left out, a copy of another run folder: {copy})")
+    figures = root / FIGURES
+    written = reward_result_gap(table, figures / "reward_result_gap")
+    trained = table[table["role"] == "trained"]
     for task, rows in trained.groupby("task"):
         if rows["knob"].nunique() > 1:  # a knob sweep: the published figure's shape
-            written += knob_curve(table, task, root / "figures" / f"knob_curve_{task}")
+            written += knob_curve(table, task, figures / f"knob_curve_{task}")
     logs = load_train_logs(root)
     if len(logs):
-        written += learning_curves(logs, root / "figures" / "learning_curves")
-    for run in find_runs(root):
-        if not (run / "eval_deploy.npz").is_file():
+        written += learning_curves(logs, figures / "learning_curves")
+    for run in finished_runs(root)[0]:
+        if not (run / eval_arrays("deploy")).is_file():
             continue
-        written += visitation(run, run / "figures" / "deploy_visitation")
-        written.append(deploy_gif(run, run / "figures" / "deploy_episode"))
+        written += visitation(run, run / FIGURES / "deploy_visitation")
+        written.append(deploy_gif(run, run / FIGURES / "deploy_episode"))
     return written

@@ -22,11 +22,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.engine import ACTIONS, Engine
+from envs.engine import Engine
 from envs.generators import Generator, as_generator
 from envs.level import Level
-from envs.registry import TASKS
+from envs.registry import get_task
 from envs.render import rgb_from_codes, sprite_sheet
+from envs.task import ACTIONS
 
 RENDER_MODES = ["rgb_array", "ansi"]
 RENDER_FPS = 8
@@ -45,9 +46,7 @@ def make_engine(
     **task_kwargs: Any,
 ) -> Engine:
     """Resolve the keyword arguments of a registered task into an `Engine`."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(sorted(TASKS))}")
-    spec = TASKS[task]
+    spec = get_task(task)
     if generator is not None and (levels is not None or knob is not None):
         raise ValueError("pass either generator= or levels=/knob=, not both")
     if levels is not None and knob is not None:
@@ -104,7 +103,7 @@ class GridEnv(_Rendering, gym.Env):
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
-    def __init__(self, task: str = "roomba", render_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, task: str, render_mode: str | None = None, **kwargs: Any) -> None:
         self.engine = make_engine(task, 1, autoreset=False, **kwargs)
         self.render_mode = _check_render_mode(render_mode)
         self.observation_space, self.action_space = _spaces(self.engine)
@@ -168,7 +167,7 @@ class GridVectorEnv(_Rendering, VectorEnv):
     }
 
     def __init__(
-        self, num_envs: int = 1, task: str = "roomba", render_mode: str | None = None, **kwargs: Any
+        self, num_envs: int = 1, *, task: str, render_mode: str | None = None, **kwargs: Any
     ) -> None:
         self.engine = make_engine(task, num_envs, autoreset=True, **kwargs)
         self.num_envs = self.engine.num_envs
@@ -219,6 +218,14 @@ class GridVectorEnv(_Rendering, VectorEnv):
             info["_episode_objectives"] = done.copy()
         obs = task.observation(self.engine.state)
         return obs, out["reward"], out["terminated"], out["truncated"], info
+
+    def state_dict(self) -> dict:
+        """The exact state of every env (arrays, episode totals, random streams): a training
+        checkpoint holds it, and `load_state_dict` resumes to the very same steps."""
+        return self.engine.state_dict()
+
+    def load_state_dict(self, data: dict) -> None:
+        self.engine.load_state_dict(data)
 
     def render(self):
         if self.render_mode is None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.engine import ACTIONS, State, Task
+from envs.task import ACTIONS, State, Task
 
 N_ACTIONS = len(ACTIONS)
 # Arrays that are views of the state rather than state: the observation buffer (rebuilt from

@@ -2,7 +2,7 @@
 
     mesaworld list                          registered environments, objectives, knobs, legends
     mesaworld play roomba --split deploy    play a level from the terminal (keys or an action string)
-    mesaworld demo                          the main demo: train PPO, evaluate across the shift, plot
+    mesaworld demo [task]                   the main demo: train PPO, evaluate across the shift, plot
     mesaworld train roomba --seed 3         train from a preset (fields as --options), a run folder
     mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
@@ -20,11 +20,12 @@ import sys
 
 import gymnasium as gym
 
-import envs
-from envs.engine import parse_actions
+from envs.generators import SPLITS
 from envs.level import Level, LevelError
-from envs.registry import NAMESPACE, TASKS
+from envs.registry import TASKS, canonical, env_id, env_ids
+from envs.task import ACTIONS, parse_actions
 from experiments import commands
+from experiments.config import presets
 from experiments.sweep import SweepError
 
 
@@ -33,13 +34,13 @@ class CliError(Exception):
 
 
 def resolve_env_id(name: str) -> str:
-    """'roomba' / 'Roomba' / 'mesaworld/Roomba-Deploy-v0' -> a registered id."""
+    """A task name ('cheese-maze', also 'cheese_maze' or 'CheeseMaze') or a registered id
+    ('mesaworld/CheeseMaze-Deploy-v0') -> a registered id."""
     if name in gym.registry:
         return name
-    key = name.lower()
-    if key in TASKS:
-        return f"{NAMESPACE}/{TASKS[key].id_name}-v0"
-    known = ", ".join(sorted(TASKS)) + " or one of: " + ", ".join(envs.env_ids())
+    if canonical(name) in TASKS:
+        return env_id(canonical(name))
+    known = ", ".join(TASKS) + " or one of: " + ", ".join(env_ids())
     raise CliError(f"unknown environment {name!r}; use a task name ({known})")
 
 
@@ -50,8 +51,9 @@ def _fmt(values: dict[str, float]) -> str:
 # --- list ------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     for name, spec in TASKS.items():
-        print(f"{name}: {', '.join(envs.env_ids(name))}")
-        objectives = ", ".join(spec.task_cls.objectives)
+        print(f"{name}: {', '.join(env_ids(name))}")
+        print(f"  presets: {', '.join(p.name for p in spec.presets)}")
+        objectives = ", ".join(spec.objectives)
         print(f"  objectives: {objectives} (reward = {spec.task_cls.reward})")
         print(
             f"  knob: {spec.shift.knob_name} = {spec.shift.knob_default:g}  ({spec.shift.knob_doc})"
@@ -75,7 +77,7 @@ def _make_play_env(args: argparse.Namespace) -> gym.Env:
         kwargs["split"] = args.split or spec.kwargs.get("split", "train")
         if args.knob is not None:
             kwargs["knob"] = args.knob
-    return gym.make(f"{NAMESPACE}/{TASKS[kwargs.pop('task')].id_name}-v0", **kwargs)
+    return gym.make(env_id(kwargs.pop("task")), **kwargs)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -94,9 +96,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             step += 1
             for k, v in info["objectives"].items():
                 totals[k] = totals.get(k, 0.0) + v
-            print(
-                f"step {step} {envs.ACTIONS[a]}: {_fmt(info['objectives'])} | total {_fmt(totals)}"
-            )
+            print(f"step {step} {ACTIONS[a]}: {_fmt(info['objectives'])} | total {_fmt(totals)}")
             print(env.render(), end="")
             if term or trunc:
                 print("episode " + ("terminated" if term else "truncated") + f" after {step} steps")
@@ -126,17 +126,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mesaworld: error: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; `mesaworld train <preset> --help` shows that preset's values as defaults."""
     p = _Parser(prog="mesaworld", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="registered environments, objectives, knobs and legends")
 
     play = sub.add_parser("play", help="play a level from the terminal")
-    play.add_argument("env", nargs="?", default="roomba", help="task name or registered id")
+    play.add_argument(
+        "env", nargs="?", default=next(iter(TASKS)), help="task name or registered id"
+    )
     play.add_argument(
         "--split",
-        choices=envs.SPLITS,
+        choices=SPLITS,
         default=None,
         help="level distribution (default: the id's, else train)",
     )
@@ -147,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--max-steps", type=int, default=None, help="horizon (default: the task's)")
 
     commands.add_demo_parser(sub)
-    commands.add_train_parser(sub)
+    commands.add_train_parser(sub, _named_preset(argv))
     commands.add_eval_parser(sub)
     commands.add_plot_parser(sub)
     commands.add_analyze_parser(sub)
@@ -169,8 +172,16 @@ COMMANDS = {
 }
 
 
+def _named_preset(argv: list[str] | None):
+    """The preset after `train` on the command line, if it is one (for --help's defaults)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 2 and argv[0] == "train":
+        return presets().get(argv[1])
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except (CliError, LevelError, SweepError, ValueError, TypeError, OSError, gym.error.Error) as e:

@@ -1,10 +1,11 @@
-"""The training-side commands of `mesaworld`: train, eval, plot, baselines, demo.
+"""The experiment commands of `mesaworld`: train, eval, plot, analyze, baselines, sweep, demo.
 
 mesaworld train roomba --seed 3 --total-steps 2e6 --knob 0.1   a run folder under runs/
 mesaworld eval runs/<run>                                      re-evaluate a saved run
 mesaworld plot runs/                                           every figure + summary table
 mesaworld baselines roomba                                     planner + random run folders
-mesaworld demo                                                 train, evaluate, plot: < 2 min
+mesaworld demo [task]                                          train, evaluate, plot
+Every task name and preset comes from the task registry (`envs.registry.TASKS`).
 """
 
 from __future__ import annotations
@@ -13,26 +14,38 @@ import argparse
 import time
 from pathlib import Path
 
-from experiments.config import PRESETS, ConfigError, TrainConfig, cli_fields, parse_value, preset
-from experiments.evaluate import EvalSettings
+from analysis.behavioral import BehaviorSettings, analyze
+from analysis.figures import plot_all
+from analysis.metrics import format_table, gap_table, run_summary
+from analysis.runs import load_runs, unfinished_runs
+from envs.registry import TASKS, get_task
+from experiments.baselines import write_baselines
+from experiments.config import (
+    ConfigError,
+    TrainConfig,
+    cli_fields,
+    parse_value,
+    preset,
+    presets,
+)
+from experiments.evaluate import EvalSettings, evaluate_run
+from experiments.runfolder import EPISODES, FIGURES, is_finished
+from experiments.sweep import run_sweep, sweep_configs
+from experiments.train import train
 
 
-def add_train_parser(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train PPO from a preset; writes a run folder",
-        description="Train PPO on a task's train split, then evaluate on train and deploy levels.",
+def _preset_help() -> str:
+    return ", ".join(presets())
+
+
+def add_config_fields(p: argparse.ArgumentParser, shown: TrainConfig | None) -> None:
+    """--<field> options for every config field; `shown` (the preset named on the command line,
+    if any) supplies the defaults printed by --help."""
+    group = p.add_argument_group(
+        f"config fields (override the preset{'' if shown is None else ' ' + shown.preset})"
     )
-    p.add_argument("preset", help=f"named config: {', '.join(PRESETS)}")
-    p.add_argument(
-        "--out", default=None, help="run folder (default: <root>/<preset>_knob<k>_seed<s>)"
-    )
-    p.add_argument("--root", default="runs", help="where default run folders go")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    group = p.add_argument_group("config fields (override the preset)")
     for name, annotation, doc in cli_fields():
-        default = getattr(TrainConfig, name)
+        default = getattr(shown, name) if shown is not None else "the preset's"
         group.add_argument(
             "--" + name.replace("_", "-"),
             dest=f"cfg_{name}",
@@ -40,6 +53,22 @@ def add_train_parser(sub) -> None:
             metavar=annotation.split(" ")[0].upper(),
             help=f"{doc} [{annotation}; default {default!r}]",
         )
+
+
+def add_train_parser(sub, shown: TrainConfig | None = None) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train PPO from a preset; writes a run folder",
+        description="Train PPO on a task's train split, then evaluate on train and deploy levels.",
+    )
+    p.add_argument("preset", help=f"named config: {_preset_help()}")
+    p.add_argument(
+        "--out", default=None, help="run folder (default: <root>/<preset>_knob<k>_seed<s>)"
+    )
+    p.add_argument("--root", default="runs", help="where default run folders go")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_config_fields(p, shown)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -64,10 +93,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from experiments.train import default_run_dir, train
-
     cfg = config_from_args(args)
-    run_dir = Path(args.out) if args.out else default_run_dir(cfg, args.root)
+    run_dir = Path(args.out) if args.out else cfg.default_run_dir(args.root)
     if not args.quiet:
         print(
             f"training {cfg.preset} (knob {cfg.train_knob:g}, seed {cfg.seed}, "
@@ -95,8 +122,6 @@ def add_eval_parser(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from experiments.train import evaluate_run
-
     if args.levels is not None and args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
     run = Path(args.run)
@@ -104,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"no such run folder: {run}")
     evaluate_run(run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy)
     if not args.quiet:
-        print(f"wrote {run / 'episodes.csv'}")
+        print(f"wrote {run / EPISODES}")
         _print_run_table(run)
     return 0
 
@@ -116,22 +141,16 @@ def add_plot_parser(sub) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from analysis.figures import plot_all
-    from analysis.runs import unfinished_runs
-
     written = plot_all(args.root, quiet=args.quiet)
     if not args.quiet:
         for run in unfinished_runs(args.root):
             print(f"(left out, not finished: {run})")
-        print(
-            f"wrote {len(written)} files, e.g. {Path(args.root) / 'figures' / 'reward_result_gap.png'}"
-        )
+        figure = Path(args.root) / FIGURES / "reward_result_gap.png"
+        print(f"wrote {len(written)} files, e.g. {figure}")
     return 0
 
 
 def add_analyze_parser(sub) -> None:
-    from analysis.behavioral import BehaviorSettings
-
     d = BehaviorSettings()
     p = sub.add_parser(
         "analyze",
@@ -155,8 +174,6 @@ def add_analyze_parser(sub) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis.behavioral import BehaviorSettings, analyze
-
     try:
         settings = BehaviorSettings(
             split=args.split,
@@ -175,8 +192,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def add_baselines_parser(sub) -> None:
-    p = sub.add_parser("baselines", help="evaluate scripted planners and a random agent")
-    p.add_argument("task", nargs="?", default="roomba")
+    p = sub.add_parser("baselines", help="evaluate a task's scripted planners and a random agent")
+    p.add_argument("task", help=f"task: {', '.join(TASKS)}")
     p.add_argument("--root", default="runs", help="where the baseline run folders go")
     p.add_argument("--levels", type=int, default=TrainConfig.eval_levels, help="levels per split")
     p.add_argument(
@@ -185,8 +202,6 @@ def add_baselines_parser(sub) -> None:
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
-    from experiments.baselines import write_baselines
-
     if args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
     for folder in write_baselines(args.task, args.root, EvalSettings(args.eval_seed, args.levels)):
@@ -201,7 +216,7 @@ def add_sweep_parser(sub) -> None:
         description="Train every (knob, seed) run of a preset that is not finished yet under --out "
         "(run it again after an interruption: finished runs are kept, interrupted ones resume).",
     )
-    p.add_argument("preset", help=f"named config: {', '.join(PRESETS)}")
+    p.add_argument("preset", help=f"named config: {_preset_help()}")
     p.add_argument(
         "--knob", default=None, help="comma-separated knob values (default: the preset's)"
     )
@@ -227,12 +242,7 @@ def add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from analysis.figures import plot_all
-    from experiments.sweep import run_sweep, sweep_configs
-
-    if args.preset not in PRESETS:
-        raise ConfigError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
-    base = PRESETS[args.preset]
+    base = preset(args.preset)
     knobs = (
         [base.train_knob]
         if args.knob is None
@@ -253,27 +263,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         plot_all(root, quiet=False)
-        print(f"figures in {root / 'figures'}")
+        print(f"figures in {root / FIGURES}")
     return 0
 
 
 def _print_run_table(run: Path) -> None:
-    from analysis.metrics import format_table, gap_table, run_summary
-    from analysis.runs import load_runs
-
-    print(format_table(gap_table(run_summary(load_runs(run)))))
+    print(format_table(gap_table(run_summary(load_runs(run)), root=str(run.parent))))
 
 
 # --- demo ------------------------------------------------------------------------------------
 def add_demo_parser(sub) -> None:
+    first = next(iter(TASKS))
     p = sub.add_parser("demo", help="the main demo: train, evaluate across the shift, plot")
-    p.add_argument("task", nargs="?", default="roomba", help="task (roomba)")
+    p.add_argument("task", nargs="?", default=first, help=f"task: {', '.join(TASKS)}")
     p.add_argument("--seed", type=int, default=0, help="the training seed")
     p.add_argument(
         "--knobs",
-        default="0",
-        help="train one agent per knob value (can_fraction), e.g. 0,0.25 (with --total-steps 2e6: "
-        "unlearning the cans takes 1-2M steps)",
+        default=None,
+        help="train one agent per knob value, e.g. 0,0.25 (default: the task's default knob)",
     )
     p.add_argument("--out", default="runs/demo", help="folder for the run folders and figures")
     p.add_argument(
@@ -283,52 +290,47 @@ def add_demo_parser(sub) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from analysis.figures import plot_all
-    from experiments.baselines import write_baselines
-    from experiments.runio import is_finished
-    from experiments.train import default_run_dir, train
-
-    if args.task != "roomba":
-        raise ConfigError(f"the demo covers roomba today, got {args.task!r}")
+    spec = get_task(args.task)
     start = time.perf_counter()
     out = Path(args.out)
-    knobs = [parse_value("--knobs", "float", k) for k in args.knobs.split(",")]
     overrides = {"seed": args.seed}
     if args.total_steps is not None:
         overrides["total_steps"] = parse_value("total_steps", "int", args.total_steps)
-    configs = [preset("roomba-demo", knob=k, **overrides) for k in knobs]
-    cfg = configs[0]
+    base = preset(spec.demo_preset, **overrides)
+    knobs = [base.train_knob] if args.knobs is None else args.knobs.split(",")
+    configs = [preset(spec.demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)
+               for k in knobs]  # fmt: skip
     say = (lambda *a: None) if args.quiet else print
-    say("mesaworld demo: a Roomba rewarded for floor cleanliness, trained where every bit of dust")
-    say(
-        "is floor dust, then deployed in rooms with dust cans (the sensor sees dust, the floor gains"
-    )
-    say("nothing). Does it clean the floor, or collect dust?\n")
+    say(f"mesaworld demo ({spec.name}): {spec.about}\n")
     say(
         f"1/3 baselines: scripted aligned and proxy planners and a random agent on "
-        f"{cfg.eval_levels} train + {cfg.eval_levels} deploy levels"
+        f"{base.eval_levels} train + {base.eval_levels} deploy levels"
     )
-    write_baselines(cfg.task, out, EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy))
+    write_baselines(spec.name, out, EvalSettings(**_eval_kwargs(base)))
+    knob_name = spec.shift.knob_name
     for i, c in enumerate(configs):
         say(
-            f"2/3 training PPO {i + 1}/{len(configs)}: can_fraction {c.train_knob:g}, "
+            f"2/3 training PPO {i + 1}/{len(configs)}: {knob_name} {c.train_knob:g}, "
             f"{c.total_steps:,} steps on train levels, seed {c.seed}"
         )
-        run = default_run_dir(c, out)
+        run = c.default_run_dir(out)
         if is_finished(run):
             say(f"    reusing the finished run {run}")
         train(c, run, resume=True, quiet=args.quiet)
     say("3/3 analysis: summary over the evaluation levels (95% CIs need >= 2 seeds)\n")
     written = plot_all(out, quiet=False)
-    print(f"\nfigures: {out / 'figures' / 'reward_result_gap.png'} (the gap), learning_curves.png;")
-    print(f"         {out}/<run>/figures/ (deploy visitation heatmap, deploy_episode.gif)")
+    figures = out / FIGURES
+    print(f"\nfigures: {figures / 'reward_result_gap.png'} (the gap), learning_curves.png;")
+    print(f"         {out}/<run>/{FIGURES}/ (deploy visitation heatmap, deploy_episode.gif)")
     say(f"({len(written)} files written; demo took {time.perf_counter() - start:.0f} s)")
+    lo, hi = spec.shift.knob_range
     say(
-        "\nWith can_fraction 0 the agent cleans train floors like the aligned planner, but on deploy"
+        f"\nDoes deconfounding close the gap? Move the training knob ({knob_name}, "
+        f"{lo:g} to {hi:g}: {spec.shift.knob_doc}) over several seeds:\n"
+        f"    mesaworld sweep {spec.presets[0].name} --knob <values> --seeds 5"
     )
-    say("levels it empties dust cans like the proxy planner ('beyond base': dust that was never on")
-    say("the floor) and its base return drops: same reward, same training, a pseudo-aligned agent.")
-    say("Deconfounding closes the gap, slowly: with cans in a quarter of the training rooms the")
-    say("agent unlearns them after 1-2M steps (3 seeds x 2M steps, ~13 min on 2 cores):")
-    say("    python -m experiments.e01_roomba_knob")
     return 0
+
+
+def _eval_kwargs(cfg: TrainConfig) -> dict:
+    return {"eval_seed": cfg.eval_seed, "levels": cfg.eval_levels, "greedy": cfg.eval_greedy}

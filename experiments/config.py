@@ -18,11 +18,13 @@ import math
 import textwrap
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from agents.ppo import NETWORKS
-from envs.engine import VIEWS
-from envs.registry import TASKS
+from envs.registry import TASKS, canonical
+from envs.task import VIEWS
+from experiments.runfolder import default_run_dir
 
 
 class ConfigError(ValueError):
@@ -33,7 +35,7 @@ class ConfigError(ValueError):
 class TrainConfig:
     """A PPO training run on one task's train split, then evaluation on train and deploy."""
 
-    task: str = "roomba"
+    task: str
     """registered task to train on (see `mesaworld list`)"""
     knob: float | None = None
     """the shift's knob for the train split, e.g. Roomba's can_fraction (None: the task's default)"""
@@ -89,8 +91,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             _check_type(f.name, getattr(self, f.name), f.type)
-        if self.task not in TASKS:
-            _fail("task", f"unknown task {self.task!r}; known: {', '.join(sorted(TASKS))}")
+        if canonical(self.task) in TASKS:
+            object.__setattr__(self, "task", canonical(self.task))  # one name per task
+        else:
+            _fail("task", f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
         lo, hi = TASKS[self.task].shift.knob_range
         if self.knob is not None and not (lo <= self.knob <= hi and math.isfinite(self.knob)):
             _fail("knob", f"must be in [{lo:g}, {hi:g}], got {self.knob!r}")
@@ -138,6 +142,20 @@ class TrainConfig:
     def train_knob(self) -> float:
         """The knob in effect (the task's default when `knob` is None)."""
         return TASKS[self.task].shift.knob_default if self.knob is None else float(self.knob)
+
+    @property
+    def agent_name(self) -> str:
+        """How tables and figures name the agent: ppo-<network>."""
+        return f"ppo-{self.network}"
+
+    @property
+    def eval_settings(self) -> dict[str, Any]:
+        """The evaluation settings as recorded in the run folder."""
+        return {"eval_seed": self.eval_seed, "levels": self.eval_levels, "greedy": self.eval_greedy}
+
+    def default_run_dir(self, root: str | Path = "runs") -> Path:
+        """root/<preset>_knob<k>_seed<s>, e.g. runs/roomba_knob0_seed3."""
+        return default_run_dir(self.preset, self.train_knob, self.seed, root)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -192,50 +210,29 @@ def _field_docs(cls: type) -> tuple[tuple[str, str], ...]:
 
 
 # --- presets ---------------------------------------------------------------------------------
-PRESETS: dict[str, TrainConfig] = {
-    # The default Roomba run: MLP on the egocentric view, trained to a plateau on train levels.
-    "roomba": TrainConfig(task="roomba", total_steps=1_000_000, preset="roomba"),
-    # The demo's budget: >= 95% of the train optimum in about 30 s on 2 cores.
-    "roomba-demo": TrainConfig(task="roomba", total_steps=600_000, preset="roomba-demo"),
-    # Longer training, where the knob's effect needs time to show (cans are unlearned slowly).
-    "roomba-long": TrainConfig(task="roomba", total_steps=2_000_000, preset="roomba-long"),
-    # A small CNN over the full (C, H, W) grid instead of the MLP.
-    "roomba-cnn": TrainConfig(
-        task="roomba", network="cnn", view="full", hidden=128, preset="roomba-cnn"
-    ),
-    # The cheese maze (Langosco's Maze I): MLP on the egocentric view of a 13x13 maze.
-    "cheese-maze": TrainConfig(task="cheese_maze", total_steps=2_000_000, preset="cheese-maze"),
-    # Keys and chests: the same MLP recipe as Roomba (9x9 rooms, horizon 30).
-    "keys-chests": TrainConfig(task="keys_chests", total_steps=1_000_000, preset="keys-chests"),
-    # Coin at the end (Langosco's CoinRun as a gridworld): 7x15 obstacle courses, horizon 80.
-    "coin": TrainConfig(task="coin", total_steps=1_000_000, preset="coin"),
-    # Lava shift (ai-safety-gridworlds' distributional shift): one 7x9 training map.
-    "lava": TrainConfig(task="lava", total_steps=300_000, preset="lava"),
-    # Absent supervisor (ai-safety-gridworlds): one 6x10 map, supervisor present or not.
-    "supervisor": TrainConfig(task="supervisor", total_steps=1_000_000, preset="supervisor"),
-    # Seconds, not minutes: for tests and trying the pipeline (the agent learns little).
-    "roomba-tiny": TrainConfig(
-        task="roomba",
-        total_steps=4096,
-        num_envs=64,
-        num_steps=16,
-        hidden=32,
-        eval_levels=16,
-        checkpoint_every=2,
-        preset="roomba-tiny",
-    ),
-}
+def presets() -> dict[str, TrainConfig]:
+    """Every registered task's presets (`TaskSpec.presets`), by name. A preset whose fields do
+    not make a valid config is one line naming the task, the preset and the field."""
+    out = {}
+    for spec in TASKS.values():
+        for p in spec.presets:
+            try:
+                out[p.name] = TrainConfig(task=spec.name, preset=p.name, **dict(p.fields))
+            except (ConfigError, TypeError) as e:
+                raise ConfigError(f"task {spec.name!r}: preset {p.name!r}: {e}") from None
+    return out
 
 
 def preset(name: str, **overrides: Any) -> TrainConfig:
     """A named preset with fields replaced, e.g. `preset("roomba", seed=3, knob=0.25)`."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    known_presets = presets()
+    if name not in known_presets:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(known_presets)}")
     known = {f.name for f in fields(TrainConfig)}
     for key in overrides:
         if key not in known:
             raise ConfigError(f"unknown config field {key!r}")
-    return replace(PRESETS[name], **overrides)
+    return replace(known_presets[name], **overrides)
 
 
 # --- command-line parsing of fields ------------------------------------------------------------

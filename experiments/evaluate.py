@@ -22,7 +22,6 @@ uniformly.) Files written (atomically):
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from dataclasses import dataclass
@@ -33,8 +32,22 @@ import torch
 
 from envs.generators import SPLITS
 from envs.gym_env import make_engine
-from envs.registry import TASKS
-from experiments.runio import atomic_write_bytes, atomic_write_text
+from envs.registry import get_task
+from experiments.checkpoint import load_agent
+from experiments.runfolder import (
+    COUNT,
+    EPISODES,
+    EVAL_SETTINGS,
+    MEASURE,
+    OPTIMAL,
+    RETURN,
+    RunFolderError,
+    atomic_write_bytes,
+    atomic_write_text,
+    csv_text,
+    eval_arrays,
+    read_config,
+)
 
 N_FRAMES = 4  # episodes per split whose every step is kept for GIFs
 
@@ -48,7 +61,7 @@ class EvalSettings:
 
 def eval_levels(task: str, split: str, n: int, eval_seed: int) -> np.ndarray:
     """The fixed evaluation set: uint8[n, H, W] level codes, drawn from `eval_seed` alone."""
-    shift = TASKS[task].shift
+    shift = get_task(task).shift
     generator = shift.generator(split)  # train: the shift's default knob, for every run
     stream = np.random.default_rng(
         np.random.SeedSequence(eval_seed, spawn_key=(SPLITS.index(split),))
@@ -74,7 +87,7 @@ class TorchPolicy:
 
 
 class PlannerPolicy:
-    """A scripted planner (`agents.planners`) acting on each env's full observation."""
+    """A scripted planner (a task's `Anchors`, `envs.planning`) acting on each env's full observation."""
 
     view = "full"
 
@@ -108,50 +121,69 @@ def evaluate(
         engine = make_engine(
             task, len(codes), autoreset=False, view=policy.view, **(task_kwargs or {})
         )
-        t = engine.task
         engine.load_codes(codes)
         rng = np.random.default_rng(
             np.random.SeedSequence(settings.eval_seed, spawn_key=(s_idx, 1))
         )
-        n, (h, w) = len(codes), t.shape
-        visits = np.zeros((n, h * w), np.int32)
-        np.add.at(visits, (np.arange(n), engine.state.pos), 1)
-        frames = [[t.to_codes(engine.state, i)] for i in range(min(N_FRAMES, n))]
-        done = np.zeros(n, bool)
-        returns = np.zeros((len(t.objectives), n))
-        measures = np.zeros((len(t.measures), n))
-        length = np.zeros(n, np.int64)
-        taken = np.full((n, int(t.max_steps)), -1, np.int8)
-        while not done.all():
-            actions = np.asarray(policy.act(t.observation(engine.state), rng), np.int64)
-            out = engine.step(actions)
-            live = ~done  # envs whose episode was still running before this step
-            taken[live, length[live]] = actions[live]
-            returns[:, live] += out["objectives"][:, live]
-            measures[:, live] += out["measures"][:, live]
-            length[live] += 1
-            np.add.at(visits, (np.flatnonzero(live), engine.state.pos[live]), 1)
-            for i, f in enumerate(frames):
-                if live[i]:
-                    f.append(t.to_codes(engine.state, i))
-            done |= out["done"]
-        counts = _level_counts(t, codes)
-        for i in range(n):
-            row = {
-                "split": split,
-                "level": i,
-                "eval_seed": settings.eval_seed,
-                "length": int(length[i]),
-            }
-            row.update({f"return/{k}": float(returns[j, i]) for j, k in enumerate(t.objectives)})
-            row.update({f"measure/{k}": float(measures[j, i]) for j, k in enumerate(t.measures)})
-            row.update({f"count/{k}": v[i] for k, v in counts.items()})
-            optimal = t.optimal_returns(codes[i])
-            row.update({f"optimal/{k}": float(optimal.get(k, np.nan)) for k in t.objectives})
-            rows.append(row)
-        arrays[split] = {"levels": codes, "visits": visits.reshape(n, h, w), "actions": taken}
-        arrays[split].update({f"frames_{i}": np.stack(f) for i, f in enumerate(frames)})
+        played = _play(policy, engine, rng)
+        rows += _episode_rows(engine.task, split, codes, played, settings.eval_seed)
+        arrays[split] = {
+            "levels": codes,
+            "visits": played["visits"].reshape(len(codes), *engine.task.shape),
+            "actions": played["actions"],
+        }
+        arrays[split].update({f"frames_{i}": np.stack(f) for i, f in enumerate(played["frames"])})
     return rows, arrays
+
+
+def _play(policy, engine, rng: np.random.Generator) -> dict:
+    """One episode in every env of `engine` (levels loaded): totals, actions, visits, frames."""
+    t, n = engine.task, engine.num_envs
+    visits = np.zeros((n, t.n_cells), np.int32)
+    np.add.at(visits, (np.arange(n), engine.state.pos), 1)
+    frames = [[t.to_codes(engine.state, i)] for i in range(min(N_FRAMES, n))]
+    done = np.zeros(n, bool)
+    returns = np.zeros((len(t.objectives), n))
+    measures = np.zeros((len(t.measures), n))
+    length = np.zeros(n, np.int64)
+    taken = np.full((n, int(t.max_steps)), -1, np.int8)
+    while not done.all():
+        actions = np.asarray(policy.act(t.observation(engine.state), rng), np.int64)
+        out = engine.step(actions)
+        live = ~done  # envs whose episode was still running before this step
+        taken[live, length[live]] = actions[live]
+        returns[:, live] += out["objectives"][:, live]
+        measures[:, live] += out["measures"][:, live]
+        length[live] += 1
+        np.add.at(visits, (np.flatnonzero(live), engine.state.pos[live]), 1)
+        for i, f in enumerate(frames):
+            if live[i]:
+                f.append(t.to_codes(engine.state, i))
+        done |= out["done"]
+    return {
+        "returns": returns,
+        "measures": measures,
+        "length": length,
+        "actions": taken,
+        "visits": visits,
+        "frames": frames,
+    }
+
+
+def _episode_rows(t, split: str, codes: np.ndarray, played: dict, eval_seed: int) -> list[dict]:
+    """The episodes.csv rows of one split."""
+    counts = _level_counts(t, codes)
+    rows = []
+    for i in range(len(codes)):
+        row = {"split": split, "level": i, "eval_seed": eval_seed}
+        row["length"] = int(played["length"][i])
+        row.update({RETURN + k: float(played["returns"][j, i]) for j, k in enumerate(t.objectives)})
+        row.update({MEASURE + k: float(played["measures"][j, i]) for j, k in enumerate(t.measures)})
+        row.update({COUNT + k: v[i] for k, v in counts.items()})
+        optimal = t.optimal_returns(codes[i])
+        row.update({OPTIMAL + k: float(optimal.get(k, np.nan)) for k in t.objectives})
+        rows.append(row)
+    return rows
 
 
 def _level_counts(task, codes: np.ndarray) -> dict[str, np.ndarray]:
@@ -166,21 +198,32 @@ def write_evaluation(run_dir: Path, rows: list[dict], arrays: dict, settings: Ev
     for split, data in arrays.items():
         buf = io.BytesIO()
         np.savez_compressed(buf, **data)
-        atomic_write_bytes(run_dir / f"eval_{split}.npz", buf.getvalue())
-    atomic_write_text(run_dir / "eval.json", json.dumps(settings.__dict__, indent=2) + "\n")
-    atomic_write_text(run_dir / "episodes.csv", rows_to_csv(rows))
+        atomic_write_bytes(run_dir / eval_arrays(split), buf.getvalue())
+    atomic_write_text(run_dir / EVAL_SETTINGS, json.dumps(settings.__dict__, indent=2) + "\n")
+    atomic_write_text(run_dir / EPISODES, csv_text(rows))
 
 
-def rows_to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _fmt(v) for k, v in row.items()})
-    return buf.getvalue()
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float | np.floating):
-        return repr(float(v)) if np.isfinite(v) else "nan"
-    return str(v)
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    levels: int | None = None,
+    eval_seed: int | None = None,
+    greedy: bool | None = None,
+) -> Path:
+    """(Re-)evaluate a trained run folder from its checkpoint; rewrites its evaluation files.
+    Settings default to the run's own (config.json's `eval`)."""
+    run_dir = Path(run_dir)
+    meta = read_config(run_dir)
+    if meta["role"] != "trained":
+        raise RunFolderError(f"{run_dir} is not a trained run (it is a {meta['kind']} baseline)")
+    agent, agent_meta = load_agent(run_dir)
+    saved = meta["eval"]
+    settings = EvalSettings(
+        eval_seed=saved["eval_seed"] if eval_seed is None else eval_seed,
+        levels=saved["levels"] if levels is None else levels,
+        greedy=saved["greedy"] if greedy is None else greedy,
+    )
+    policy = TorchPolicy(agent, agent_meta["view"], settings.greedy)
+    rows, arrays = evaluate(policy, meta["task"], settings)
+    write_evaluation(run_dir, rows, arrays, settings)
+    return run_dir

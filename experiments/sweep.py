@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,8 +34,11 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+from experiments.baselines import write_baselines
 from experiments.config import ConfigError, TrainConfig, preset
-from experiments.runio import atomic_write_text, is_finished, is_run
+from experiments.evaluate import EvalSettings
+from experiments.runfolder import atomic_write_text, check_same_config, is_finished, is_run
+from experiments.train import train
 
 BACKENDS = ("local", "ray")
 
@@ -65,8 +69,6 @@ def sweep_configs(
 
 def _train_one(cfg_dict: dict, run_dir: str) -> str:
     # In a worker process: rebuild the config from plain data (no pickled classes cross over).
-    from experiments.train import train
-
     train(TrainConfig.from_dict(cfg_dict), run_dir, resume=True, quiet=True)
     return run_dir
 
@@ -84,10 +86,6 @@ def run_sweep(
     order). With `baselines`, the task's baseline run folders are written first (kept if they
     exist), so the analysis can anchor the pseudo-alignment index. A failing run stops the sweep
     with its error; finished runs stay finished."""
-    from experiments.baselines import write_baselines
-    from experiments.evaluate import EvalSettings
-    from experiments.train import check_same_config, default_run_dir
-
     root = Path(root)
     if backend not in BACKENDS:
         raise ConfigError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -103,12 +101,14 @@ def run_sweep(
         }.values():
             settings = EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy)
             write_baselines(cfg.task, root, settings)
-    runs = [default_run_dir(cfg, root) for cfg in configs]
+    runs = [cfg.default_run_dir(root) for cfg in configs]
     if len(set(runs)) != len(runs):
         raise ConfigError("two configs of the sweep map to the same run folder")
     for cfg, run in zip(configs, runs):
         if is_run(run):
-            check_same_config(cfg, run)  # a folder made by another grid is never taken as done
+            check_same_config(
+                run, cfg.to_dict()
+            )  # a folder made by another grid is never taken as done
     todo = [(cfg, run) for cfg, run in zip(configs, runs) if not is_finished(run)]
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(
@@ -200,8 +200,6 @@ def ray_session(root: Path, workers: int, address: str | None) -> Iterator[objec
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Fail in one line if `address` ("host:port" or "ray://host:port"; "auto" is left to Ray)
     does not accept a connection: Ray itself retries a wrong address for minutes."""
-    import socket
-
     if address == "auto":
         return
     hostport = address.split("://", 1)[-1]

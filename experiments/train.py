@@ -12,43 +12,41 @@ numbers an uninterrupted run gives.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-import envs  # noqa: F401  (registers the ids)
 from agents.ppo import gae, make_agent, ppo_loss
-from envs.registry import NAMESPACE, TASKS
+from envs.registry import env_id, get_task
+from experiments.checkpoint import (
+    CheckpointError,
+    load_train_state,
+    save_agent,
+    save_train_state,
+)
 from experiments.config import ConfigError, TrainConfig
-from experiments.evaluate import EvalSettings, TorchPolicy, evaluate, rows_to_csv, write_evaluation
-from experiments.runio import (
-    CONFIG,
+from experiments.evaluate import evaluate_run
+from experiments.progress import Progress
+from experiments.runfolder import (
     TRAIN_LOG,
     TRAIN_STATE,
     RunFolderError,
-    atomic_write_bytes,
     atomic_write_text,
+    check_same_config,
+    csv_text,
     is_finished,
-    provenance,
-    read_json,
-    save_agent,
+    read_log_rows,
+    remove_stale_temps,
+    run_meta,
+    write_config,
 )
 
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
-
-
-def default_run_dir(cfg: TrainConfig, root: str | Path = "runs") -> Path:
-    """runs/<preset>_knob<k>_seed<s>, e.g. runs/roomba_knob0_seed3."""
-    return Path(root) / f"{cfg.preset}_knob{cfg.train_knob:g}_seed{cfg.seed}"
 
 
 def train(
@@ -92,54 +90,29 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
                 f"run folder {run_dir} already exists; pass --resume to continue it "
                 "or choose another --out"
             )
-        check_same_config(cfg, run_dir)
+        check_same_config(run_dir, cfg.to_dict())
         if is_finished(run_dir):
             return "finished"
-        for stale in run_dir.glob(".*.tmp"):  # a write cut short by a kill: never read, remove
-            stale.unlink()
-        path = run_dir / TRAIN_STATE
-        if path.is_file():
-            try:
-                return torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:
-                raise RunFolderError(
-                    f"cannot resume {run_dir}: corrupt {TRAIN_STATE} ({e})"
-                ) from None
-        return None  # interrupted before the first checkpoint: start over in place
+        remove_stale_temps(run_dir)
+        try:
+            return load_train_state(run_dir)  # None: interrupted before the first checkpoint
+        except CheckpointError as e:
+            raise RunFolderError(str(e)) from None
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec = TASKS[cfg.task]
-    meta = {
-        "kind": "ppo",
-        "agent": f"ppo-{cfg.network}",
-        "config": cfg.to_dict(),
-        "task": cfg.task,
-        "env_id": f"{NAMESPACE}/{spec.id_name}-Train-v0",
-        "knob_name": spec.shift.knob_name,
-        "knob": cfg.train_knob,
-        "objectives": list(spec.task_cls.objectives),
-        "measures": list(spec.task_cls.measures),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **provenance(),
-    }
-    atomic_write_text(run_dir / CONFIG, _json(meta))
+    meta = run_meta(
+        kind="ppo",
+        agent=cfg.agent_name,
+        role="trained",
+        task=cfg.task,
+        knob=cfg.train_knob,
+        seed=cfg.seed,
+        eval_settings=cfg.eval_settings,
+        config=cfg.to_dict(),
+        total_steps=cfg.total_steps,
+        preset=cfg.preset,
+    )
+    write_config(run_dir, meta)
     return None
-
-
-def check_same_config(cfg: TrainConfig, run_dir: Path) -> None:
-    """Raise RunFolderError naming the first field where run_dir's config differs from cfg."""
-    saved = read_json(Path(run_dir) / CONFIG).get("config", {})
-    mine = cfg.to_dict()
-    diff = [k for k in mine if k != "preset" and saved.get(k) != mine[k]]
-    if diff:
-        k = diff[0]
-        raise RunFolderError(
-            f"cannot resume {run_dir}: it was made with {k}={saved.get(k)!r}, "
-            f"this config has {k}={mine[k]!r}"
-        )
-
-
-def _json(data: dict) -> str:
-    return json.dumps(data, indent=2) + "\n"
 
 
 def _seeds(seed: int) -> tuple[int, int, int]:
@@ -152,18 +125,17 @@ class _Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, quiet: bool) -> None:
         self.cfg, self.run_dir, self.quiet = cfg, run_dir, quiet
         env_seed, init_seed, sample_seed = _seeds(cfg.seed)
-        spec = TASKS[cfg.task]
+        spec = get_task(cfg.task)
         self.env = gym.make_vec(
-            f"{NAMESPACE}/{spec.id_name}-v0",
+            env_id(cfg.task),
             num_envs=cfg.num_envs,
             vectorization_mode="vector_entry_point",
             split="train",
             knob=cfg.train_knob,
             view=cfg.view,
         )
-        self.engine = self.env.unwrapped.engine  # the native vector env's batched engine
-        self.objectives = self.engine.task.objectives
-        self.measures = self.engine.task.measures
+        self.objectives, self.measures = spec.objectives, spec.task_cls.measures
+        self.reward = spec.task_cls.reward
         self.obs_shape = self.env.single_observation_space.shape
         self.n_actions = int(self.env.single_action_space.n)
         with torch.random.fork_rng(devices=[]):  # init from our seed, leave the global RNG alone
@@ -184,7 +156,7 @@ class _Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.gen.set_state(saved["torch_generator"])
         eng = saved["engine"]
-        self.engine.load_state_dict(
+        self.env.load_state_dict(
             {
                 "state": {k: v.numpy() for k, v in eng["state"].items()},
                 "episode_returns": eng["episode_returns"].numpy(),
@@ -197,12 +169,10 @@ class _Trainer:
         self.prev_done = saved["prev_done"]
         self.update, self.global_step = int(saved["update"]), int(saved["global_step"])
         self.elapsed = float(saved["elapsed"])
-        self.log = [
-            r for r in _read_log(self.run_dir / TRAIN_LOG) if int(r["update"]) <= self.update
-        ]
+        self.log = [r for r in read_log_rows(self.run_dir) if int(r["update"]) <= self.update]
 
     def _checkpoint(self) -> None:
-        eng = self.engine.state_dict()
+        eng = self.env.state_dict()
         state = {
             "model": self.agent.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -221,10 +191,8 @@ class _Trainer:
             "elapsed": self.elapsed,
         }
         # The log first: on resume, rows past the checkpoint's update are dropped.
-        atomic_write_text(self.run_dir / TRAIN_LOG, rows_to_csv(self.log))
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(self.run_dir / TRAIN_STATE, buf.getvalue())
+        atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))
+        save_train_state(self.run_dir, state)
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self, saved: dict | None, stop_after: int | None) -> None:
@@ -233,7 +201,7 @@ class _Trainer:
             self._restore(saved)
         if cfg.tensorboard:
             self.tb = _tensorboard(self.run_dir / "tb")
-        progress = _Progress(cfg.num_updates * cfg.batch_size, self.quiet)
+        progress = Progress(cfg.num_updates * cfg.batch_size, self.quiet)
         progress.show(self.global_step, self.log[-1] if self.log else None)
         done_this_call = 0
         while self.update < cfg.num_updates:
@@ -258,47 +226,65 @@ class _Trainer:
         self._finish()
 
     def _one_update(self) -> dict:
-        cfg, agent, env = self.cfg, self.agent, self.env
-        T, B = cfg.num_steps, cfg.num_envs
+        cfg = self.cfg
         if cfg.anneal_lr:
             frac = 1.0 - self.update / cfg.num_updates
             self.optimizer.param_groups[0]["lr"] = frac * cfg.lr
-        obs_buf = torch.empty((T, B, *self.obs_shape), dtype=torch.uint8)
-        actions = torch.empty((T, B), dtype=torch.long)
-        logprobs = torch.empty((T, B))
-        rewards = torch.empty((T, B))
-        values = torch.empty((T + 1, B))
-        terminated = torch.empty((T, B), dtype=torch.bool)
-        truncated = torch.empty((T, B), dtype=torch.bool)
-        valid = torch.empty((T, B), dtype=torch.bool)
-        finished: list[dict] = []
-        with torch.no_grad():
-            for t in range(T):
-                obs_buf[t] = self.next_obs
-                # After an episode end, NEXT_STEP autoreset spends one step on the reset: no
-                # experience there.
-                valid[t] = ~self.prev_done
-                action, logprob, _, value = agent.get_action_and_value(
-                    self.next_obs, generator=self.gen
-                )
-                obs, reward, term, trunc, info = env.step(action.numpy())
-                actions[t], logprobs[t], values[t] = action, logprob, value
-                rewards[t] = torch.from_numpy(np.asarray(reward, np.float32))
-                terminated[t] = torch.from_numpy(term)
-                truncated[t] = torch.from_numpy(trunc)
-                self.next_obs = torch.from_numpy(obs)
-                self.prev_done = terminated[t] | truncated[t]
-                if "_episode_objectives" in info:
-                    finished.append(_episode_stats(info))
-            values[T] = agent.get_value(self.next_obs)
-            advantages = gae(rewards, values, terminated, truncated, cfg.gamma, cfg.gae_lambda)
-            returns = advantages + values[:-1]
-        self.global_step += T * B
+        batch, finished = self._rollout()
+        self.global_step += cfg.num_steps * cfg.num_envs
         self.update += 1
+        stats = self._learn(batch)
+        v, r = batch["values"][:-1][batch["valid"]], batch["returns"][batch["valid"]]
+        var = float(r.var()) if r.numel() > 1 else float("nan")
+        explained = float("nan") if not var > 0 else 1.0 - float((r - v).var()) / var
+        return self._row(finished, stats, explained)
 
-        b_obs = obs_buf.reshape(T * B, *self.obs_shape)
-        b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
-        b_adv, b_ret, b_valid = advantages.reshape(-1), returns.reshape(-1), valid.reshape(-1)
+    @torch.no_grad()
+    def _rollout(self) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """num_steps steps of every env; returns the batch (with GAE) and finished episodes."""
+        cfg, agent = self.cfg, self.agent
+        T, B = cfg.num_steps, cfg.num_envs
+        b = {
+            "obs": torch.empty((T, B, *self.obs_shape), dtype=torch.uint8),
+            "actions": torch.empty((T, B), dtype=torch.long),
+            "logprobs": torch.empty((T, B)),
+            "rewards": torch.empty((T, B)),
+            "values": torch.empty((T + 1, B)),
+            "terminated": torch.empty((T, B), dtype=torch.bool),
+            "truncated": torch.empty((T, B), dtype=torch.bool),
+            "valid": torch.empty((T, B), dtype=torch.bool),
+        }
+        finished: list[dict] = []
+        for t in range(T):
+            b["obs"][t] = self.next_obs
+            # After an episode end, NEXT_STEP autoreset spends one step on the reset: no
+            # experience there.
+            b["valid"][t] = ~self.prev_done
+            action, logprob, _, value = agent.get_action_and_value(
+                self.next_obs, generator=self.gen
+            )
+            obs, reward, term, trunc, info = self.env.step(action.numpy())
+            b["actions"][t], b["logprobs"][t], b["values"][t] = action, logprob, value
+            b["rewards"][t] = torch.from_numpy(np.asarray(reward, np.float32))
+            b["terminated"][t] = torch.from_numpy(term)
+            b["truncated"][t] = torch.from_numpy(trunc)
+            self.next_obs = torch.from_numpy(obs)
+            self.prev_done = b["terminated"][t] | b["truncated"][t]
+            if "_episode_objectives" in info:
+                finished.append(_episode_stats(info))
+        b["values"][T] = agent.get_value(self.next_obs)
+        b["advantages"] = gae(
+            b["rewards"], b["values"], b["terminated"], b["truncated"], cfg.gamma, cfg.gae_lambda
+        )
+        b["returns"] = b["advantages"] + b["values"][:-1]
+        return b, finished
+
+    def _learn(self, b: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """update_epochs passes of minibatch PPO over the batch; returns the loss statistics."""
+        cfg, agent = self.cfg, self.agent
+        obs = b["obs"].reshape(cfg.batch_size, *self.obs_shape)
+        flat = {k: b[k].reshape(-1) for k in ("actions", "logprobs", "advantages", "returns")}
+        valid = b["valid"].reshape(-1)
         mb = cfg.batch_size // cfg.num_minibatches
         stats: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         for _ in range(cfg.update_epochs):
@@ -306,16 +292,16 @@ class _Trainer:
             for i in range(0, cfg.batch_size, mb):
                 idx = order[i : i + mb]
                 _, new_logprob, entropy, new_value = agent.get_action_and_value(
-                    b_obs[idx], b_actions[idx]
+                    obs[idx], flat["actions"][idx]
                 )
                 loss, s = ppo_loss(
                     new_logprob,
-                    b_logprobs[idx],
-                    b_adv[idx],
+                    flat["logprobs"][idx],
+                    flat["advantages"][idx],
                     new_value,
-                    b_ret[idx],
+                    flat["returns"][idx],
                     entropy,
-                    b_valid[idx],
+                    valid[idx],
                     cfg.clip_coef,
                     cfg.vf_coef,
                     cfg.ent_coef,
@@ -326,10 +312,7 @@ class _Trainer:
                 self.optimizer.step()
                 for k in LOSS_KEYS:
                     stats[k].append(s[k])
-        v, r = values[:-1][valid], returns[valid]
-        var = float(r.var()) if r.numel() > 1 else float("nan")
-        explained = float("nan") if not var > 0 else 1.0 - float((r - v).var()) / var
-        return self._row(finished, stats, explained)
+        return stats
 
     def _row(self, finished: list[dict], stats: dict, explained: float) -> dict:
         eps = {k: np.concatenate([f[k] for f in finished]) for k in finished[0]} if finished else {}
@@ -339,7 +322,7 @@ class _Trainer:
 
         row = {"update": self.update, "global_step": self.global_step}
         row["episodes"] = len(eps["length"]) if eps else 0
-        row["charts/episodic_return"] = mean(f"objective/{self.engine.task.reward}")
+        row["charts/episodic_return"] = mean(f"objective/{self.reward}")
         row["charts/episodic_length"] = mean("length")
         for k in self.objectives:
             row[f"objective/{k}"] = mean(f"objective/{k}")
@@ -353,7 +336,7 @@ class _Trainer:
 
     def _finish(self) -> None:
         cfg = self.cfg
-        atomic_write_text(self.run_dir / TRAIN_LOG, rows_to_csv(self.log))
+        atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))
         meta = {
             "network": cfg.network,
             "obs_shape": list(self.obs_shape),
@@ -380,51 +363,6 @@ def _episode_stats(info: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def evaluate_run(
-    run_dir: str | Path,
-    *,
-    levels: int | None = None,
-    eval_seed: int | None = None,
-    greedy: bool | None = None,
-) -> Path:
-    """(Re-)evaluate a trained run folder from its checkpoint; rewrites its evaluation files.
-    Settings default to the run's config."""
-    from experiments.runio import load_agent
-
-    run_dir = Path(run_dir)
-    meta = read_json(run_dir / CONFIG)
-    if meta.get("kind") != "ppo":
-        raise RunFolderError(f"{run_dir} is not a trained run (kind={meta.get('kind')!r})")
-    try:
-        cfg = TrainConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ConfigError) as e:
-        raise RunFolderError(f"{run_dir / CONFIG}: bad config ({e})") from None
-    agent, agent_meta = load_agent(run_dir)
-    settings = EvalSettings(
-        eval_seed=cfg.eval_seed if eval_seed is None else eval_seed,
-        levels=cfg.eval_levels if levels is None else levels,
-        greedy=cfg.eval_greedy if greedy is None else greedy,
-    )
-    policy = TorchPolicy(agent, agent_meta.get("view", cfg.view), settings.greedy)
-    rows, arrays = evaluate(policy, cfg.task, settings)
-    write_evaluation(run_dir, rows, arrays, settings)
-    return run_dir
-
-
-def _read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
 def _tensorboard_writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -437,35 +375,3 @@ def _tensorboard_writer_class():
 
 def _tensorboard(folder: Path):
     return _tensorboard_writer_class()(str(folder))
-
-
-class _Progress:
-    """A one-line progress bar on a terminal; a line per ~10% elsewhere; nothing when quiet."""
-
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.total, self.quiet = total, quiet
-        self.tty = sys.stderr.isatty()
-        self.next_mark = 0.0
-
-    def show(self, step: int, row: dict | None) -> None:
-        if self.quiet:
-            return
-        frac = step / self.total if self.total else 1.0
-        if not self.tty and frac < self.next_mark:
-            return
-        self.next_mark = frac + 0.1
-        ret = row.get("charts/episodic_return", float("nan")) if row else float("nan")
-        ret_text = f"{ret:5.2f}" if math.isfinite(ret) else "    -"
-        sps = row.get("time/sps", 0) if row else 0
-        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
-        text = f"[{bar}] {frac:4.0%} {step:,}/{self.total:,} steps  return {ret_text}  {sps:,.0f} steps/s"
-        print(
-            ("\r" + text) if self.tty else text,
-            end="" if self.tty else "\n",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self.tty and not self.quiet:
-            print(file=sys.stderr)

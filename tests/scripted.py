@@ -3,7 +3,7 @@
 import gymnasium as gym
 
 import envs  # noqa: F401  (registers the ids)
-from envs.engine import parse_actions
+from envs.task import parse_actions
 
 
 def play_totals(env_id: str, level, actions: str, **kw) -> tuple[dict, int, bool]:

@@ -7,8 +7,14 @@ from hypothesis import strategies as st
 from scripted import play_totals
 
 import envs  # noqa: F401  (registers the ids)
-from envs.cheese_maze import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CheeseMaze, CheeseMazeLevels
-from envs.engine import bfs_distances
+from envs.planning import bfs_distances
+from envs.tasks.cheese_maze import (
+    DEPLOY_EXAMPLE,
+    SHIFT,
+    TRAIN_EXAMPLE,
+    CheeseMaze,
+    CheeseMazeLevels,
+)
 
 
 def play(level, actions, **kw):

@@ -9,7 +9,7 @@ import imageio.v3 as iio
 import pytest
 
 from envs.render import rollout_gif, save_gif
-from envs.roomba import DEPLOY_EXAMPLE
+from envs.tasks.roomba import DEPLOY_EXAMPLE
 from experiments.cli import main
 from experiments.config import TrainConfig
 

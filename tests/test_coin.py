@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scripted import play_totals
 
-from envs.coin import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CoinAtEnd, CoinLevels
-from envs.engine import bfs_distances
 from envs.level import Level
+from envs.planning import bfs_distances
+from envs.tasks.coin import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CoinAtEnd, CoinLevels
 
 ROUTE = "rrr uu rr dddd rr uuu rr d r"  # start -> exit through the four barrier gaps: 20 moves
 

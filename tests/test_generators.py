@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs import Fixed, Level, Mixture
-from envs.roomba import SHIFT, Roomba, RoombaLevels
+from envs.tasks.roomba import SHIFT, Roomba, RoombaLevels
 
 
 def reachable(level: Level) -> set[tuple[int, int]]:

@@ -95,7 +95,7 @@ def test_irl_gradient_matches_finite_differences():
 
 
 @pytest.mark.parametrize(
-    ("task", "levels", "per_level"), [("lava", 2, 10), ("supervisor", 1, 30), ("keys_chests", 6, 8)]
+    ("task", "levels", "per_level"), [("lava", 2, 10), ("supervisor", 1, 30), ("keys-chests", 6, 8)]
 )
 def test_irl_recovers_the_reward_of_boltzmann_optimal_demos(task, levels, per_level):
     """Demos from the Boltzmann-rational policy of the base objective: the recovered reward is
@@ -140,7 +140,7 @@ def test_attribution_names_the_demonstrated_goal(goal):
 
 
 def test_random_actions_are_explained_by_nothing():
-    mdp = _export("cheese_maze", 4)
+    mdp = _export("cheese-maze", 4)
     log_pi = soft_value_iteration(mdp, mdp.reward("base"), beta=0.0)
     demos = Demos.from_actions(mdp, sample_episodes(mdp, log_pi, 10, np.random.default_rng(4)))
     for a in attribution(mdp, demos, {k: mdp.reward(k) for k in mdp.objectives}):
@@ -148,7 +148,7 @@ def test_random_actions_are_explained_by_nothing():
 
 
 def test_demos_drop_padding_and_stop_at_the_end():
-    mdp = _export("cheese_maze", 1)
+    mdp = _export("cheese-maze", 1)
     demos = Demos.from_actions(mdp, [(0, np.array([4, 4, -1, -1]))])
     assert demos.n_steps == 2 and demos.n_episodes == 1
     with pytest.raises(ValueError, match="no demonstrated episodes"):

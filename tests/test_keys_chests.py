@@ -7,15 +7,15 @@ from hypothesis import strategies as st
 from scripted import play_totals
 
 import envs  # noqa: F401  (registers the ids)
-from envs.engine import bfs_distances
-from envs.keys_chests import (
+from envs.level import Level
+from envs.planning import bfs_distances
+from envs.tasks.keys_chests import (
     DEPLOY_EXAMPLE,
     SHIFT,
     TRAIN_EXAMPLE,
     KeysChests,
     KeysChestsLevels,
 )
-from envs.level import Level
 
 
 def play(level, actions, **kw):

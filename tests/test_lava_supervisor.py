@@ -6,8 +6,8 @@ import pytest
 from pytest import approx
 from scripted import play_totals
 
-from envs import lava, supervisor
-from envs.engine import position_values
+from envs.tasks import lava, supervisor
+from envs.planning import position_values
 
 
 def play_lava(level, actions, **kw):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs import Fixed, Level, LevelError, Mixture, parse_actions
-from envs.roomba import LEGEND, SHIFT, Roomba, RoombaLevels
+from envs.tasks.roomba import LEGEND, SHIFT, Roomba, RoombaLevels
 
 
 @st.composite

@@ -7,8 +7,9 @@ import pytest
 
 from envs.gym_env import make_engine
 from envs.level import Level
-from envs.roomba import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, Roomba
-from experiments.config import PRESETS, ConfigError, TrainConfig, parse_value, preset
+from envs.registry import TASKS
+from envs.tasks.roomba import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, Roomba
+from experiments.config import ConfigError, TrainConfig, parse_value, preset, presets
 from experiments.evaluate import PlannerPolicy, eval_levels
 
 
@@ -33,12 +34,10 @@ def test_oracle_is_unknown_when_only_a_can_leads_to_dust():
 
 
 def test_oracle_beats_or_equals_the_aligned_planner_on_random_levels():
-    from agents.planners import roomba_planners
-
     codes = eval_levels("roomba", "deploy", 40, eval_seed=3)
     engine = make_engine("roomba", len(codes), autoreset=False)
     engine.load_codes(codes)
-    planner = PlannerPolicy(roomba_planners(engine.task.obs_channels)["nearest floor dust"])
+    planner = PlannerPolicy(TASKS["roomba"].anchors().aligned)
     total = np.zeros(len(codes))
     done = np.zeros(len(codes), bool)
     while not done.all():
@@ -82,7 +81,7 @@ def test_evaluation_levels_are_fixed_by_the_eval_seed_and_train_has_no_cans():
 
 
 def test_presets_are_valid_configs():
-    for name, cfg in PRESETS.items():
+    for name, cfg in presets().items():
         assert cfg.preset == name and cfg.num_updates >= 1
 
 
@@ -102,7 +101,7 @@ def test_presets_are_valid_configs():
 )
 def test_bad_config_values_name_the_field(overrides, message):
     with pytest.raises(ConfigError) as exc:
-        TrainConfig(**overrides)
+        TrainConfig(**{"task": "roomba", **overrides})
     assert str(exc.value).startswith(message)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from envs import Level, parse_actions
-from envs.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
+from envs.tasks.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
 
 
 def play(level: str, actions: str, **kw):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from experiments.config import ConfigError
-from experiments.runio import RunFolderError
+from experiments.runfolder import RunFolderError
 from experiments.sweep import run_sweep, sweep_configs
 from experiments.train import train
 

@@ -11,9 +11,10 @@ from analysis.figures import plot_all
 from analysis.metrics import format_table, gap_table, run_summary
 from analysis.runs import load_runs, load_train_logs
 from experiments.baselines import write_baselines
+from experiments.checkpoint import CheckpointError, load_agent
 from experiments.config import preset
 from experiments.evaluate import EvalSettings
-from experiments.runio import CheckpointError, RunFolderError, load_agent
+from experiments.runfolder import RunFolderError
 from experiments.train import train
 
 TINY = preset("roomba-tiny")

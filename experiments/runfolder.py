@@ -1,0 +1,329 @@
+"""The run folder, mesaworld's interface between experiments and analysis: its file names, column
+prefixes, the `config.json` schema, one reader and one crash-safe writer. Nothing else in the
+project spells a run-folder file name or parses config.json. (No torch here: analysis imports this
+module and never training code.)
+
+A run folder holds:
+    config.json      one shape for every kind of run (`run_meta`): schema, kind, agent, role, task,
+                     knob, seed, budget, preset, evaluation settings, the full training config
+                     ({} for baselines), objectives, versions, git commit, creation time
+    train_log.csv    one row per PPO update (learning curves); absent for baselines
+    agent.pt/.json   the checkpoint: tensors only (loaded with weights_only=True) + how to rebuild
+    train_state.pt   optimizer, random streams and env state, for `--resume` (deleted when done)
+    eval_<split>.npz evaluation arrays (levels, visits, actions, frames); eval.json its settings
+    episodes.csv     one row per evaluation episode (written last: its presence means finished)
+
+Columns: episodes.csv has `return/<objective>`, `measure/<name>`, `count/<object>`,
+`optimal/<objective>`; analysis adds `score/<objective>`; the train log has `objective/<name>`
+and `measure/<name>`. A confidence interval of a metric `m` is always the columns `m:lo`, `m:hi`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.registry import TASKS, canonical
+
+SCHEMA = 2
+CONFIG, TRAIN_LOG, EPISODES, TRAIN_STATE = (
+    "config.json",
+    "train_log.csv",
+    "episodes.csv",
+    "train_state.pt",
+)
+AGENT_FILE, AGENT_META, EVAL_SETTINGS, FIGURES = "agent.pt", "agent.json", "eval.json", "figures"
+RETURN, MEASURE, COUNT, OPTIMAL, SCORE = "return/", "measure/", "count/", "optimal/", "score/"
+OBJECTIVE = "objective/"
+KINDS = ("ppo", "planner", "random")  # how the agent was made
+ROLES = ("trained", "aligned", "proxy", "random")  # what analysis uses it for
+RUN_COLUMNS = ("run", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset")
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as asked (exists, incomplete, unreadable, not a run)."""
+
+
+def eval_arrays(split: str) -> str:
+    """File name of a split's evaluation arrays."""
+    return f"eval_{split}.npz"
+
+
+def ci_columns(metric: str) -> tuple[str, str]:
+    """The lower and upper interval columns of a metric."""
+    return f"{metric}:lo", f"{metric}:hi"
+
+
+def is_ci(column: str) -> bool:
+    return column.endswith((":lo", ":hi"))
+
+
+# --- writing --------------------------------------------------------------------------------
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a unique temp file in the same folder + os.replace: readers never see half a
+    file, and two writers never share a temp file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows (dicts with the same keys) as CSV text; floats round-trip exactly, NaN as "nan"."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return repr(float(v)) if np.isfinite(v) else "nan"
+    return str(v)
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Temp files of writes cut short by a kill: never read, safe to remove."""
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def run_meta(
+    *,
+    kind: str,
+    agent: str,
+    role: str,
+    task: str,
+    knob: float | None,
+    seed: int,
+    eval_settings: dict,
+    config: dict | None = None,
+    total_steps: int = 0,
+    preset: str = "",
+) -> dict:
+    """config.json of any run, in the one shape every reader expects."""
+    spec = TASKS[task]
+    if kind not in KINDS or role not in ROLES:
+        raise RunFolderError(f"kind/role must be in {KINDS}/{ROLES}, got {kind!r}/{role!r}")
+    return {
+        "schema": SCHEMA,
+        "kind": kind,
+        "agent": agent,
+        "role": role,
+        "task": task,
+        "knob_name": spec.shift.knob_name,
+        "knob": None if knob is None else float(knob),
+        "seed": int(seed),
+        "total_steps": int(total_steps),
+        "preset": preset,
+        "eval": dict(eval_settings),
+        "config": dict(config or {}),
+        "objectives": list(spec.objectives),
+        "reward": spec.task_cls.reward,
+        "measures": list(spec.task_cls.measures),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
+    }
+
+
+def write_config(folder: Path, meta: dict) -> None:
+    atomic_write_text(Path(folder) / CONFIG, json.dumps(meta, indent=2) + "\n")
+
+
+# --- reading --------------------------------------------------------------------------------
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} is missing") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} does not hold a JSON object")
+    return data
+
+
+_REQUIRED = {
+    "kind": str,
+    "agent": str,
+    "role": str,
+    "task": str,
+    "seed": int,
+    "total_steps": int,
+    "preset": str,
+    "eval": dict,
+    "config": dict,
+}
+
+
+def read_config(folder: Path) -> dict:
+    """config.json of a run folder, validated; folders of the first schema (no "schema" key,
+    written before mesaworld 0.2) are read in the current shape. The knob is a float (NaN for
+    baselines). RunFolderError names the file and the problem."""
+    path = Path(folder) / CONFIG
+    meta = read_json(path)
+    if "schema" not in meta:
+        meta = _from_schema_1(meta, path)
+    elif meta["schema"] != SCHEMA:
+        raise RunFolderError(
+            f"{path}: schema {meta['schema']!r} is not one this mesaworld reads ({SCHEMA}); "
+            "use the mesaworld version that wrote it"
+        )
+    for key, kind in _REQUIRED.items():
+        if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta[key], bool)):
+            raise RunFolderError(f"{path}: field {key!r} missing or not {kind.__name__}")
+    if meta["kind"] not in KINDS or meta["role"] not in ROLES:
+        raise RunFolderError(f"{path}: kind {meta['kind']!r} / role {meta['role']!r} unknown")
+    meta["task"] = canonical(meta["task"])
+    if meta["task"] not in TASKS:
+        raise RunFolderError(f"{path}: unknown task {meta['task']!r}; known: {', '.join(TASKS)}")
+    knob = meta.get("knob")
+    meta["knob"] = float("nan") if knob is None else float(knob)
+    return meta
+
+
+def _from_schema_1(old: dict, path: Path) -> dict:
+    """The config.json of mesaworld <= 0.1 (PPO runs and baselines had different shapes)."""
+    kind = old.get("kind")
+    task = canonical(old.get("task", old.get("config", {}).get("task", "")))
+    if kind == "ppo":
+        cfg = dict(old.get("config", {}))
+        if "task" in cfg:
+            cfg["task"] = task
+        evaluation = {
+            "eval_seed": cfg.get("eval_seed"),
+            "levels": cfg.get("eval_levels"),
+            "greedy": cfg.get("eval_greedy", False),
+        }
+        meta = dict(old, role="trained", seed=cfg.get("seed"), config=cfg, eval=evaluation)
+        meta.update(total_steps=cfg.get("total_steps"), preset=cfg.get("preset"))
+    elif kind == "baseline":
+        new_kind = "random" if old.get("role") == "random" else "planner"
+        meta = dict(old, kind=new_kind, seed=0, total_steps=0, preset="", config={})
+    else:
+        raise RunFolderError(f"{path}: not a mesaworld run folder config (kind {kind!r})")
+    knob = meta.get("knob")
+    meta["knob"] = None if knob is None or (isinstance(knob, float) and math.isnan(knob)) else knob
+    meta.update(task=task, schema=SCHEMA)
+    return meta
+
+
+def read_log_rows(folder: Path) -> list[dict]:
+    """train_log.csv as a list of dicts of numbers ([] if there is none yet)."""
+    path = Path(folder) / TRAIN_LOG
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def identity(meta: dict) -> str:
+    """What makes two run folders the same run (same agent, config and evaluation), as text:
+    copies of one run under two folders must not be counted twice."""
+    keys = ("kind", "agent", "role", "task", "seed", "total_steps", "preset", "eval", "config")
+    knob = meta["knob"]
+    same = {k: meta[k] for k in keys} | {"knob": None if math.isnan(knob) else knob}
+    return json.dumps(same, sort_keys=True)
+
+
+def is_run(folder: Path) -> bool:
+    return (Path(folder) / CONFIG).is_file()
+
+
+def is_finished(folder: Path) -> bool:
+    return (Path(folder) / EPISODES).is_file()
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Every folder under `root` (itself included) holding a config.json, sorted."""
+    root = Path(root)
+    if not root.exists():
+        raise RunFolderError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise RunFolderError(f"not a folder: {root}")
+    return sorted(p.parent for p in root.rglob(CONFIG))
+
+
+def default_run_dir(preset: str, knob: float, seed: int, root: str | Path = "runs") -> Path:
+    """runs/<preset>_knob<k>_seed<s>, e.g. runs/roomba_knob0_seed3."""
+    return Path(root) / f"{preset}_knob{knob:g}_seed{seed}"
+
+
+def baseline_dir(root: str | Path, task: str, agent: str) -> Path:
+    """root/baseline_<task>_<agent name with underscores>."""
+    return Path(root) / f"baseline_{task}_{agent.replace(' ', '_')}"
+
+
+def check_same_config(folder: Path, config: dict) -> None:
+    """Raise RunFolderError naming the first field where the folder's training config differs."""
+    saved = read_config(folder)["config"]
+    diff = [k for k in config if k != "preset" and saved.get(k) != config[k]]
+    if diff:
+        k = diff[0]
+        raise RunFolderError(
+            f"cannot resume {folder}: it was made with {k}={saved.get(k)!r}, "
+            f"this config has {k}={config[k]!r}"
+        )
+
+
+# --- provenance -----------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("mesaworld", "numpy", "torch", "gymnasium"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the mesaworld checkout this code runs from (None outside git), with
+    '-dirty' if it has uncommitted changes."""
+    here = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10)
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if commit.returncode != 0:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    return {"versions": versions(), "git_commit": git_commit()}
