@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from envs.tasks.roomba import Roomba
 
 from analysis.epic import epic_distance
 from analysis.irl import Demos, mce_irl, sample_episodes, soft_value_iteration, split_episodes
 from envs.level import Level
 from envs.tabular import export
+from envs.tasks.roomba import Roomba
 
 
 def level() -> Level:

@@ -44,7 +44,7 @@ def test_cheese_corner_size_1_is_goal_misgeneralization(tmp_path):
     assert cell["r2/corner"] > cell["r2/base"] + 0.05
     assert len(runs) == 3 and (runs["best"] == "corner").all()
     assert (tmp_path / "behavioral_gap_cheese-maze.png").is_file()
-    assert (tmp_path / "reward_maps_cheese_maze.png").is_file()
+    assert (tmp_path / "reward_maps_cheese-maze.png").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from collections import deque
 import gymnasium as gym
 import numpy as np
 import pytest
+from battery import reference_observation
 from gymnasium.utils import seeding
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,22 +111,3 @@ def test_dust_is_conserved_and_observation_matches_a_fresh_build(view):
         np.testing.assert_array_equal(s.dust.sum(1) + s.can.sum(1) + s.bin, total)
         np.testing.assert_array_equal(obs, reference_observation(task, s))
     assert (s.bin > 0).mean() > 0.5  # the rollout really moved dust around
-
-
-def reference_observation(task, s):
-    fresh = task._observe(s, s.rows).reshape(len(s.rows), len(task.channels), *task.shape)
-    if task.view == "full":
-        return fresh
-    keep = [task.channels.index(c) for c in task.obs_channels]
-    h, w = task.shape
-    r = max(h, w) - 3
-    out = np.zeros((len(s.rows), len(keep), 2 * r + 1, 2 * r + 1), np.uint8)
-    out[:, task.obs_channels.index("obstacle")] = 1
-    for b in range(len(s.rows)):
-        pr, pc = divmod(int(s.pos[b]), w)
-        for i in range(2 * r + 1):
-            for j in range(2 * r + 1):
-                y, x = pr - r + i, pc - r + j
-                if 0 <= y < h and 0 <= x < w:
-                    out[b, :, i, j] = fresh[b, keep, y, x]
-    return out

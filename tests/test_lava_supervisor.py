@@ -6,8 +6,8 @@ import pytest
 from pytest import approx
 from scripted import play_totals
 
-from envs.tasks import lava, supervisor
 from envs.planning import position_values
+from envs.tasks import lava, supervisor
 
 
 def play_lava(level, actions, **kw):
