@@ -1,4 +1,7 @@
-"""mesaworld agents. Today: scripted planner baselines (`agents.planners`).
+"""mesaworld agents: torch policies trained by the base optimizer.
 
-PPO and the training loop arrive with the training issue ("Train small torch agents ...").
+`agents.ppo`: the actor-critic networks (MLP on a flattened view, a small CNN on the grid),
+`get_action_and_value`, and the module-level `gae` and `ppo_loss` that training calls.
+Scripted reference planners are declared by each task (`TaskSpec.baselines`, built from
+`envs.planning`), so that a task stays one file.
 """

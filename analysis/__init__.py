@@ -1,4 +1,8 @@
-"""mesaworld analysis: reads run folders only (never imports training code).
+"""mesaworld analysis: reads run folders only (through `experiments.runfolder`, which holds no
+training code) and never imports training code.
 
-Empty until the training issue lands run folders to read; see README "Roadmap".
+runs.py      run folders -> tidy DataFrames        metrics.py  scores, PA index, CIs over seeds
+labels.py    the one goal-vs-capability label      figures.py  the summary figures and GIFs
+irl.py       soft VI + MCE IRL on a tabular MDP     epic.py     the EPIC-style reward distance
+behavioral.py  per-run behavioral objective (`mesaworld analyze`), behavior_figures.py its figures
 """

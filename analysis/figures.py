@@ -9,6 +9,7 @@ plot_all(root)                     all of them for every run under root
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from analysis.metrics import format_table, gap_table, run_summary
 from analysis.runs import finished_runs, load_runs, load_train_logs, run_info
 from envs.registry import TASKS
 from envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
-from experiments.runfolder import FIGURES, ci_columns, eval_arrays, is_ci
+from experiments.runfolder import FIGURES, atomic_write_bytes, ci_columns, eval_arrays, is_ci
 
 _ROLE_COLOURS = {"aligned": "#2b8a3e", "proxy": "#c92a2a", "random": "#868e96"}
 
@@ -33,9 +34,9 @@ def _save(fig, path: Path) -> list[Path]:
     out = []
     for ext in (".png", ".pdf"):
         target = path.with_suffix(ext)
-        tmp = target.with_name(f".{target.name}.tmp{ext}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, target)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext[1:], dpi=150, bbox_inches="tight")
+        atomic_write_bytes(target, buf.getvalue())
         out.append(target)
     plt.close(fig)
     return out
@@ -45,6 +46,38 @@ def _label(row: pd.Series) -> str:
     if row["role"] != "trained":
         return str(row["agent"])
     return f"{row['agent']} knob={row['knob']:g} ({row['total_steps'] / 1e6:.2g}M)"
+
+
+_HATCHES = ["", "//", "xx", ".."]
+
+
+def _metric_bars(ax, part: pd.DataFrame, agents: list, m: str, shift: float, width, j) -> None:
+    """One bar per agent for metric norm/<m>, with its CI whiskers, coloured by role."""
+    x, y, err, colours = [], [], [[], []], []
+    lo_col, hi_col = ci_columns(f"norm/{m}")
+    for i, name in enumerate(agents):
+        rows = part[[_label(r) == name for _, r in part.iterrows()]]
+        if rows.empty:
+            continue
+        r = rows.iloc[0]
+        v, lo, hi = r[f"norm/{m}"], r[lo_col], r[hi_col]
+        x.append(i + shift)
+        y.append(v)
+        err[0].append(v - lo if np.isfinite(lo) else 0)
+        err[1].append(hi - v if np.isfinite(hi) else 0)
+        colours.append(_ROLE_COLOURS.get(r["role"], "#1c7ed6"))
+    ax.bar(
+        x,
+        y,
+        width,
+        yerr=err,
+        color=colours,
+        edgecolor="black",
+        hatch=_HATCHES[j % 4],
+        alpha=0.9 if j == 0 else 0.55,
+        capsize=3,
+        label=m,
+    )
 
 
 def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
@@ -62,42 +95,17 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
         1, len(splits), figsize=(5.5 * len(splits), 3.8), sharey=True, squeeze=False
     )
     width = 0.8 / len(metrics)
-    hatches = ["", "//", "xx", ".."]
     for ax, split in zip(axes[0], splits):
         part = table[table["split"] == split]
         for j, m in enumerate(metrics):
-            x, y, err, colours = [], [], [[], []], []
-            for i, name in enumerate(agents):
-                rows = part[[_label(r) == name for _, r in part.iterrows()]]
-                if rows.empty:
-                    continue
-                r = rows.iloc[0]
-                lo_col, hi_col = ci_columns(f"norm/{m}")
-                v, lo, hi = r[f"norm/{m}"], r[lo_col], r[hi_col]
-                x.append(i + (j - (len(metrics) - 1) / 2) * width)
-                y.append(v)
-                err[0].append(v - lo if np.isfinite(lo) else 0)
-                err[1].append(hi - v if np.isfinite(hi) else 0)
-                colours.append(_ROLE_COLOURS.get(r["role"], "#1c7ed6"))
-            ax.bar(
-                x,
-                y,
-                width,
-                yerr=err,
-                color=colours,
-                edgecolor="black",
-                hatch=hatches[j % 4],
-                alpha=0.9 if j == 0 else 0.55,
-                capsize=3,
-                label=m,
-            )
+            _metric_bars(ax, part, agents, m, (j - (len(metrics) - 1) / 2) * width, width, j)
         ax.axhline(1.0, color="black", lw=0.8, ls=":")
         ax.set_xticks(range(len(agents)))
         ax.set_xticklabels(agents, rotation=25, ha="right", fontsize=8)
         ax.set_title(f"{split} levels")
         ax.set_ylabel("return / optimal base return")
     handles = [
-        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[j % 4])
+        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=_HATCHES[j % 4])
         for j in range(len(metrics))
     ]
     fig.legend(

@@ -19,6 +19,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the ids)
 from envs.registry import TASKS
+from envs.registry import env_id as registered_id
 
 
 def best_rate(run, steps: int, repeats: int) -> float:
@@ -97,7 +98,7 @@ def main() -> None:
     for spec in TASKS.values():
         if spec.name == "roomba":
             continue
-        env_id = f"mesaworld/{spec.id_name}-v0"
+        env_id = registered_id(spec.name)
         rate = vector_rate(4096, "full", steps, args.repeats, env_id)
         print(f"{spec.id_name + ' vector (full)':42} {4096:>5} {rate:>12,.0f}")
     try:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from analysis.figures import plot_all
 from experiments.config import parse_value
 from experiments.sweep import run_sweep, sweep_configs
 
@@ -36,7 +37,6 @@ def main() -> None:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mw-sweep-bench-"))
     start = time.perf_counter()
     run_sweep(configs, out, workers=args.workers, quiet=True)
-    from analysis.figures import plot_all
 
     plot_all(out, quiet=True)
     wall = time.perf_counter() - start

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.level import Level
+from envs.level import AGENT, FLOOR, WALL, Level
 
 SPLITS = ("train", "deploy")
 
@@ -205,7 +205,6 @@ def build_rooms(
 
     u: float[n, len(lattice) + len(interior)] keys. Returns uint8[n, size, size] char codes.
     """
-    from envs.level import AGENT, FLOOR, WALL
 
     interior, lattice = room_cells(size)
     n = len(u)

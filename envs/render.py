@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
 TILE = 16
@@ -64,7 +65,6 @@ def save_gif(
     frames: Sequence[np.ndarray] | Iterable[np.ndarray], path: str | Path, fps: int = 8
 ) -> Path:
     """Write RGB frames as a looping GIF, atomically (temp file + os.replace)."""
-    import imageio.v3 as iio
 
     frames = [np.asarray(f, np.uint8) for f in frames]
     if not frames:

@@ -28,6 +28,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from envs.task import ACTIONS, State, Task
 
@@ -118,8 +119,6 @@ class TabularMDP:
 
     def transition_matrix(self, action: int):
         """scipy.sparse CSR [S, S]: P(s' | s, action), with terminal steps' rows left empty."""
-        from scipy import sparse
-
         live = ~self.terminal[:, action]
         rows = np.flatnonzero(live)
         return sparse.csr_matrix(
@@ -165,6 +164,40 @@ def _digests(arrays: dict[str, np.ndarray], levels) -> list[bytes]:
     return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
 
 
+def _expand(task: Task, part: dict[str, np.ndarray], part_level: np.ndarray, keys: dict):
+    """Step n states with every action. Returns the block of their rows (next, terminal,
+    objectives, measures, next_pos) and the states seen for the first time (arrays, level, pos);
+    new states get the next indices in `keys`."""
+    n = len(part_level)
+    s = task.alloc(n * N_ACTIONS)
+    for k, v in part.items():
+        setattr(s, k, np.repeat(v, N_ACTIONS, axis=0))
+    actions = np.tile(np.arange(N_ACTIONS, dtype=np.int64), n)
+    objectives, measures, terminated = task.step(s, actions)
+    after = _state_arrays(s)
+    after_level = np.repeat(part_level, N_ACTIONS)
+    nxt = np.empty(n * N_ACTIONS, np.int64)
+    fresh = []
+    for j, key in enumerate(_digests(after, after_level)):
+        if terminated[j]:
+            nxt[j] = -1  # filled by the caller with the acting state itself
+            continue
+        idx = keys.get(key)
+        if idx is None:
+            idx = keys[key] = len(keys)
+            fresh.append(j)
+        nxt[j] = idx
+    fresh = np.array(fresh, np.int64)
+    block = (
+        nxt.reshape(n, N_ACTIONS),
+        np.asarray(terminated, bool).reshape(n, N_ACTIONS),
+        np.asarray(objectives, np.float64).reshape(-1, n, N_ACTIONS),
+        np.asarray(measures, np.float64).reshape(-1, n, N_ACTIONS),
+        s.pos.reshape(n, N_ACTIONS).copy(),
+    )
+    return block, {k: v[fresh] for k, v in after.items()}, after_level[fresh], s.pos[fresh].copy()
+
+
 def export(
     task: Task,
     codes: np.ndarray,
@@ -202,45 +235,19 @@ def export(
         new_levels: list[np.ndarray] = []
         for lo in range(0, len(frontier_level), chunk):
             part = {k: v[lo : lo + chunk] for k, v in frontier.items()}
-            part_level = frontier_level[lo : lo + chunk]
-            n = len(part_level)
-            s = task.alloc(n * N_ACTIONS)
-            for k, v in part.items():
-                setattr(s, k, np.repeat(v, N_ACTIONS, axis=0))
-            actions = np.tile(np.arange(N_ACTIONS, dtype=np.int64), n)
-            objectives, measures, terminated = task.step(s, actions)
-            after = _state_arrays(s)
-            after_level = np.repeat(part_level, N_ACTIONS)
-            nxt = np.empty(n * N_ACTIONS, np.int64)
-            fresh = []
-            for j, key in enumerate(_digests(after, after_level)):
-                if terminated[j]:
-                    nxt[j] = -1  # filled below with the acting state itself
-                    continue
-                idx = keys.get(key)
-                if idx is None:
-                    idx = keys[key] = len(keys)
-                    fresh.append(j)
-                nxt[j] = idx
+            block, fresh_arrays, fresh_level, fresh_pos = _expand(
+                task, part, frontier_level[lo : lo + chunk], keys
+            )
             if len(keys) > max_states:
                 raise ExportError(
                     f"{task.name}: more than {max_states:,} reachable states in {n_levels} "
                     "level(s); export fewer levels at a time or raise max_states"
                 )
-            fresh = np.array(fresh, np.int64)
-            new_arrays.append({k: v[fresh] for k, v in after.items()})
-            new_levels.append(after_level[fresh])
-            pos.append(s.pos[fresh].copy())
-            level.append(after_level[fresh])
-            blocks.append(
-                (
-                    nxt.reshape(n, N_ACTIONS),
-                    np.asarray(terminated, bool).reshape(n, N_ACTIONS),
-                    np.asarray(objectives, np.float64).reshape(-1, n, N_ACTIONS),
-                    np.asarray(measures, np.float64).reshape(-1, n, N_ACTIONS),
-                    s.pos.reshape(n, N_ACTIONS).copy(),
-                )
-            )
+            new_arrays.append(fresh_arrays)
+            new_levels.append(fresh_level)
+            pos.append(fresh_pos)
+            level.append(fresh_level)
+            blocks.append(block)
         frontier = {k: np.concatenate([a[k] for a in new_arrays]) for k in frontier}
         frontier_level = np.concatenate(new_levels)
     # States were expanded in index order, so the blocks stack into per-state tables.

@@ -1,1 +1,3 @@
-"""mesaworld experiments: the `mesaworld` command line (`experiments.cli`) and experiment scripts."""
+"""mesaworld experiments: configs and presets (`config`), training (`train`), evaluation
+(`evaluate`), checkpoints (`checkpoint`), the run folder (`runfolder`), baselines, sweeps, the
+`mesaworld` command line (`cli`, `commands`) and numbered experiment scripts (`e01_...`)."""

@@ -105,27 +105,31 @@ def run_sweep(
     if len(set(runs)) != len(runs):
         raise ConfigError("two configs of the sweep map to the same run folder")
     for cfg, run in zip(configs, runs):
-        if is_run(run):
-            check_same_config(
-                run, cfg.to_dict()
-            )  # a folder made by another grid is never taken as done
+        if is_run(run):  # a folder made by another grid is never taken as done
+            check_same_config(run, cfg.to_dict())
     todo = [(cfg, run) for cfg, run in zip(configs, runs) if not is_finished(run)]
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(
         f"sweep: {len(runs)} runs under {root}, {len(runs) - len(todo)} already finished, "
         f"{len(todo)} to train on {min(workers, max(len(todo), 1))} worker(s)"
     )
-    start, done = time.perf_counter(), 0
     if backend == "ray":
         if todo:
             _run_on_ray(todo, root, workers, address, say)
-        return runs
+    else:
+        _run_local(todo, workers, say)
+    return runs
+
+
+def _run_local(todo: list, workers: int, say) -> None:
+    """Train the runs in this process (one worker) or in spawned worker processes."""
+    start, done = time.perf_counter(), 0
     if workers == 1 or len(todo) <= 1:
         for cfg, run in todo:
             _train_one(cfg.to_dict(), str(run))
             done += 1
             say(f"[{done}/{len(todo)}] {run} ({time.perf_counter() - start:.0f} s)")
-        return runs
+        return
     # spawn: a fresh interpreter per worker (no forked torch thread pools)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending = {pool.submit(_train_one, cfg.to_dict(), str(run)) for cfg, run in todo}
@@ -140,7 +144,6 @@ def run_sweep(
             for future in pending:
                 future.cancel()
             raise
-    return runs
 
 
 # --- the Ray backend ------------------------------------------------------------------------------

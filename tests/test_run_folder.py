@@ -1,0 +1,123 @@
+"""The run folder has one owner (`experiments.runfolder`): one config.json shape for every kind
+of run, folders of the first schema still load, copies of a run count once, and the command
+line names one task one way."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.metrics import format_table, gap_table, run_summary
+from analysis.runs import load_runs
+from experiments.baselines import write_baselines
+from experiments.cli import main
+from experiments.config import preset
+from experiments.evaluate import EvalSettings
+from experiments.runfolder import SCHEMA, RunFolderError, read_config
+from experiments.train import train
+
+LEGACY = Path(__file__).parent / "data" / "behavior" / "cheese_maze"
+SHAPE = {"schema", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset"}
+SHAPE |= {"eval", "config", "objectives", "reward", "measures", "created", "versions"}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    write_baselines("roomba", root, EvalSettings(eval_seed=5, levels=8))
+    train(preset("roomba-tiny", eval_levels=8, eval_seed=5), root / "ppo", quiet=True)
+    return root
+
+
+def test_every_kind_of_run_writes_one_config_shape(root):
+    metas = [json.loads(p.read_text()) for p in sorted(root.glob("*/config.json"))]
+    assert {m["kind"] for m in metas} == {"ppo", "planner", "random"}
+    for meta in metas:
+        assert set(meta) >= SHAPE and meta["schema"] == SCHEMA
+    ppo = read_config(root / "ppo")
+    assert ppo["agent"] == "ppo-mlp" and ppo["role"] == "trained" and ppo["config"]["seed"] == 0
+
+
+def test_folders_of_the_first_schema_load_in_the_current_shape(tmp_path):
+    old = json.loads((LEGACY / "cheese-maze_knob1_seed0" / "config.json").read_text())
+    assert "schema" not in old and old["task"] == "cheese_maze"  # written by mesaworld 0.1
+    meta = read_config(LEGACY / "cheese-maze_knob1_seed0")
+    assert meta["task"] == "cheese-maze" and meta["config"]["task"] == "cheese-maze"
+    assert meta["role"] == "trained" and meta["seed"] == 0 and meta["eval"]["levels"] == 200
+    baseline = tmp_path / "b"
+    baseline.mkdir()
+    legacy_baseline = {"kind": "baseline", "agent": "random", "role": "random", "task": "coin"}
+    legacy_baseline |= {"knob": float("nan"), "eval": {"eval_seed": 1, "levels": 4}}
+    (baseline / "config.json").write_text(json.dumps(legacy_baseline))
+    meta = read_config(baseline)
+    assert meta["kind"] == "random" and meta["config"] == {} and meta["total_steps"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"schema": 99, "kind": "ppo"}, "schema 99 is not one this mesaworld reads"),
+        ({"kind": "mystery"}, "not a mesaworld run folder config"),
+        ("[1, 2]", "does not hold a JSON object"),
+        ("{", "is not valid JSON"),
+    ],
+)
+def test_a_config_that_cannot_be_read_is_one_line_naming_the_file(tmp_path, content, message):
+    text = content if isinstance(content, str) else json.dumps(content)
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(RunFolderError) as exc:
+        read_config(tmp_path)
+    assert message in str(exc.value) and "config.json" in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_copies_of_a_run_are_counted_once(root, tmp_path):
+    # The README's order: the demo writes baselines under runs/demo, `mesaworld baselines`
+    # writes the same ones under runs/: plotting runs/ must not pool them twice.
+    shutil.copytree(root, tmp_path / "demo")
+    shutil.copytree(root, tmp_path / "again")
+    df = load_runs(tmp_path)
+    assert len(df.attrs["duplicates"]) == len(list(root.glob("*/config.json")))
+    table = gap_table(run_summary(df))
+    assert (table["seeds"] == 1).all()
+    assert (df.groupby(["agent", "split"]).size() == 8).all()  # 8 levels, not 16
+    assert "ppo-mlp" in format_table(table)
+
+
+def test_one_name_per_task_on_the_command_line(tmp_path, capsys):
+    for spelling in ("cheese-maze", "cheese_maze", "CheeseMaze"):
+        assert main(["play", spelling, "--actions", "r"]) == 0
+    capsys.readouterr()
+    assert main(["baselines", "cheese_maze", "--root", str(tmp_path), "--levels", "2"]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "baseline_cheese-maze_go_to_cheese",
+        "baseline_cheese-maze_go_to_corner",
+        "baseline_cheese-maze_random",
+    }
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "cheese-maze: mesaworld/CheeseMaze-v0" in out and "cheese_maze" not in out
+
+
+def test_help_after_a_preset_shows_that_presets_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "cheese-maze", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[str; default 'cheese-maze']" in text and "[int; default 2000000]" in text
+
+
+def test_a_missing_baseline_is_named_in_the_table(tmp_path):
+    train(preset("roomba-tiny", eval_levels=4), tmp_path / "alone", quiet=True)
+    text = format_table(gap_table(run_summary(load_runs(tmp_path)), root=str(tmp_path)))
+    assert "unknown: no random baseline of roomba" in text
+    assert f"mesaworld baselines roomba --root {tmp_path}" in text
+    assert "unknown []" not in text
+
+
+def test_the_demo_runs_any_registered_task(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "lava", "--total-steps", "8192", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "lava" in text and "around the lava" in text
+    assert (out / "figures" / "reward_result_gap.png").is_file()
