@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,9 +54,11 @@ from envs.tabular import ExportError, TabularMDP, concat, export, optimal_values
 from experiments.runfolder import (
     CONFIG,
     EPISODES,
-    atomic_write_text,
     ci_columns,
     eval_arrays,
+    exclusive,
+    publish,
+    read_episodes,
 )
 
 
@@ -108,10 +112,7 @@ def _load_episodes(run: Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.Da
             levels, actions = data["levels"], data["actions"]
     except (OSError, ValueError, KeyError) as e:
         raise BehaviorError(f"{path}: unreadable ({e})") from None
-    try:
-        episodes = pd.read_csv(run / EPISODES)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise BehaviorError(f"{run / EPISODES}: unreadable ({e})") from None
+    episodes = read_episodes(run)
     episodes = episodes[episodes["split"] == split].set_index("level").sort_index()
     if len(levels) != len(actions) or len(episodes) != len(levels):
         raise BehaviorError(f"{path}: {len(levels)} levels but {len(episodes)} episodes recorded")
@@ -322,16 +323,31 @@ def analyze(
             )
     rows = pd.DataFrame([r.row for r in results])
     cells = cell_table(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "behavioral.csv", rows.to_csv(index=False))
-    atomic_write_text(out / "attribution.csv", cells.to_csv(index=False))
-    atomic_write_text(out / "settings.json", json.dumps(asdict(settings), indent=2) + "\n")
+    # Everything is made in a staging folder first, then published as one step with
+    # behavioral.csv last: a kill leaves the previous analysis or an incomplete one, never a mix.
+    # The folder is locked only now that the work has succeeded (a failed analysis leaves no
+    # folder behind), so two analyses never publish into one folder at once.
+    with exclusive(out, "analyze"):
+        files = _figures(out, cells, results)
+        files["attribution.csv"] = cells.to_csv(index=False).encode()
+        files["settings.json"] = (json.dumps(asdict(settings), indent=2) + "\n").encode()
+        files["behavioral.csv"] = rows.to_csv(index=False).encode()
+        publish(out, files, last="behavioral.csv")
     written = [out / "behavioral.csv", out / "attribution.csv"]
-    for task, g in cells.groupby("task"):
-        written += epic_gap_figure(g, out / f"behavioral_gap_{task}")
-        written += reward_maps_figure(
-            [r for r in results if r.row["task"] == task], out / f"reward_maps_{task}"
-        )
+    written += [out / name for name in files if name.endswith((".png", ".pdf"))]
     if not quiet:
         print(format_cells(cells))
     return rows, cells, written
+
+
+def _figures(out: Path, cells: pd.DataFrame, results: list[RunBehavior]) -> dict[str, bytes]:
+    """Every figure of the analysis, drawn in a staging folder inside `out`, as bytes."""
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".stage-", suffix=".tmp"))
+    try:
+        for task, g in cells.groupby("task"):
+            epic_gap_figure(g, stage / f"behavioral_gap_{task}")
+            mine = [r for r in results if r.row["task"] == task]
+            reward_maps_figure(mine, stage / f"reward_maps_{task}")
+        return {p.name: p.read_bytes() for p in sorted(stage.iterdir())}
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -21,13 +21,14 @@ import pandas as pd
 
 from experiments.runfolder import (
     EPISODES,
-    RETURN,
     RUN_COLUMNS,
     TRAIN_LOG,
     RunFolderError,
     find_runs,
     identity,
     read_config,
+    read_episodes,
+    read_train_log,
 )
 
 RunsError = RunFolderError  # the error analysis raises for a bad root or run folder
@@ -45,13 +46,7 @@ def run_info(run: Path, root: Path) -> dict:
     return info
 
 
-def _read(run: Path, root: Path, name: str) -> pd.DataFrame:
-    """run/name as a DataFrame with the run-level columns in front (RunsError if unreadable)."""
-    path = run / name
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise RunsError(f"{path}: unreadable ({str(e).strip().splitlines()[0]})") from None
+def _with_run_columns(df: pd.DataFrame, run: Path, root: Path) -> pd.DataFrame:
     for key, value in reversed(run_info(run, root).items()):
         df.insert(0, key, value)
     return df
@@ -79,12 +74,7 @@ def load_runs(root: str | Path) -> pd.DataFrame:
     runs, copies = finished_runs(root)
     frames = []
     for run in runs:
-        df = _read(run, root, EPISODES)
-        if not {"split", "level", RETURN + "base"} <= set(df.columns):
-            raise RunsError(
-                f"{run / EPISODES}: not an episodes file (no split/level/return/base columns)"
-            )
-        frames.append(df)
+        frames.append(_with_run_columns(read_episodes(run), run, root))
     if not frames:
         raise RunsError(f"no finished run folders (with {EPISODES}) under {root}")
     out = pd.concat(frames, ignore_index=True)
@@ -100,5 +90,9 @@ def load_train_logs(root: str | Path) -> pd.DataFrame:
     """Every train_log.csv under `root` with the run columns (empty DataFrame if none)."""
     root = Path(root)
     runs, _ = finished_runs(root)
-    frames = [_read(run, root, TRAIN_LOG) for run in runs if (run / TRAIN_LOG).is_file()]
+    frames = [
+        _with_run_columns(read_train_log(run), run, root)
+        for run in runs
+        if (run / TRAIN_LOG).is_file()
+    ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)

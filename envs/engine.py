@@ -10,6 +10,7 @@ for the same seeds and actions.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,45 @@ from gymnasium.utils import seeding
 from envs.generators import Generator
 from envs.level import Level
 from envs.task import Task
+
+RNG_BYTES = 1_000  # one numpy Generator with its bit generator: ~880 bytes (tracemalloc)
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can still give (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def engine_bytes(task: Task, num_envs: int, n_uniforms: int = 0) -> int:
+    """Memory `num_envs` environments of `task` take at their peak: state arrays, totals,
+    random streams, a reset of all of them (the generator's uniforms and the temporaries of
+    building levels from them, ~4 arrays of that size) and an observation copy."""
+    probe = task.alloc(1)
+    per_env = sum(np.asarray(v).nbytes for v in vars(probe).values())
+    per_env += 8 * (len(task.objectives) + len(task.measures)) + RNG_BYTES
+    per_env += 4 * 8 * max(n_uniforms, task.n_cells) + int(np.prod(task.obs_shape))
+    return int(num_envs) * per_env
+
+
+class TooLargeError(ValueError):
+    """A request that would not fit in this machine's memory (refused before allocating)."""
+
+
+def require_memory(nbytes: int, what: str) -> None:
+    """Refuse in one line, before allocating, what would not fit in memory."""
+    free = available_memory()
+    if nbytes > 0.8 * free:
+        raise TooLargeError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB; this machine has "
+            f"{free / 2**30:.3g} GiB available"
+        )
 
 
 class Engine:
@@ -34,6 +74,10 @@ class Engine:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if tuple(generator.shape) != task.shape:
             raise ValueError(f"generator makes {generator.shape} levels, task expects {task.shape}")
+        require_memory(
+            engine_bytes(task, num_envs, generator.n_uniforms),
+            f"num_envs={num_envs} of {task.name}",
+        )
         self.task = task
         self.generator = generator
         self.num_envs = int(num_envs)

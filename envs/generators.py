@@ -12,6 +12,7 @@ the *knob* sets. The shift is the diff between two printable objects, never a br
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -145,7 +146,7 @@ class Shift:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if knob is not None:
             lo, hi = self.knob_range
-            if isinstance(knob, bool) or not isinstance(knob, int | float) or not lo <= knob <= hi:
+            if isinstance(knob, bool) or not isinstance(knob, numbers.Real) or not lo <= knob <= hi:
                 raise ValueError(
                     f"knob ({self.knob_name}) must be a number in [{lo}, {hi}], got {knob!r}"
                 )

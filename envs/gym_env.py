@@ -51,6 +51,11 @@ def make_engine(
         raise ValueError("pass either generator= or levels=/knob=, not both")
     if levels is not None and knob is not None:
         raise ValueError("knob= sets the train distribution; it has no meaning with levels=")
+    if split == "deploy" and knob is not None:
+        raise ValueError(
+            "knob= sets the train distribution; it has no meaning with split='deploy' "
+            "(a -Deploy-v0 id)"
+        )
     if generator is not None and not isinstance(generator, Generator):
         raise TypeError(f"generator must be an envs Generator, got {type(generator).__name__}")
     if levels is not None:
@@ -121,6 +126,8 @@ class GridEnv(_Rendering, gym.Env):
         return self.engine.task.observation(self.engine.state)[0], {}
 
     def step(self, action):
+        if isinstance(action, np.ndarray) and action.ndim == 0:  # Discrete.contains accepts it
+            action = action[()]
         if not (isinstance(action, int | np.integer) and 0 <= action < len(ACTIONS)):
             raise ValueError(
                 f"action must be an integer in [0, {len(ACTIONS) - 1}], got {action!r}"

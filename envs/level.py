@@ -1,8 +1,9 @@
 """Levels as data: one concrete grid layout, writable and readable as ASCII.
 
 A `Level` is task-agnostic: a rectangle of characters. What each character means is a task's
-*legend* (each task file has one, e.g. `envs.tasks.roomba.LEGEND`); `check_level` validates a level against a legend and names the
-line and column of the first problem, so hand-written deploy levels fail loudly and precisely.
+*legend* (each task file has one, e.g. `envs.tasks.roomba.LEGEND`); `check_level` validates a
+level against a legend and names the line and column of the first problem, so hand-written deploy
+levels fail loudly and precisely.
 
 Shared conventions for every task:
     '#'  wall (impassable); every level is enclosed by walls
@@ -41,6 +42,12 @@ class Level:
         for r, row in enumerate(rows):
             if not isinstance(row, str):
                 raise LevelError(f"line {r + 1}: row is {type(row).__name__}, expected str")
+            for c, ch in enumerate(row):
+                if not (ch.isascii() and ch.isprintable()):
+                    raise LevelError(
+                        f"line {r + 1}, column {c + 1}: character {ch!r} is not printable "
+                        "ASCII (levels are ASCII art)"
+                    )
             if len(row) != width:
                 raise LevelError(
                     f"line {r + 1}: row has {len(row)} characters, expected {width} "
@@ -50,6 +57,9 @@ class Level:
     @classmethod
     def from_str(cls, text: str) -> Level:
         """Parse ASCII art; surrounding blank lines, common indentation and trailing spaces go."""
+        if not isinstance(text, str):
+            raise LevelError(f"level text must be a str, got {type(text).__name__}")
+        text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
         lines = [line.rstrip() for line in textwrap.dedent(text).splitlines()]
         while lines and not lines[0]:
             lines.pop(0)
@@ -60,10 +70,18 @@ class Level:
     @classmethod
     def from_file(cls, path: str | Path) -> Level:
         """Read one level from a text file."""
+        if not str(path).strip():
+            raise LevelError("level file name is empty")
         try:
             text = Path(path).read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise LevelError(f"level file {path} is a folder, not a file") from None
         except OSError as e:
             raise LevelError(f"cannot read level file {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise LevelError(
+                f"{path}: not a text level file (byte {e.start + 1} is not UTF-8)"
+            ) from None
         try:
             return cls.from_str(text)
         except LevelError as e:

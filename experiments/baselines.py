@@ -17,13 +17,17 @@ from experiments.evaluate import (
     EvalSettings,
     PlannerPolicy,
     RandomPolicy,
+    check_eval_size,
     evaluate,
     write_evaluation,
 )
 from experiments.runfolder import (
+    EPISODES,
     RunFolderError,
     baseline_dir,
     eval_arrays,
+    exclusive,
+    has_content,
     is_finished,
     read_config,
     run_meta,
@@ -44,35 +48,36 @@ def baseline_policies(task: str) -> dict[str, tuple[str, object]]:
 def write_baselines(
     task: str, root: str | Path, settings: EvalSettings, *, reuse: bool = True
 ) -> list[Path]:
-    """Evaluate every baseline of `task` into root/baseline_<task>_<name>/. With `reuse`, a
-    finished baseline folder with the same evaluation settings is kept as it is."""
+    """Evaluate every baseline of `task` into root/baseline_<task>_<name>/, each under its
+    folder's lock. With `reuse`, a finished baseline folder with the same evaluation settings is
+    kept as it is; an unfinished one (a kill interrupted it) is written again."""
     task = get_task(task).name
+    check_eval_size(task, settings)
     root = Path(root)
     folders = []
     for name, (role, policy) in baseline_policies(task).items():
         folder = baseline_dir(root, task, name)
         folders.append(folder)
-        if folder.exists() and any(folder.iterdir()):
-            if not is_finished(folder):
-                raise RunFolderError(f"{folder} exists but holds no finished evaluation; remove it")
-            saved = read_config(folder)["eval"]
-            if reuse and saved == settings.__dict__ and _has_actions(folder):
-                continue
-            if not reuse:
-                raise RunFolderError(f"baseline folder {folder} already exists")
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = run_meta(
-            kind="random" if role == "random" else "planner",
-            agent=name,
-            role=role,
-            task=task,
-            knob=None,
-            seed=0,
-            eval_settings=settings.__dict__,
-        )
-        write_config(folder, meta)
-        rows, arrays = evaluate(policy, task, settings)
-        write_evaluation(folder, rows, arrays, settings)
+        with exclusive(folder, "baselines"):
+            if has_content(folder) and is_finished(folder):
+                if not reuse:
+                    raise RunFolderError(f"baseline folder {folder} already exists")
+                same = read_config(folder)["eval"] == settings.__dict__
+                if same and _has_actions(folder):
+                    continue
+            meta = run_meta(
+                kind="random" if role == "random" else "planner",
+                agent=name,
+                role=role,
+                task=task,
+                knob=None,
+                seed=0,
+                eval_settings=settings.__dict__,
+            )
+            (folder / EPISODES).unlink(missing_ok=True)  # unfinished until published again
+            write_config(folder, meta)
+            rows, arrays = evaluate(policy, task, settings)
+            write_evaluation(folder, rows, arrays, settings)
     return folders
 
 

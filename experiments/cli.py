@@ -72,6 +72,11 @@ def _make_play_env(args: argparse.Namespace) -> gym.Env:
     if args.max_steps is not None:
         kwargs["max_steps"] = args.max_steps
     if args.level:
+        for flag, value in (("--knob", args.knob), ("--split", args.split)):
+            if value is not None:
+                raise CliError(
+                    f"{flag} chooses a level distribution; it has no meaning with --level"
+                )
         kwargs["levels"] = [Level.from_file(args.level)]
     else:
         kwargs["split"] = args.split or spec.kwargs.get("split", "train")

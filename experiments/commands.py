@@ -94,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    cfg.require_memory()
     run_dir = Path(args.out) if args.out else cfg.default_run_dir(args.root)
     if not args.quiet:
         print(

@@ -21,7 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agents.ppo import NETWORKS
+from envs.engine import engine_bytes, require_memory
 from envs.registry import TASKS, canonical
 from envs.task import VIEWS
 from experiments.runfolder import default_run_dir
@@ -102,6 +105,9 @@ class TrainConfig:
             _fail("network", f"must be one of {', '.join(NETWORKS)}, got {self.network!r}")
         if self.view not in VIEWS:
             _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
+        for name in ("seed", "eval_seed"):  # numpy's SeedSequence takes non-negative seeds
+            if getattr(self, name) < 0:
+                _fail(name, f"must be a non-negative integer, got {getattr(self, name)!r}")
         positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs")
         positive += ("num_minibatches", "torch_threads", "eval_levels", "checkpoint_every")
         for name in positive:
@@ -156,6 +162,27 @@ class TrainConfig:
     def default_run_dir(self, root: str | Path = "runs") -> Path:
         """root/<preset>_knob<k>_seed<s>, e.g. runs/roomba_knob0_seed3."""
         return default_run_dir(self.preset, self.train_knob, self.seed, root)
+
+    def require_memory(self) -> None:
+        """Refuse in one line, before any work, a run whose environments, rollout buffer or
+        evaluation would not fit in this machine's memory."""
+        spec = TASKS[self.task]
+        rules = spec.rules(self.view)
+        obs = int(np.prod(rules.obs_shape))
+        n_u = spec.shift.train.n_uniforms
+        rollout = self.batch_size * (obs + 64)  # uint8 observations + float/int columns
+        # The network sees all envs at once in the rollout (float32 copies of the observations
+        # and of each layer) and a minibatch at a time, with gradients, in the update.
+        forward = self.num_envs * 4 * (2 * obs + 4 * self.hidden)
+        minibatch = self.batch_size // self.num_minibatches * 4 * 3 * (2 * obs + 4 * self.hidden)
+        require_memory(
+            engine_bytes(rules, self.num_envs, n_u) + rollout + max(forward, minibatch),
+            f"training {self.num_envs:,} envs x {self.num_steps} steps of {self.task}",
+        )
+        deploy = spec.shift.deploy.n_uniforms
+        levels = engine_bytes(rules, self.eval_levels, max(n_u, deploy))
+        levels += self.eval_levels * 4 * (2 * obs + 4 * self.hidden)
+        require_memory(levels, f"evaluating {self.eval_levels:,} levels per split")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

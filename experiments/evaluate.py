@@ -30,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from envs.engine import engine_bytes, require_memory
 from envs.generators import SPLITS
 from envs.gym_env import make_engine
 from envs.registry import get_task
 from experiments.checkpoint import load_agent
+from experiments.config import ConfigError
 from experiments.runfolder import (
     COUNT,
     EPISODES,
@@ -42,10 +44,10 @@ from experiments.runfolder import (
     OPTIMAL,
     RETURN,
     RunFolderError,
-    atomic_write_bytes,
-    atomic_write_text,
     csv_text,
     eval_arrays,
+    exclusive,
+    publish,
     read_config,
 )
 
@@ -54,9 +56,31 @@ N_FRAMES = 4  # episodes per split whose every step is kept for GIFs
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """Which fixed level sets a run is scored on: `levels` per split drawn from `eval_seed`."""
+
     eval_seed: int
     levels: int
     greedy: bool = False
+
+    def __post_init__(self) -> None:
+        for name, lo in (("eval_seed", 0), ("levels", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+                raise ConfigError(f"{name}: must be an integer >= {lo}, got {value!r}")
+        if not isinstance(self.greedy, bool):
+            raise ConfigError(f"greedy: must be true or false, got {self.greedy!r}")
+
+
+def check_eval_size(task: str, settings: EvalSettings, view: str = "full") -> None:
+    """Refuse, before any work, an evaluation that would not fit in memory (one line)."""
+    spec = get_task(task)
+    rules = spec.rules(view)
+    n, cells = settings.levels, rules.n_cells
+    per_level = 8 * spec.shift.train.n_uniforms + 8 * cells + spec.max_steps  # draws, visits
+    per_level += 2 * int(np.prod(rules.obs_shape)) + 64 * (len(spec.objectives) + 8)  # obs, row
+    require_memory(
+        engine_bytes(rules, n) + n * per_level, f"evaluating {n:,} levels per split of {task}"
+    )
 
 
 def eval_levels(task: str, split: str, n: int, eval_seed: int) -> np.ndarray:
@@ -193,14 +217,16 @@ def _level_counts(task, codes: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def write_evaluation(run_dir: Path, rows: list[dict], arrays: dict, settings: EvalSettings) -> None:
-    """Write eval_<split>.npz, eval.json, then episodes.csv (last: its presence means done)."""
-    run_dir = Path(run_dir)
+    """Publish eval_<split>.npz, eval.json and episodes.csv as one step (`storage.publish`):
+    episodes.csv goes last, so a kill leaves the previous evaluation or none, never a mix."""
+    files = {}
     for split, data in arrays.items():
         buf = io.BytesIO()
         np.savez_compressed(buf, **data)
-        atomic_write_bytes(run_dir / eval_arrays(split), buf.getvalue())
-    atomic_write_text(run_dir / EVAL_SETTINGS, json.dumps(settings.__dict__, indent=2) + "\n")
-    atomic_write_text(run_dir / EPISODES, csv_text(rows))
+        files[eval_arrays(split)] = buf.getvalue()
+    files[EVAL_SETTINGS] = (json.dumps(settings.__dict__, indent=2) + "\n").encode()
+    files[EPISODES] = csv_text(rows).encode()
+    publish(Path(run_dir), files, last=EPISODES)
 
 
 def evaluate_run(
@@ -211,18 +237,32 @@ def evaluate_run(
     greedy: bool | None = None,
 ) -> Path:
     """(Re-)evaluate a trained run folder from its checkpoint; rewrites its evaluation files.
-    Settings default to the run's own (config.json's `eval`)."""
+    Settings default to the run's own (config.json's `eval`). Holds the folder's lock."""
     run_dir = Path(run_dir)
-    meta = read_config(run_dir)
+    meta = read_config(run_dir)  # a folder that is not a run fails here, before the lock
+    with exclusive(run_dir, "eval"):
+        return evaluate_trained(run_dir, meta, levels=levels, eval_seed=eval_seed, greedy=greedy)
+
+
+def evaluate_trained(
+    run_dir: Path,
+    meta: dict,
+    *,
+    levels: int | None = None,
+    eval_seed: int | None = None,
+    greedy: bool | None = None,
+) -> Path:
+    """`evaluate_run` for a caller that holds the folder's lock (training's last step)."""
     if meta["role"] != "trained":
         raise RunFolderError(f"{run_dir} is not a trained run (it is a {meta['kind']} baseline)")
-    agent, agent_meta = load_agent(run_dir)
     saved = meta["eval"]
     settings = EvalSettings(
         eval_seed=saved["eval_seed"] if eval_seed is None else eval_seed,
         levels=saved["levels"] if levels is None else levels,
         greedy=saved["greedy"] if greedy is None else greedy,
     )
+    agent, agent_meta = load_agent(run_dir)
+    check_eval_size(meta["task"], settings, agent_meta["view"])
     policy = TorchPolicy(agent, agent_meta["view"], settings.greedy)
     rows, arrays = evaluate(policy, meta["task"], settings)
     write_evaluation(run_dir, rows, arrays, settings)

@@ -24,18 +24,29 @@ import csv
 import io
 import json
 import math
-import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from envs.generators import SPLITS
 from envs.registry import TASKS, canonical
+from experiments.storage import (  # noqa: F401  (the run folder's writers, re-exported)
+    LOCK,
+    FolderBusyError,
+    RunFolderError,
+    atomic_write_bytes,
+    atomic_write_text,
+    exclusive,
+    has_content,
+    publish,
+    remove_stale_temps,
+)
 
 SCHEMA = 2
 CONFIG, TRAIN_LOG, EPISODES, TRAIN_STATE = (
@@ -50,10 +61,6 @@ OBJECTIVE = "objective/"
 KINDS = ("ppo", "planner", "random")  # how the agent was made
 ROLES = ("trained", "aligned", "proxy", "random")  # what analysis uses it for
 RUN_COLUMNS = ("run", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset")
-
-
-class RunFolderError(ValueError):
-    """A run folder that cannot be used as asked (exists, incomplete, unreadable, not a run)."""
 
 
 def eval_arrays(split: str) -> str:
@@ -71,24 +78,6 @@ def is_ci(column: str) -> bool:
 
 
 # --- writing --------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a unique temp file in the same folder + os.replace: readers never see half a
-    file, and two writers never share a temp file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def csv_text(rows: list[dict]) -> str:
     """Rows (dicts with the same keys) as CSV text; floats round-trip exactly, NaN as "nan"."""
     buf = io.StringIO()
@@ -103,12 +92,6 @@ def _cell(v: Any) -> str:
     if isinstance(v, float | np.floating):
         return repr(float(v)) if np.isfinite(v) else "nan"
     return str(v)
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Temp files of writes cut short by a kill: never read, safe to remove."""
-    for stale in Path(folder).glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
 
 
 def run_meta(
@@ -229,6 +212,69 @@ def _from_schema_1(old: dict, path: Path) -> dict:
     meta["knob"] = None if knob is None or (isinstance(knob, float) and math.isnan(knob)) else knob
     meta.update(task=task, schema=SCHEMA)
     return meta
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} is missing") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunFolderError(f"{path}: unreadable ({first})") from None
+
+
+def read_episodes(folder: Path, meta: dict | None = None) -> pd.DataFrame:
+    """episodes.csv, validated against the run's config (`meta`, read if not given): every
+    column the run's objectives need, known split values, no missing entries, and as many
+    episodes per split as its evaluation settings say. RunFolderError names the problem."""
+    folder = Path(folder)
+    meta = read_config(folder) if meta is None else meta
+    path = folder / EPISODES
+    df = _csv(path)
+    need = ["split", "level", "eval_seed", "length"] + [RETURN + k for k in meta["objectives"]]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise RunFolderError(f"{path}: not an episodes file (missing columns {', '.join(missing)})")
+    unknown = sorted(set(df["split"].astype(str)) - set(SPLITS))
+    if unknown:
+        raise RunFolderError(f"{path}: unknown split value(s) {unknown}; expected {SPLITS}")
+    numeric = df[need[1:]].apply(pd.to_numeric, errors="coerce")
+    if numeric.isna().any().any() or df["split"].isna().any():
+        row = int(numeric.isna().any(axis=1).to_numpy().argmax()) + 2
+        raise RunFolderError(f"{path}: line {row} is incomplete or not a number (a cut-off file?)")
+    levels, splits = _evaluated_levels(folder, meta)
+    counts = df["split"].value_counts()
+    for split in splits:
+        if levels is not None and counts.get(split, 0) != levels:
+            raise RunFolderError(
+                f"{path}: {counts.get(split, 0)} {split} episodes, its evaluation played {levels}"
+                " (a cut-off file? re-evaluate the run)"
+            )
+    return df
+
+
+def _evaluated_levels(folder: Path, meta: dict) -> tuple[int | None, tuple[str, ...]]:
+    """Levels per split and the splits of the folder's last evaluation (eval.json; a folder
+    cut down for a test fixture may name fewer splits), else of its config."""
+    path = folder / EVAL_SETTINGS
+    settings = read_json(path) if path.is_file() else meta["eval"]
+    levels = settings.get("levels")
+    splits = tuple(settings.get("splits", SPLITS))
+    return (levels if isinstance(levels, int) and not isinstance(levels, bool) else None), splits
+
+
+def read_train_log(folder: Path) -> pd.DataFrame:
+    """train_log.csv, validated: the update and step columns, numbers throughout."""
+    path = Path(folder) / TRAIN_LOG
+    df = _csv(path)
+    missing = [c for c in ("update", "global_step") if c not in df.columns]
+    if missing or df.empty:
+        what = f"missing columns {', '.join(missing)}" if missing else "no rows"
+        raise RunFolderError(f"{path}: not a training log ({what})")
+    if df.apply(pd.to_numeric, errors="coerce").isna()[["update", "global_step"]].any().any():
+        raise RunFolderError(f"{path}: an update or global_step entry is not a number")
+    return df
 
 
 def read_log_rows(folder: Path) -> list[dict]:

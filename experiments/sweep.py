@@ -37,7 +37,13 @@ from pathlib import Path
 from experiments.baselines import write_baselines
 from experiments.config import ConfigError, TrainConfig, preset
 from experiments.evaluate import EvalSettings
-from experiments.runfolder import atomic_write_text, check_same_config, is_finished, is_run
+from experiments.runfolder import (
+    atomic_write_text,
+    check_same_config,
+    exclusive,
+    is_finished,
+    is_run,
+)
 from experiments.train import train
 
 BACKENDS = ("local", "ray")
@@ -95,6 +101,13 @@ def run_sweep(
         _import_ray()  # fail before any work if the extra is missing ...
         if address is not None:
             _check_reachable(address)  # ... or the cluster is not there
+    for cfg in configs:
+        cfg.require_memory()
+    with exclusive(root, "sweep"):  # a second sweep into the same folder refuses at once
+        return _sweep(configs, root, workers, quiet, baselines, backend, address)
+
+
+def _sweep(configs, root, workers, quiet, baselines, backend, address) -> list[Path]:
     if baselines:
         for cfg in {
             (c.task, c.eval_seed, c.eval_levels, c.eval_greedy): c for c in configs

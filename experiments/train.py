@@ -12,6 +12,7 @@ numbers an uninterrupted run gives.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -30,18 +31,21 @@ from experiments.checkpoint import (
     save_train_state,
 )
 from experiments.config import ConfigError, TrainConfig
-from experiments.evaluate import evaluate_run
+from experiments.evaluate import evaluate_trained
 from experiments.progress import Progress
 from experiments.runfolder import (
+    AGENT_FILE,
     TRAIN_LOG,
     TRAIN_STATE,
     RunFolderError,
     atomic_write_text,
     check_same_config,
     csv_text,
+    exclusive,
+    has_content,
     is_finished,
+    read_config,
     read_log_rows,
-    remove_stale_temps,
     run_meta,
     write_config,
 )
@@ -66,25 +70,30 @@ def train(
     run_dir = Path(run_dir)
     if cfg.tensorboard:
         _tensorboard_writer_class()  # fail before touching the folder
-    state = _prepare_folder(cfg, run_dir, resume)
-    if state == "finished":
-        if not quiet:
-            print(f"{run_dir}: already finished, nothing to do", file=sys.stderr)
-        return run_dir
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    try:
-        _Trainer(cfg, run_dir, quiet).run(state, stop_after)
-    finally:
-        torch.set_num_threads(threads)
+    cfg.require_memory()
+    with exclusive(run_dir, "train"):
+        state = _prepare_folder(cfg, run_dir, resume)
+        if state == "finished":
+            if not quiet:
+                print(f"{run_dir}: already finished, nothing to do", file=sys.stderr)
+            return run_dir
+        if state == "evaluate":  # trained; the evaluation was interrupted
+            evaluate_trained(run_dir, read_config(run_dir))
+            return run_dir
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.torch_threads)
+        try:
+            _Trainer(cfg, run_dir, quiet).run(state, stop_after)
+        finally:
+            torch.set_num_threads(threads)
     return run_dir
 
 
 def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str | None:
-    """Create the folder (fresh run) or check it matches cfg (resume). Returns the saved
-    training state to resume from, "finished", or None for a fresh start."""
-    if run_dir.exists() and any(run_dir.iterdir()):
+    """Create the run (fresh folder) or check it matches cfg (resume); the caller holds the
+    folder's lock. Returns the saved training state to resume from, "finished", "evaluate"
+    (trained, evaluation missing), or None for a fresh start."""
+    if has_content(run_dir):
         if not resume:
             raise RunFolderError(
                 f"run folder {run_dir} already exists; pass --resume to continue it "
@@ -92,13 +101,21 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
             )
         check_same_config(run_dir, cfg.to_dict())
         if is_finished(run_dir):
+            (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # a kill right after evaluating
             return "finished"
-        remove_stale_temps(run_dir)
         try:
-            return load_train_state(run_dir)  # None: interrupted before the first checkpoint
+            saved = load_train_state(run_dir)
         except CheckpointError as e:
             raise RunFolderError(str(e)) from None
-    run_dir.mkdir(parents=True, exist_ok=True)
+        if saved is None and (run_dir / AGENT_FILE).is_file():
+            rows = len(read_log_rows(run_dir))
+            if rows != cfg.num_updates:
+                raise RunFolderError(
+                    f"cannot finish {run_dir}: its training is done but {TRAIN_LOG} has {rows} "
+                    f"of {cfg.num_updates} rows; remove the folder and train again"
+                )
+            return "evaluate"
+        return saved  # None: interrupted before the first checkpoint, start over in place
     meta = run_meta(
         kind="ppo",
         agent=cfg.agent_name,
@@ -169,7 +186,18 @@ class _Trainer:
         self.prev_done = saved["prev_done"]
         self.update, self.global_step = int(saved["update"]), int(saved["global_step"])
         self.elapsed = float(saved["elapsed"])
-        self.log = [r for r in read_log_rows(self.run_dir) if int(r["update"]) <= self.update]
+        # The log travels in the checkpoint (a lost or longer train_log.csv cannot change it);
+        # checkpoints of mesaworld 0.1 did not carry it.
+        if "log" in saved:
+            self.log = json.loads(saved["log"])
+        else:
+            rows = read_log_rows(self.run_dir)
+            self.log = [r for r in rows if int(r["update"]) <= self.update]
+            if len(self.log) != self.update:
+                raise RunFolderError(
+                    f"cannot resume {self.run_dir}: {TRAIN_LOG} has {len(self.log)} of the "
+                    f"{self.update} rows its checkpoint needs; remove the folder to start over"
+                )
 
     def _checkpoint(self) -> None:
         eng = self.env.state_dict()
@@ -189,6 +217,7 @@ class _Trainer:
             "update": self.update,
             "global_step": self.global_step,
             "elapsed": self.elapsed,
+            "log": json.dumps(self.log),
         }
         # The log first: on resume, rows past the checkpoint's update are dropped.
         atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))
@@ -350,7 +379,7 @@ class _Trainer:
         if self.tb is not None:
             self.tb.close()
         self.env.close()
-        evaluate_run(self.run_dir)
+        evaluate_trained(self.run_dir, read_config(self.run_dir))
         (self.run_dir / TRAIN_STATE).unlink(missing_ok=True)
 
 
