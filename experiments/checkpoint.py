@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from agents.ppo import make_agent
+from agents.ppo import NETWORKS, make_agent
+from envs.task import VIEWS
 from experiments.runfolder import (
     AGENT_FILE,
     AGENT_META,
@@ -43,25 +44,44 @@ def load_agent(folder: Path) -> tuple[torch.nn.Module, dict]:
     folder = Path(folder)
     try:
         meta = read_json(folder / AGENT_META)
-        agent = make_agent(
-            meta["network"], tuple(meta["obs_shape"]), int(meta["n_actions"]), int(meta["hidden"])
-        )
-    except (RunFolderError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"bad checkpoint description {folder / AGENT_META}: {e}") from None
+    except RunFolderError as e:
+        raise CheckpointError(str(e)) from None
+    _check_agent_meta(meta, folder / AGENT_META)
+    agent = make_agent(meta["network"], tuple(meta["obs_shape"]), 5, meta["hidden"])
     path = folder / AGENT_FILE
     if not path.is_file():
         raise CheckpointError(f"no checkpoint {path}")
     try:
         agent.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as e:  # torch raises several types for truncated, foreign or mismatched files
-        raise CheckpointError(f"corrupt checkpoint {path}: {_first_line(e)}") from None
+    except Exception:  # torch raises several types for truncated, foreign or mismatched files
+        raise CheckpointError(
+            f"corrupt checkpoint {path}: damaged, or not the network {AGENT_META} describes; "
+            "re-train the run"
+        ) from None
     agent.eval()
     return agent, meta
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def _check_agent_meta(meta: dict, path: Path) -> None:
+    """agent.json must describe a network this mesaworld builds (one line naming the field)."""
+
+    def positive_int(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+    checks = {
+        "network": meta.get("network") in NETWORKS,
+        "hidden": positive_int(meta.get("hidden")),
+        "n_actions": meta.get("n_actions") == 5,
+        "obs_shape": isinstance(meta.get("obs_shape"), list)
+        and len(meta["obs_shape"]) == 3
+        and all(positive_int(x) for x in meta["obs_shape"]),
+        "view": meta.get("view") in VIEWS,
+    }
+    for field, ok in checks.items():
+        if not ok:
+            raise CheckpointError(
+                f"{path}: field {field!r} is missing or invalid ({meta.get(field)!r})"
+            )
 
 
 def save_train_state(folder: Path, state: dict) -> None:
@@ -77,9 +97,12 @@ def load_train_state(folder: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several types for truncated or foreign files
+        state = None
+    if not isinstance(state, dict) or "update" not in state:
         raise CheckpointError(
-            f"cannot resume {folder}: {TRAIN_STATE} is corrupt ({_first_line(e)}); "
+            f"cannot resume {folder}: {TRAIN_STATE} is corrupt or not a mesaworld training state; "
             "remove the run folder to start over"
-        ) from None
+        )
+    return state

@@ -91,12 +91,20 @@ def cmd_play(args: argparse.Namespace) -> int:
     print(env.render(), end="")
     totals: dict[str, float] = {}
     scripted = args.actions is not None
-    lines = [args.actions] if scripted else _input_lines()
+    interactive = not scripted and sys.stdin.isatty()
+    lines = [args.actions] if scripted else _input_lines(interactive)
     step = 0
     for line in lines:
         if line.strip().lower() in ("q", "quit", "exit"):
             break
-        for a in parse_actions(line):
+        try:
+            actions = parse_actions(line)
+        except ValueError as e:
+            if not interactive:  # a script or a pipe: a typo is an error
+                raise
+            print(f"{e}; the line was not played, type it again")
+            continue
+        for a in actions:
             _, _, term, trunc, info = env.step(a)
             step += 1
             for k, v in info["objectives"].items():
@@ -110,9 +118,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_lines():
+def _input_lines(interactive: bool):
     """Lines typed by the user (or piped in); prompt only on a terminal."""
-    interactive = sys.stdin.isatty()
     if interactive:
         print("type actions (u r d l, . to stay; several per line), Enter to run, q to quit")
     while True:
