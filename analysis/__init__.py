@@ -6,3 +6,7 @@ labels.py    the one goal-vs-capability label      figures.py  the summary figur
 irl.py       soft VI + MCE IRL on a tabular MDP     epic.py     the EPIC-style reward distance
 behavioral.py  per-run behavioral objective (`mesaworld analyze`), behavior_figures.py its figures
 """
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are headless by default; a user's backend wins

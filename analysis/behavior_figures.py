@@ -3,13 +3,14 @@ distances, and reward maps of a deploy level."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.figures import _save
+from analysis.figure_files import save_figure
 from envs.registry import TASKS
 from envs.render import rgb_from_codes, sprite_sheet
 
@@ -55,7 +56,7 @@ def epic_gap_figure(cells: pd.DataFrame, path: Path) -> list[Path]:
     )
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reward_map(mdp, reward: np.ndarray, level: int) -> np.ndarray:
@@ -88,7 +89,7 @@ def reward_maps_figure(results: list, path: Path) -> list[Path]:
     n = 1 + len(panels)
     cols = min(n, 5)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
     sheet = sprite_sheet(TASKS[task].task_cls.palette)
     axes = axes.ravel()
     axes[0].imshow(rgb_from_codes(mdp.levels[0], sheet))
@@ -102,13 +103,13 @@ def reward_maps_figure(results: list, path: Path) -> list[Path]:
             vmax=np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1,
         )
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(textwrap.fill(title, 28), fontsize=7)
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle(
-        f"{task}: best reward for stepping onto each cell (recovered rewards: up to shaping "
+        f"{task}: best reward for stepping onto each cell\n(recovered rewards: up to shaping "
         "and scale)",
         fontsize=9,
     )
-    fig.tight_layout()
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return save_figure(fig, path)

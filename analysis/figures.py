@@ -9,37 +9,20 @@ plot_all(root)                     all of them for every run under root
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
-
-os.environ.setdefault("MPLBACKEND", "Agg")  # headless by default; a user's backend wins
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis.figure_files import save_figure
 from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import finished_runs, load_runs, load_train_logs, run_info
+from analysis.run_figures import episode_gif, visitation
+from analysis.runs import finished_runs, load_runs, load_train_logs
 from envs.registry import TASKS
-from envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
-from experiments.runfolder import FIGURES, atomic_write_bytes, ci_columns, eval_arrays, is_ci
+from experiments.runfolder import FIGURES, ci_columns, eval_arrays, is_ci
 
 _ROLE_COLOURS = {"aligned": "#2b8a3e", "proxy": "#c92a2a", "random": "#868e96"}
-
-
-def _save(fig, path: Path) -> list[Path]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for ext in (".png", ".pdf"):
-        target = path.with_suffix(ext)
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext[1:], dpi=150, bbox_inches="tight")
-        atomic_write_bytes(target, buf.getvalue())
-        out.append(target)
-    plt.close(fig)
-    return out
 
 
 def _label(row: pd.Series) -> str:
@@ -131,7 +114,7 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
         fontsize=8,
         wrap=True,
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
@@ -173,7 +156,7 @@ def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
     ax.set_ylim(lo - 0.05, hi + 0.05)
     ax.legend(fontsize=7)
     ax.set_title(f"{task}: deploy returns vs the training knob (95% CI over seeds)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
@@ -192,54 +175,18 @@ def learning_curves(logs: pd.DataFrame, path: Path) -> list[Path]:
                     curve.index, curve["min"], curve["max"], color=line.get_color(), alpha=0.2
                 )
     for ax, col in zip(axes[0], cols):
-        ax.set_title(col.split("/", 1)[1].replace("_", " "))
+        kind, name = col.split("/", 1)
+        ax.set_title(name.replace("_", " "))
         ax.set_xlabel("environment steps")
-    axes[0][0].set_ylabel("per episode (train levels)")
+        unit = "steps" if name == "episodic_length" else kind
+        ax.set_ylabel(f"{unit} per episode", fontsize=8)
     axes[0][0].legend(fontsize=8)
+    seeds = logs.groupby(["preset", "knob", "total_steps"])["seed"].nunique()
+    spread = "shaded: min to max over seeds" if (seeds > 1).any() else "one seed per curve"
     fig.suptitle(
-        "Learning curves on train levels (mean over seeds, shaded: min-max)", fontsize=11, y=1.04
+        f"Learning curves on train levels (mean over seeds; {spread})", fontsize=11, y=1.04
     )
-    return _save(fig, path)
-
-
-def _level_images(run_dir: Path, split: str):
-    task = run_info(run_dir, run_dir)["task"]
-    data = np.load(run_dir / eval_arrays(split), allow_pickle=False)
-    sheet = sprite_sheet(TASKS[task].task_cls.palette)
-    return data, (lambda codes: rgb_from_codes(codes, sheet)), TILE
-
-
-def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> list[Path]:
-    """The first `n` evaluation levels of `split`, each with the agent's visit counts over it."""
-    data, render, tile = _level_images(Path(run_dir), split)
-    levels, visits = data["levels"], data["visits"]
-    n = min(n, len(levels))
-    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 3.0), squeeze=False)
-    for i, ax in enumerate(axes[0]):
-        img = render(levels[i])
-        h, w = levels[i].shape
-        ax.imshow(img)
-        v = visits[i].astype(float)
-        masked = np.ma.masked_where(v == 0, v)
-        ax.imshow(
-            masked,
-            cmap="magma_r",
-            alpha=0.55,
-            extent=(0, w * tile, h * tile, 0),
-            interpolation="nearest",
-        )
-        ax.set_axis_off()
-        ax.set_title(f"{split} level {i}", fontsize=9)
-    fig.suptitle(
-        f"Where the agent went ({split} evaluation levels; darker = more visits)", fontsize=10
-    )
-    return _save(fig, path)
-
-
-def deploy_gif(run_dir: Path, path: Path, episode: int = 0) -> Path:
-    data, render, _ = _level_images(Path(run_dir), "deploy")
-    frames = [render(c) for c in data[f"frames_{episode}"]]
-    return save_gif(frames, Path(path).with_suffix(".gif"))
+    return save_figure(fig, path)
 
 
 def plot_all(root: str | Path, quiet: bool = False) -> list[Path]:
@@ -265,5 +212,5 @@ def plot_all(root: str | Path, quiet: bool = False) -> list[Path]:
         if not (run / eval_arrays("deploy")).is_file():
             continue
         written += visitation(run, run / FIGURES / "deploy_visitation")
-        written.append(deploy_gif(run, run / FIGURES / "deploy_episode"))
+        written.append(episode_gif(run, run / FIGURES / "deploy_episode"))
     return written

@@ -1,7 +1,12 @@
-"""Training throughput: our PPO on Roomba against Stable-Baselines3 PPO on MiniGrid, same run.
+"""Training throughput: our PPO on Roomba against Stable-Baselines3 PPO on MiniGrid, same run,
+and our default settings alone, beside a busy core and beside a second training.
 
-    python benchmarks/train_throughput.py            # ~1.5 min
+    python benchmarks/train_throughput.py            # ~3 min
     python benchmarks/train_throughput.py --quick    # fewer steps
+
+The "busy machine" rows: the same training with 1 torch thread (the default) and with 2, first
+alone, then while a plain `while True: pass` process holds one core, then while a second copy of
+the same training runs (each figure is the measured run's own rate).
 
 Env-steps per second of whole PPO training (rollouts + updates), wall clock:
   * ours: `experiments.train.train` with a preset (default `roomba`: MLP 128-128 on the
@@ -15,6 +20,8 @@ Env-steps per second of whole PPO training (rollouts + updates), wall clock:
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +33,10 @@ from experiments.config import preset
 from experiments.train import train
 
 
-def ours(preset_name: str, steps: int) -> float:
+def ours(preset_name: str, steps: int, threads: int | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = preset(preset_name, total_steps=steps, eval_levels=8)
+        extra = {} if threads is None else {"torch_threads": threads}
+        cfg = preset(preset_name, total_steps=steps, eval_levels=8, **extra)
         run = train(cfg, Path(tmp) / "run", quiet=True)
         log = pd.read_csv(run / "train_log.csv")
         return float(log["global_step"].iloc[-1] / log["time/seconds"].iloc[-1])
@@ -59,6 +67,41 @@ def sb3_minigrid(steps: int) -> float | None:
     return steps / (time.perf_counter() - start)
 
 
+def beside(preset_name: str, steps: int, threads: int, other: str | None) -> float:
+    """Our rate while `other` runs: None (alone), "busy" (a spinning process) or "train" (a
+    second training with the same settings, long enough to outlast the measured one)."""
+    if other is None:
+        return ours(preset_name, steps, threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-c", "while True: pass"]
+        if other == "train":
+            cmd = [sys.executable, "-m", "experiments.cli", "train", preset_name, "--quiet"]
+            cmd += ["--total-steps", str(4 * steps), "--torch-threads", str(threads)]
+            cmd += ["--eval-levels", "8", "--out", str(Path(tmp) / "neighbour")]
+        neighbour = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(3.0)  # let it get going
+            return ours(preset_name, steps, threads)
+        finally:
+            neighbour.kill()
+            neighbour.wait()
+
+
+def busy_table(preset_name: str, steps: int) -> None:
+    print(f"\nbusy machine: {preset_name}, {steps:,} steps, env-steps/s (training only)")
+    print(
+        f"{'torch threads':14} {'alone':>10} {'beside a busy core':>20} {'beside a training':>18}"
+    )
+    rates = {}
+    for threads in (1, 2):
+        row = [beside(preset_name, steps, threads, other) for other in (None, "busy", "train")]
+        rates[threads] = row
+        cells = [f"{r:10,.0f}" for r in row]
+        print(f"{threads:<14} {cells[0]:>10} {cells[1]:>20} {cells[2]:>18}")
+    ratios = [a / b for a, b in zip(rates[1], rates[2])]
+    print(f"{'1 / 2 threads':14} " + " ".join(f"{r:>{w}.2f}x" for r, w in zip(ratios, (9, 19, 17))))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps")
@@ -76,11 +119,13 @@ def main() -> None:
     peer = sb3_minigrid(peer_steps)
     if peer is None:
         print(f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} skipped: pip install -e '.[bench]'")
-        return
-    print(
-        f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} {peer:10,.0f} env-steps/s  ({peer_steps:,} steps)"
-    )
-    print(f"ratio: {ours_rate / peer:.1f}x")
+    else:
+        print(
+            f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} {peer:10,.0f} env-steps/s  "
+            f"({peer_steps:,} steps)"
+        )
+        print(f"ratio: {ours_rate / peer:.1f}x")
+    busy_table(args.preset, 100_000 if args.quick else 200_000)
 
 
 if __name__ == "__main__":

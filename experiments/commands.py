@@ -226,6 +226,11 @@ def add_sweep_parser(sub) -> None:
         "--workers", type=int, default=2, help="local worker processes (torch threads are split)"
     )
     p.add_argument("--total-steps", default=None, help="override the preset's training budget")
+    p.add_argument(
+        "--torch-threads",
+        default=None,
+        help="torch threads per run (default: the preset's, 1)",
+    )
     p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep_<preset>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
     p.add_argument(
@@ -252,6 +257,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = {}
     if args.total_steps is not None:
         overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
+    if args.torch_threads is not None:
+        overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
     root = Path(args.out or f"runs/sweep_{args.preset}")
     run_sweep(
@@ -287,6 +294,9 @@ def add_demo_parser(sub) -> None:
     p.add_argument(
         "--total-steps", default=None, help="training budget per agent (default: the demo preset's)"
     )
+    p.add_argument(
+        "--torch-threads", default=None, help="torch threads (default 1: fast beside other work)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar; print the table only")
 
 
@@ -296,7 +306,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     overrides = {"seed": args.seed}
     if args.total_steps is not None:
-        overrides["total_steps"] = parse_value("total_steps", "int", args.total_steps)
+        overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
+    if args.torch_threads is not None:
+        overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     base = preset(spec.demo_preset, **overrides)
     knobs = [base.train_knob] if args.knobs is None else args.knobs.split(",")
     configs = [preset(spec.demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)

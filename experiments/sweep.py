@@ -9,8 +9,9 @@
 a finished run folder is kept as it is, an interrupted one resumes from its checkpoint (exactly,
 see `experiments.train`), so re-running the same command after a crash or a kill completes the
 grid with no duplicate and no missing run. Writes are atomic: a killed run never leaves a
-half-written result. Each run's config records its own `torch_threads` (the cores divided among
-the workers), so the same config gives the same numbers however the grid is scheduled.
+half-written result. Each run's config records its own `torch_threads` (the preset's, 1 unless
+`--torch-threads` says otherwise: one thread per run stays fast when runs share the cores), so the
+same config gives the same numbers however the grid is scheduled.
 
 Backends: "local" (spawned worker processes on this machine) and "ray" (the optional `ray` extra).
 With Ray, each run is one task asking for `torch_threads` CPUs, and the run folders are the
@@ -65,12 +66,7 @@ def sweep_configs(
         raise ConfigError(f"workers: must be at least 1, got {workers}")
     if len(set(knobs)) != len(knobs):
         raise ConfigError(f"knob: values repeat in {knobs}")
-    threads = overrides.pop("torch_threads", max(1, (os.cpu_count() or 1) // workers))
-    return [
-        preset(preset_name, knob=k, seed=s, torch_threads=threads, **overrides)
-        for k in knobs
-        for s in range(seeds)
-    ]
+    return [preset(preset_name, knob=k, seed=s, **overrides) for k in knobs for s in range(seeds)]
 
 
 def _train_one(cfg_dict: dict, run_dir: str) -> str:

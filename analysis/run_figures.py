@@ -1,0 +1,123 @@
+"""Figures of one run folder, made to be read by people at the size a README shows them.
+
+visitation(run, path)   the first deploy levels with the agent's visit counts: a colour bar for
+                        the counts and a legend of what each tile is (from the task's legend)
+episode_gif(run, path)  the first deploy episode, scaled up, each frame headed by the step and
+                        the running total of every objective (replayed from the recorded actions)
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Patch
+from PIL import Image, ImageDraw, ImageFont
+
+from analysis.figure_files import save_figure
+from analysis.runs import run_info
+from envs.gym_env import make_engine
+from envs.registry import TASKS
+from envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
+from experiments.runfolder import eval_arrays
+
+GIF_SCALE = 3  # 16-pixel tiles -> 48: a 9x9 room is 432 pixels wide
+
+
+def _load(run_dir: Path, split: str):
+    task = TASKS[run_info(run_dir, run_dir)["task"]]
+    with np.load(run_dir / eval_arrays(split), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return task, arrays, sprite_sheet(task.task_cls.palette)
+
+
+def _tile_legend(task, levels: np.ndarray) -> list[Patch]:
+    """A patch per legend character that appears in `levels`, coloured like its sprite."""
+    present = set(np.unique(levels).tolist())
+    handles = []
+    for ch, meaning in task.task_cls.legend.items():
+        if ord(ch) not in present or ch not in task.task_cls.palette:
+            continue
+        bg, layers = task.task_cls.palette[ch]
+        colour = np.array(layers[0][1] if layers else bg) / 255
+        label = textwrap.shorten(f"'{ch}' {meaning}", 38, placeholder="...")
+        handles.append(Patch(facecolor=colour, edgecolor="black", label=label))
+    return handles
+
+
+def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> list[Path]:
+    """The first `n` evaluation levels of `split`, each with the agent's visit counts over it."""
+    task, data, sheet = _load(Path(run_dir), split)
+    levels, visits = data["levels"], data["visits"]
+    n = min(n, len(levels))
+    fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 3.3), squeeze=False)
+    top = max(1, int(visits[:n].max()))
+    image = None
+    for i, ax in enumerate(axes[0]):
+        h, w = levels[i].shape
+        ax.imshow(rgb_from_codes(levels[i], sheet))
+        v = visits[i].astype(float)
+        image = ax.imshow(
+            np.ma.masked_where(v == 0, v),
+            cmap="magma_r",
+            alpha=0.6,
+            vmin=1,
+            vmax=top,
+            extent=(0, w * TILE, h * TILE, 0),
+            interpolation="nearest",
+        )
+        ax.set_axis_off()
+        ax.set_title(f"{split} level {i}", fontsize=9)
+    bar = fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02)
+    bar.set_label("visits in the episode", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.legend(
+        handles=_tile_legend(task, levels[:n]),
+        loc="lower center",
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+        bbox_to_anchor=(0.45, -0.04),
+    )
+    fig.suptitle(f"{task.name}: where the agent went ({split} evaluation levels)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def _totals(task, level: np.ndarray, actions: np.ndarray) -> list[dict[str, float]]:
+    """Running objective totals after each step of a recorded episode (first: all zero)."""
+    engine = make_engine(task.name, 1, autoreset=False)
+    engine.load_codes(level[None])
+    totals = dict.fromkeys(task.objectives, 0.0)
+    out = [dict(totals)]
+    for a in actions[actions >= 0]:
+        step = engine.step(np.array([a], np.int64))
+        for k, name in enumerate(task.objectives):
+            totals[name] += float(step["objectives"][k, 0])
+        out.append(dict(totals))
+    return out
+
+
+def _header(width: int, text: list[str]) -> np.ndarray:
+    font = ImageFont.load_default()
+    img = Image.new("RGB", (width, 14 * len(text) + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(text):
+        draw.text((4, 3 + 14 * i), line, fill=(0, 0, 0), font=font)
+    return np.asarray(img)
+
+
+def episode_gif(run_dir: Path, path: Path, episode: int = 0) -> Path:
+    """The agent's first deploy episode as a GIF with the step and objective totals on top."""
+    task, data, sheet = _load(Path(run_dir), "deploy")
+    frames = data[f"frames_{episode}"]
+    totals = _totals(task, data["levels"][episode], data["actions"][episode])
+    out = []
+    for t, codes in enumerate(frames):
+        board = rgb_from_codes(codes, sheet).repeat(GIF_SCALE, 0).repeat(GIF_SCALE, 1)
+        sums = totals[min(t, len(totals) - 1)]
+        lines = [f"{task.name} deploy level {episode}   step {t}/{len(frames) - 1}"]
+        lines.append("  ".join(f"{k} {v:g}" for k, v in sums.items()))
+        out.append(np.concatenate([_header(board.shape[1], lines), board]))
+    return save_gif(out, Path(path).with_suffix(".gif"), fps=4)
