@@ -51,7 +51,7 @@ def add_config_fields(p: argparse.ArgumentParser, shown: TrainConfig | None) -> 
             dest=f"cfg_{name}",
             default=None,
             metavar=annotation.split(" ")[0].upper(),
-            help=f"{doc} [{annotation}; default {default!r}]",
+            help=f"{doc} [{annotation}; default {default!r}]".replace("%", "%%"),
         )
 
 

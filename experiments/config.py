@@ -77,7 +77,7 @@ class TrainConfig:
     max_grad_norm: float = 0.5
     """gradient norm clipping"""
     torch_threads: int = 1
-    """torch CPU threads; 1 stays fast beside other work (2 is ~15% faster alone on 2 cores, ~9x slower beside one busy core: benchmarks/train_throughput.py)"""
+    """torch CPU threads; 1 stays fast beside other work (2 is up to ~30% faster alone on 2 cores, ~10x slower beside one busy core: benchmarks/train_throughput.py)"""
     eval_levels: int = 200
     """evaluation levels per split"""
     eval_seed: int = 20261123
