@@ -1,6 +1,7 @@
 """Training, run folders, evaluation, analysis: the pipeline end to end on tiny budgets."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,29 @@ def test_resume_gives_the_uninterrupted_numbers(tiny_run, tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(tiny_run / "episodes.csv"), pd.read_csv(run / "episodes.csv")
     )
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_lost_training_log_is_restored_from_the_checkpoint(tiny_run, tmp_path, damage):
+    run = tmp_path / "resumed"
+    train(TINY, run, quiet=True, stop_after=3)
+    log = run / "train_log.csv"
+    if damage == "deleted":
+        log.unlink()
+    else:
+        log.write_text(log.read_text().splitlines()[0] + "\n")
+    train(TINY, run, resume=True, quiet=True)
+    pd.testing.assert_frame_equal(_log(tiny_run), _log(run))  # every row, as uninterrupted
+
+
+def test_an_interrupted_evaluation_is_redone_without_retraining(tiny_run, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    (run / "episodes.csv").unlink()  # what a kill during `mesaworld eval` can leave
+    agent = (run / "agent.pt").read_bytes()
+    train(TINY, run, resume=True, quiet=True)
+    assert (run / "agent.pt").read_bytes() == agent  # evaluated, not trained again
+    assert (run / "episodes.csv").read_bytes() == (tiny_run / "episodes.csv").read_bytes()
 
 
 def test_existing_folder_is_never_overwritten(tiny_run):
