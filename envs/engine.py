@@ -10,8 +10,9 @@ for the same seeds and actions.
 from __future__ import annotations
 
 import json
+import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -60,6 +61,30 @@ def require_memory(nbytes: int, what: str) -> None:
         )
 
 
+def mixture_weights(task: Task, weights: Mapping[str, float] | None) -> np.ndarray | None:
+    """float32[K] weights of a reward that mixes the task's objectives (None: the task's own
+    reward objective). Names must be objectives; weights finite, not all zero."""
+    if weights is None:
+        return None
+    if not isinstance(weights, Mapping) or not weights:
+        raise ValueError(
+            f"reward_weights must be a non-empty dict objective -> weight, got {weights!r}"
+        )
+    out = np.zeros(len(task.objectives), np.float32)
+    for name, w in weights.items():
+        if name not in task.objectives:
+            raise ValueError(
+                f"reward_weights: {name!r} is not an objective of {task.name} "
+                f"({', '.join(task.objectives)})"
+            )
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w):
+            raise ValueError(f"reward_weights[{name!r}] must be a finite number, got {w!r}")
+        out[task.objectives.index(name)] = w
+    if not out.any():
+        raise ValueError("reward_weights: at least one weight must be non-zero")
+    return out
+
+
 class Engine:
     """B environments of one task, drawing levels from one generator.
 
@@ -69,7 +94,14 @@ class Engine:
     mode: that step ignores its action and returns the reset observation with zero reward).
     """
 
-    def __init__(self, task: Task, generator: Generator, num_envs: int, autoreset: bool) -> None:
+    def __init__(
+        self,
+        task: Task,
+        generator: Generator,
+        num_envs: int,
+        autoreset: bool,
+        reward_weights: Mapping[str, float] | None = None,
+    ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if tuple(generator.shape) != task.shape:
@@ -79,6 +111,7 @@ class Engine:
             f"num_envs={num_envs} of {task.name}",
         )
         self.task = task
+        self.reward_weights = mixture_weights(task, reward_weights)
         self.generator = generator
         self.num_envs = int(num_envs)
         self.autoreset = autoreset
@@ -165,7 +198,11 @@ class Engine:
         self.episode_measures += measures
         done = terminated | truncated
         out = {
-            "reward": objectives[task.reward_index].copy(),
+            "reward": (
+                objectives[task.reward_index].copy()
+                if self.reward_weights is None
+                else self.reward_weights @ objectives
+            ),
             "terminated": terminated,
             "truncated": truncated,
             "objectives": objectives,

@@ -9,6 +9,8 @@ Keyword arguments (through `gym.make` / `gym.make_vec`):
     generator   any Generator: draw levels from it instead (excludes split/knob/levels)
     max_steps   horizon (truncation) in steps
     view        "full" (C, H, W) | "egocentric" (agent-centred)
+    reward_weights  {objective: weight}: reward a mixture of the task's objectives instead of its
+                own reward objective (e.g. {"base": 0.75, "dust_collected": 0.25})
     render_mode "rgb_array" | "ansi" | None
     ...         task parameters (e.g. Roomba's can_dust, bin_slack)
 """
@@ -43,6 +45,7 @@ def make_engine(
     generator: Generator | None = None,
     max_steps: int | None = None,
     view: str = "full",
+    reward_weights: dict[str, float] | None = None,
     **task_kwargs: Any,
 ) -> Engine:
     """Resolve the keyword arguments of a registered task into an `Engine`."""
@@ -67,7 +70,7 @@ def make_engine(
     if levels is not None:
         for lv in generator.levels:  # type: ignore[attr-defined]
             t.check(lv)
-    return Engine(t, generator, num_envs, autoreset=autoreset)
+    return Engine(t, generator, num_envs, autoreset=autoreset, reward_weights=reward_weights)
 
 
 def _spaces(engine: Engine) -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
@@ -148,7 +151,7 @@ class GridEnv(_Rendering, gym.Env):
             )
             info["episode_length"] = int(out["episode_length"][0])
         obs = task.observation(self.engine.state)[0]
-        reward = info["objectives"][task.reward]
+        reward = float(out["reward"][0])
         return obs, reward, bool(out["terminated"][0]), bool(out["truncated"][0]), info
 
     def render(self):

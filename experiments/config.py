@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from agents.ppo import NETWORKS
-from envs.engine import engine_bytes, require_memory
+from envs.engine import engine_bytes, mixture_weights, require_memory
 from envs.registry import TASKS, canonical
 from envs.task import VIEWS
 from experiments.runfolder import default_run_dir
@@ -78,6 +78,8 @@ class TrainConfig:
     """gradient norm clipping"""
     torch_threads: int = 1
     """torch CPU threads; 1 stays fast beside other work (2 is up to ~30% faster alone on 2 cores, ~10x slower beside one busy core: benchmarks/train_throughput.py)"""
+    reward_weights: str = ""
+    """train on a mixture of objectives, e.g. base:0.75,dust_collected:0.25 (empty: the task's reward)"""
     eval_levels: int = 200
     """evaluation levels per split"""
     eval_seed: int = 20261123
@@ -124,6 +126,12 @@ class TrainConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 _fail(name, f"must be a non-negative number, got {value!r}")
+        if self.reward_weights.strip():
+            try:
+                mixture_weights(TASKS[self.task].rules(), self.reward_mix)
+            except ValueError as e:  # (reward_mix itself raises for text that does not parse)
+                _fail("reward_weights", f"{str(e).removeprefix('reward_weights: ')} (write it as "
+                      f"objective:weight,..., e.g. base:0.75,{TASKS[self.task].objectives[-1]}:0.25)")  # fmt: skip
         if self.batch_size % self.num_minibatches:
             _fail(
                 "num_minibatches",
@@ -148,6 +156,22 @@ class TrainConfig:
     def train_knob(self) -> float:
         """The knob in effect (the task's default when `knob` is None)."""
         return TASKS[self.task].shift.knob_default if self.knob is None else float(self.knob)
+
+    @property
+    def reward_mix(self) -> dict[str, float] | None:
+        """`reward_weights` as {objective: weight}, None for the task's own reward."""
+        if not self.reward_weights.strip():
+            return None
+        out = {}
+        for part in self.reward_weights.split(","):
+            name, sep, value = part.partition(":")
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not objective:weight") from None
+            if not sep:
+                raise ValueError(f"{part.strip()!r} is not objective:weight")
+        return out
 
     @property
     def agent_name(self) -> str:
@@ -186,6 +210,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field with a default, as a dict (what a config written before a field existed
+        means by leaving it out)."""
+        return {f.name: f.default for f in fields(cls) if f.default is not dataclasses.MISSING}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -330,9 +330,10 @@ def baseline_dir(root: str | Path, task: str, agent: str) -> Path:
     return Path(root) / f"baseline_{task}_{agent.replace(' ', '_')}"
 
 
-def check_same_config(folder: Path, config: dict) -> None:
-    """Raise RunFolderError naming the first field where the folder's training config differs."""
-    saved = read_config(folder)["config"]
+def check_same_config(folder: Path, config: dict, defaults: dict | None = None) -> None:
+    """Raise RunFolderError naming the first field where the folder's training config differs.
+    A field the saved config lacks (written before the field existed) counts as its default."""
+    saved = (defaults or {}) | read_config(folder)["config"]
     diff = [k for k in config if k != "preset" and saved.get(k) != config[k]]
     if diff:
         k = diff[0]

@@ -115,7 +115,7 @@ def _sweep(configs, root, workers, quiet, baselines, backend, address) -> list[P
         raise ConfigError("two configs of the sweep map to the same run folder")
     for cfg, run in zip(configs, runs):
         if is_run(run):  # a folder made by another grid is never taken as done
-            check_same_config(run, cfg.to_dict())
+            check_same_config(run, cfg.to_dict(), TrainConfig.defaults())
     todo = [(cfg, run) for cfg, run in zip(configs, runs) if not is_finished(run)]
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(

@@ -99,7 +99,7 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
                 f"run folder {run_dir} already exists; pass --resume to continue it "
                 "or choose another --out"
             )
-        check_same_config(run_dir, cfg.to_dict())
+        check_same_config(run_dir, cfg.to_dict(), TrainConfig.defaults())
         if is_finished(run_dir):
             (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # a kill right after evaluating
             return "finished"
@@ -150,6 +150,7 @@ class _Trainer:
             split="train",
             knob=cfg.train_knob,
             view=cfg.view,
+            reward_weights=cfg.reward_mix,
         )
         self.objectives, self.measures = spec.objectives, spec.task_cls.measures
         self.reward = spec.task_cls.reward
@@ -351,7 +352,10 @@ class _Trainer:
 
         row = {"update": self.update, "global_step": self.global_step}
         row["episodes"] = len(eps["length"]) if eps else 0
-        row["charts/episodic_return"] = mean(f"objective/{self.reward}")
+        mix = self.cfg.reward_mix or {self.reward: 1.0}
+        row["charts/episodic_return"] = (
+            sum(w * mean(f"objective/{k}") for k, w in mix.items()) if eps else float("nan")
+        )
         row["charts/episodic_length"] = mean("length")
         for k in self.objectives:
             row[f"objective/{k}"] = mean(f"objective/{k}")
