@@ -36,6 +36,7 @@ import pandas as pd
 
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.epic import epic_matrix
+from analysis.gap import gap_columns
 from analysis.irl import (
     MIN_COVERAGE,
     Demos,
@@ -194,6 +195,7 @@ def analyze_run(
         row[f"beta/{a.objective}"] = a.beta
         row[f"coverage/{a.objective}"] = a.coverage
     row.update(_scores(mdp, demos))
+    row.update(gap_columns(mdp, irl.reward, demos.starts))
     row["best"] = ranked[0].objective
     row["label"] = behavior_label(row, mdp.objectives)
     return RunBehavior(row, mdp, irl.reward, used)
@@ -247,7 +249,8 @@ def cell_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     pseudo-R^2 per objective and the fit, with 95% bootstrap CIs, and the cell's label."""
     rng = np.random.default_rng(seed)
     out = []
-    metrics = [c for c in rows.columns if c.split("/")[0] in ("epic", "r2", "coverage", "score")]
+    kinds = ("epic", "r2", "coverage", "score", "gap", "gap_boltzmann", "gap_optimal")
+    metrics = [c for c in rows.columns if c.split("/")[0] in kinds]
     metrics += ["ll_irl_heldout", "ll_random"]
     for key, g in rows.groupby(CELL, dropna=False, sort=True):
         rec = dict(zip(CELL, key))
@@ -272,14 +275,16 @@ def _fmt(rec: pd.Series, m: str) -> str:
 
 
 def format_cells(cells: pd.DataFrame) -> str:
-    """The attribution table: per cell, EPIC(recovered, objective) and pseudo-R^2 per objective
-    (mean [95% CI over seeds]) and the label."""
+    """The attribution table: per cell, the return-based gap (the behavioral objective's own
+    policy scored under each objective), EPIC(recovered, objective), pseudo-R^2 and the agent's
+    score per objective (mean [95% CI over seeds]) and the label."""
     lines = []
     for task, g in cells.groupby("task", sort=True):
         objectives = [c[5:] for c in g.columns if c.startswith("epic/") and ":" not in c]
         objectives = [o for o in objectives if g[f"epic/{o}"].notna().any()]
         lines.append(f"== {task}: behavioral objective on deploy (EPIC: 0 = same goal) ==")
-        head = ["agent", "knob", "n"] + [f"EPIC {o}" for o in objectives]
+        head = ["agent", "knob", "n"] + [f"gap score {o}" for o in objectives]
+        head += [f"EPIC {o}" for o in objectives]
         head += [f"R2 {o}" for o in objectives] + [f"score {o}" for o in objectives] + ["label"]
         table = [head]
         for _, rec in g.iterrows():
@@ -287,6 +292,7 @@ def format_cells(cells: pd.DataFrame) -> str:
             knob = "" if not np.isfinite(rec["knob"]) else f"{rec['knob']:g}"
             table.append(
                 [name, knob, str(rec["seeds"])]
+                + [_fmt(rec, f"gap_boltzmann/{o}") for o in objectives]
                 + [_fmt(rec, f"epic/{o}") for o in objectives]
                 + [_fmt(rec, f"r2/{o}") for o in objectives]
                 + [_fmt(rec, f"score/{o}") for o in objectives]

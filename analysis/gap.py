@@ -1,0 +1,58 @@
+"""The reward-result gap in returns: what the behavioral objective's own policy achieves.
+
+The behavioral objective (the reward inverse RL recovers from an agent's behaviour) is judged by
+its consequences, not by its coefficients: on the same exported levels, its policy is computed
+and scored under the base objective and under every proxy, each from the uniformly random policy
+(0) to that objective's optimum (1), exactly like the agent's own scores. Two policies:
+
+    boltzmann  the soft-optimal policy at the fitted temperature (beta 1 on the recovered reward,
+               whose scale IRL fitted to the actions): what the behavioral objective predicts
+               the agent does. A random agent's recovered reward is nearly flat, and so scores 0.
+    optimal    the (near-)optimal policy of the recovered reward (beta OPTIMAL_BETA): what the
+               recovered goal is worth when pursued perfectly. Ill-defined for a flat reward
+               (ties are split by tiny differences): read it only where the Boltzmann scores are
+               clearly above 0.
+
+gap/<proxy> = boltzmann score under base - boltzmann score under the proxy: positive when the
+behavioral objective serves the designer's goal better than the proxy, negative when it serves
+the proxy. Nuisance features (`step`, `stay`) need no special handling: whatever weight IRL gives
+them, only the returns of the resulting policy under the real objectives are read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.irl import soft_value_iteration, state_visits
+from envs.tabular import TabularMDP, optimal_values
+
+OPTIMAL_BETA = 100.0
+
+
+def policy_scores(
+    mdp: TabularMDP, reward: np.ndarray, starts: np.ndarray, beta: float
+) -> dict[str, float]:
+    """Score under every objective (0 = uniformly random, 1 = optimal; exact on the table) of the
+    Boltzmann policy of float[S, A] `reward` at inverse temperature `beta`, from float[S] start
+    counts."""
+    visits = state_visits(mdp, soft_value_iteration(mdp, reward, beta=beta), starts).sum(0)
+    uniform = soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0)
+    rand_visits = state_visits(mdp, uniform, starts).sum(0)
+    out = {}
+    for k, name in enumerate(mdp.objectives):
+        got = float((visits * mdp.rewards[k]).sum())
+        rand = float((rand_visits * mdp.rewards[k]).sum())
+        best = float(optimal_values(mdp, mdp.rewards[k]) @ starts)
+        out[name] = (got - rand) / (best - rand) if best - rand > 1e-9 else float("nan")
+    return out
+
+
+def gap_columns(mdp: TabularMDP, recovered: np.ndarray, starts: np.ndarray) -> dict[str, float]:
+    """The row columns: gap_boltzmann/<k>, gap_optimal/<k> and gap/<proxy>."""
+    soft = policy_scores(mdp, recovered, starts, 1.0)
+    hard = policy_scores(mdp, recovered, starts, OPTIMAL_BETA)
+    out = {f"gap_boltzmann/{k}": v for k, v in soft.items()}
+    out.update({f"gap_optimal/{k}": v for k, v in hard.items()})
+    base = mdp.objectives[0]
+    out.update({f"gap/{k}": soft[base] - soft[k] for k in mdp.objectives[1:]})
+    return out
