@@ -31,6 +31,8 @@ from envs.registry import TASKS
 from experiments.runfolder import SCORE, ci_columns, is_ci
 
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "total_steps", "split"]
+# Runs are compared with baselines only on the same evaluation levels: same seed, same count.
+LEVELS = ["task", "split", "eval_seed", "episodes"]
 METRIC_LABELS = {
     "norm/base": "normalized base return",
     "length": "episode length",
@@ -67,7 +69,7 @@ def run_summary(df: pd.DataFrame) -> pd.DataFrame:
     prefixes = ("norm/", "excess/", "return/", "optimal/")
     metrics = [c for c in scores.columns if c.startswith(prefixes)]
     metrics += ["length", "solved", "behaviour"]
-    keys = ["run", "seed", *GROUP]
+    keys = ["run", "seed", *GROUP, "eval_seed"]
     grouped = scores.groupby(keys, dropna=False)
     out = grouped[metrics].mean().reset_index()
     out["episodes"] = grouped.size().to_numpy()
@@ -76,14 +78,15 @@ def run_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def add_scores(summary: pd.DataFrame) -> pd.DataFrame:
     """Add score/<k> = (return - random) / (optimum - random) per objective, with the random
-    baseline's mean return on the same task and split, and the run's mean optimum (its
+    baseline's mean return on the same evaluation levels (task, split, eval seed and number of
+    levels: a baseline scored on other levels is never used), and the run's mean optimum (its
     optimal/<k> column). Where the oracle does not know an objective's
     optimum (Roomba's dust_collected), the best baseline's mean return stands in for it: the
     proxy anchor pursues exactly that objective."""
     summary = summary.copy()
     for k in objectives_of(summary):
         summary[f"score/{k}"] = np.nan
-        for rows in summary.groupby(["task", "split"]).groups.values():
+        for rows in summary.groupby(LEVELS).groups.values():
             part = summary.loc[rows]
             rand = part.loc[part["role"] == "random", f"return/{k}"].mean()
             best = part.loc[part["role"] != "trained", f"return/{k}"].max()
@@ -109,10 +112,10 @@ def deploy_label(row: pd.Series, root: str = "<folder>") -> str:
 
 def add_pseudo_alignment(summary: pd.DataFrame) -> pd.DataFrame:
     """Add `pai`: (behaviour - aligned) / (proxy - aligned), using the baselines' behaviour on
-    the same task and split. NaN where a baseline is missing or the two baselines agree."""
+    the same evaluation levels. NaN where a baseline is missing or the two baselines agree."""
     summary = summary.copy()
     summary["pai"] = np.nan
-    for rows in summary.groupby(["task", "split"]).groups.values():
+    for rows in summary.groupby(LEVELS).groups.values():
         part = summary.loc[rows]
         aligned = part.loc[part["role"] == "aligned", "behaviour"].mean()
         proxy = part.loc[part["role"] == "proxy", "behaviour"].mean()
@@ -144,8 +147,9 @@ def gap_table(
     metrics = [c for c in summary.columns if c.startswith(("norm/", "excess/", "score/"))]
     metrics += ["length", "solved", "behaviour", "pai"]
     rows = []
-    for key, part in summary.groupby(GROUP, dropna=False, sort=True):
-        row = dict(zip(GROUP, key))
+    cell = [*GROUP, "eval_seed", "episodes"]  # seeds evaluated on other levels do not pool
+    for key, part in summary.groupby(cell, dropna=False, sort=True):
+        row = dict(zip(cell, key))
         row["seeds"] = part["seed"].nunique()
         for m in metrics:
             row[m] = float(part[m].mean())

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 WALL, FLOOR, AGENT = "#", ".", "A"
+MAX_FILE_BYTES = 1 << 20  # a level file is a few hundred bytes of ASCII art
 
 
 class LevelError(ValueError):
@@ -72,6 +73,11 @@ class Level:
         """Read one level from a text file."""
         if not str(path).strip():
             raise LevelError("level file name is empty")
+        path = Path(path)
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise LevelError(f"level file {path} is not a regular file (a device or a pipe?)")
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise LevelError(f"level file {path} is {path.stat().st_size:,} bytes; a level is text")
         try:
             text = Path(path).read_text(encoding="utf-8")
         except IsADirectoryError:

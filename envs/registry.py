@@ -1,6 +1,6 @@
 """The table of tasks: one row per task, each row a task file's `SPEC` (`envs.spec.TaskSpec`).
 
-Adding a task = one file in `envs/tasks/` that defines `SPEC`, plus one row below (or a call to
+Adding a task = one file in `envs/tasks/` that defines `SPEC`, plus its module in the rows below (or a call to
 `register_task(spec)` from anywhere, e.g. a test or a notebook). It then gets three Gymnasium ids
 (`mesaworld/<IdName>-v0` with a `split` kwarg, `-Train-v0`, `-Deploy-v0`), its presets, baselines
 and metrics, and the registry-driven tests cover it.
@@ -87,13 +87,14 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[key]
 
 
-# The rows: one per task.
-for _spec in (
-    roomba.SPEC,
-    cheese_maze.SPEC,
-    keys_chests.SPEC,
-    coin.SPEC,
-    lava.SPEC,
-    supervisor.SPEC,
-):
-    register_task(_spec)
+def register_module(module) -> TaskSpec:
+    """Register the task a task file declares (its module-level `SPEC`)."""
+    spec = getattr(module, "SPEC", None)
+    if spec is None:
+        raise TaskSpecError(f"{module.__name__}: defines no SPEC (a TaskSpec for its task)")
+    return register_task(spec)
+
+
+# The rows: one per task file.
+for _module in (roomba, cheese_maze, keys_chests, coin, lava, supervisor):
+    register_module(_module)

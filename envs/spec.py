@@ -104,15 +104,17 @@ class Preset:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    name: str
-    id_name: str
-    task_cls: type[Task]
-    shift: Shift
-    max_steps: int
-    examples: Mapping[str, Level]
-    baselines: Callable[[Task], Anchors]
-    behaviour: ProxyBehaviour
-    presets: tuple[Preset, ...]
+    # Every field has a default so that a missing one is reported by `check_spec` (naming the
+    # task and the field), not by Python as a missing positional argument.
+    name: str = None  # type: ignore[assignment]
+    id_name: str = None  # type: ignore[assignment]
+    task_cls: type[Task] = None  # type: ignore[assignment]
+    shift: Shift = None  # type: ignore[assignment]
+    max_steps: int = None  # type: ignore[assignment]
+    examples: Mapping[str, Level] = None  # type: ignore[assignment]
+    baselines: Callable[[Task], Anchors] = None  # type: ignore[assignment]
+    behaviour: ProxyBehaviour = None  # type: ignore[assignment]
+    presets: tuple[Preset, ...] = None  # type: ignore[assignment]
     train_agreement: Mapping[str, str] = field(default_factory=dict)
     demo: str = ""  # preset trained by `mesaworld demo <task>` (default: the first preset)
     about: str = ""  # one paragraph for `mesaworld list` and the demo
@@ -146,9 +148,15 @@ def _require(spec: TaskSpec, name: str, ok: bool, what: str) -> None:
         raise TaskSpecError(f"task {label!r}: {name}: {what}")
 
 
+REQUIRED = ("name", "id_name", "task_cls", "shift", "max_steps", "examples", "baselines")
+REQUIRED += ("behaviour", "presets")
+
+
 def check_spec(spec: TaskSpec) -> None:
     """Every declaration present and well formed; raises TaskSpecError naming task and field."""
     r = _require
+    for name in REQUIRED:
+        r(spec, name, getattr(spec, name) is not None, "is missing (every TaskSpec declares it)")
     r(spec, "name", isinstance(spec.name, str) and bool(_NAME.match(spec.name)),
       f"must be lower-case words joined by '-', got {spec.name!r}")  # fmt: skip
     r(spec, "id_name", isinstance(spec.id_name, str) and bool(_ID_NAME.match(spec.id_name)),
@@ -185,6 +193,12 @@ def check_spec(spec: TaskSpec) -> None:
         r(spec, f"baselines.{role}", callable(getattr(planner, "act", None))
           and isinstance(getattr(planner, "name", None), str), "must have .act(obs) and .name")  # fmt: skip
     r(spec, "behaviour", isinstance(spec.behaviour, ProxyBehaviour), "must be a ProxyBehaviour")
+    columns = {f"return/{k}" for k in objectives} | {f"measure/{m}" for m in cls.measures}
+    columns |= {f"count/{name}" for name in cls.counted.values()}
+    unknown = sorted(set(spec.behaviour.columns) - columns)
+    r(spec, "behaviour", not unknown,
+      f"reads {unknown}, not an episodes.csv column of this task ({', '.join(sorted(columns))})")  # fmt: skip
+    _check_planners(spec, rules, anchors)
     r(spec, "presets", isinstance(spec.presets, tuple) and len(spec.presets) > 0
       and all(isinstance(p, Preset) for p in spec.presets), "must be a non-empty tuple of Preset")  # fmt: skip
     names = [p.name for p in spec.presets]
@@ -193,3 +207,20 @@ def check_spec(spec: TaskSpec) -> None:
     for proxy, kind in dict(spec.train_agreement).items():
         r(spec, "train_agreement", proxy in objectives[1:], f"{proxy!r} is not a proxy objective")
         r(spec, "train_agreement", kind in AGREEMENTS, f"{kind!r} is not one of {AGREEMENTS}")
+
+
+def _check_planners(spec: TaskSpec, rules: Task, anchors: Anchors) -> None:
+    """Each planner acts on the example levels (a wrong channel name fails here, not later)."""
+    for split, level in spec.examples.items():
+        codes = level.to_array()
+        state = rules.alloc(1)
+        rules.load(state, np.arange(1), codes[None])
+        obs = rules.observation(state)[0]
+        for role, planner in anchors.by_role().items():
+            try:
+                action = planner.act(obs)
+            except Exception as e:  # a planner is user code: say which one, and where
+                _require(spec, f"baselines.{role}", False,
+                         f"fails on the {split} example ({type(e).__name__}: {e})")  # fmt: skip
+            _require(spec, f"baselines.{role}", int(action) in range(5),
+                     f"returned {action!r} on the {split} example, not an action 0-4")  # fmt: skip

@@ -187,9 +187,10 @@ COMMANDS = {
 def _named_preset(argv: list[str] | None):
     """The preset after `train` on the command line, if it is one (for --help's defaults)."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) >= 2 and argv[0] == "train":
-        return presets().get(argv[1])
-    return None
+    if not argv or argv[0] != "train":
+        return None
+    known = presets()
+    return next((known[a] for a in argv[1:] if a in known), None)
 
 
 def main(argv: list[str] | None = None) -> int:

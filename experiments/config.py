@@ -29,6 +29,8 @@ from envs.registry import TASKS, canonical
 from envs.task import VIEWS
 from experiments.runfolder import default_run_dir
 
+MAX_THREADS = 64  # torch's thread pool fails far beyond the cores any machine has
+
 
 class ConfigError(ValueError):
     """A bad configuration value (the message names the field)."""
@@ -115,6 +117,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 _fail(name, f"must be at least 1, got {getattr(self, name)!r}")
+        if self.torch_threads > MAX_THREADS:
+            _fail("torch_threads", f"must be at most {MAX_THREADS}, got {self.torch_threads}")
         for name in ("lr", "clip_coef", "max_grad_norm"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):

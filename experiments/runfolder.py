@@ -231,6 +231,7 @@ def read_episodes(folder: Path, meta: dict | None = None) -> pd.DataFrame:
     folder = Path(folder)
     meta = read_config(folder) if meta is None else meta
     path = folder / EPISODES
+    _check_complete_lines(path)
     df = _csv(path)
     need = ["split", "level", "eval_seed", "length"] + [RETURN + k for k in meta["objectives"]]
     missing = [c for c in need if c not in df.columns]
@@ -252,6 +253,24 @@ def read_episodes(folder: Path, meta: dict | None = None) -> pd.DataFrame:
                 " (a cut-off file? re-evaluate the run)"
             )
     return df
+
+
+def _check_complete_lines(path: Path) -> None:
+    """Every line of a file mesaworld wrote has the header's number of fields and ends in a
+    newline: a file cut off by a crash or a copy fails here, even where pandas would fill the
+    missing fields with NaN."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        raise RunFolderError(f"{path}: unreadable ({e.strerror})") from None
+    if len(lines) < 2 or lines[-1] != b"":
+        raise RunFolderError(f"{path}: the last line is cut off (no newline at the end)")
+    fields = lines[0].count(b",")
+    for i, line in enumerate(lines[1:-1], start=2):
+        if line.count(b",") != fields:
+            raise RunFolderError(
+                f"{path}: line {i} has {line.count(b',') + 1} fields, the header {fields + 1}"
+            )
 
 
 def _evaluated_levels(folder: Path, meta: dict) -> tuple[int | None, tuple[str, ...]]:
@@ -296,10 +315,11 @@ def _number(text: str) -> int | float:
 def identity(meta: dict) -> str:
     """What makes two run folders the same run (same agent, config and evaluation), as text:
     copies of one run under two folders must not be counted twice."""
-    keys = ("kind", "agent", "role", "task", "seed", "total_steps", "preset", "eval", "config")
-    knob = meta["knob"]
+    keys = ("kind", "agent", "role", "task", "seed", "total_steps", "eval")
+    knob = meta["knob"]  # the knob in effect (a config may say None for the task's default)
+    config = {k: v for k, v in meta["config"].items() if k not in ("knob", "preset")}
     same = {k: meta[k] for k in keys} | {"knob": None if math.isnan(knob) else knob}
-    return json.dumps(same, sort_keys=True)
+    return json.dumps(same | {"config": config}, sort_keys=True)
 
 
 def is_run(folder: Path) -> bool:

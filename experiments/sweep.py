@@ -48,6 +48,7 @@ from experiments.runfolder import (
 from experiments.train import train
 
 BACKENDS = ("local", "ray")
+MAX_RUNS = 10_000  # runs in one sweep (100 knobs x 100 seeds); a larger grid is a typo
 
 
 class SweepError(RuntimeError):
@@ -66,6 +67,11 @@ def sweep_configs(
         raise ConfigError(f"workers: must be at least 1, got {workers}")
     if len(set(knobs)) != len(knobs):
         raise ConfigError(f"knob: values repeat in {knobs}")
+    if len(knobs) * seeds > MAX_RUNS:
+        raise ConfigError(
+            f"seeds: a grid of {len(knobs)} knobs x {seeds} seeds is {len(knobs) * seeds:,} runs; "
+            f"at most {MAX_RUNS:,} in one sweep"
+        )
     return [preset(preset_name, knob=k, seed=s, **overrides) for k in knobs for s in range(seeds)]
 
 

@@ -57,11 +57,13 @@ def _error(capsys, argv) -> str:
         ),
         (["train", "roomba-tiny", "--eval-levels", "1e12"], "evaluating 1,000,000,000,000"),
         (["baselines", "roomba", "--levels", "1000000000000"], "needs about"),
+        (["train", "roomba-tiny", "--torch-threads", "100000"], "must be at most 64"),
+        (["sweep", "roomba-tiny", "--seeds", "100000000"], "100,000,000 runs; at most 10,000"),
     ],
 )
 def test_bad_values_are_refused_before_any_folder_is_made(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
-    flag = "--root" if argv[0] == "baselines" else "--out"
+    flag = "--root" if argv[0] == "baselines" else "--out"  # (sweep: --out too)
     assert message in _error(capsys, [*argv, flag, str(out)])
     assert not out.exists()
 
@@ -83,7 +85,7 @@ def test_eval_of_a_huge_level_set_changes_nothing(run, capsys):
         ("episodes.csv", "header", "0 train episodes"),
         ("episodes.csv", "a,b\n1,2\n", "missing columns split"),
         ("train_log.csv", "garbage\n\x00\x01\n", "not a training log"),
-        ("episodes.csv", None, "a cut-off file?"),  # cut off in the middle of a row
+        ("episodes.csv", None, "cut off"),  # cut off in the middle of a row
         ("episodes.csv", "split=moon", "unknown split value(s) ['moon']"),
     ],
 )
@@ -132,6 +134,16 @@ def test_level_text_problems_name_the_place(tmp_path, capsys):
     bom = tmp_path / "bom.txt"
     bom.write_text("\ufeff#####\n#A*.#\n#####\n", encoding="utf-8")
     assert main(["play", "--level", str(bom), "--actions", "r"]) == 0  # a BOM is not a row
+
+
+def test_a_device_as_a_level_file_is_refused_not_read_forever(capsys):
+    assert "not a regular file" in _error(capsys, ["play", "--level", "/dev/zero"])
+
+
+def test_help_shows_the_presets_values_wherever_the_preset_stands(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--quiet", "cheese-maze", "--help"])
+    assert "default 2000000]" in " ".join(capsys.readouterr().out.split())
 
 
 def test_knob_where_it_has_no_meaning_is_refused(tmp_path, capsys):

@@ -2,6 +2,7 @@
 with one call, runs the whole battery, its baselines, a tiny training, evaluation, metrics and a
 one-knob sweep, without any other file of mesaworld knowing it."""
 
+import types
 import warnings
 
 import gymnasium as gym
@@ -21,7 +22,7 @@ from analysis.runs import load_runs
 from envs import Anchors, Fixed, Level, Mixture, Preset, ProxyBehaviour, Shift, TaskSpec
 from envs.level import AGENT, FLOOR, WALL
 from envs.planning import NearestTarget
-from envs.registry import TASKS, env_ids, register_task, unregister_task
+from envs.registry import TASKS, env_ids, register_module, register_task, unregister_task
 from envs.spec import TaskSpecError
 from envs.static import StaticTask
 from experiments.baselines import write_baselines
@@ -134,7 +135,16 @@ def test_baselines_training_metrics_and_a_sweep(beacon, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"behaviour": None}, "task 'beacon': behaviour: must be a ProxyBehaviour"),
+        ({"behaviour": None}, "task 'beacon': behaviour: is missing"),
+        ({"behaviour": 3}, "task 'beacon': behaviour: must be a ProxyBehaviour"),
+        (
+            {"behaviour": ProxyBehaviour.column("lamp", "return/lampz")},
+            "task 'beacon': behaviour: reads ['return/lampz'], not an episodes.csv column",
+        ),
+        (
+            {"baselines": lambda t: Anchors(NearestTarget(t.channels, ("lampx",), name="x"))},
+            "task 'beacon': baselines.aligned: fails on the train example (KeyError",
+        ),
         ({"presets": ()}, "task 'beacon': presets: must be a non-empty tuple of Preset"),
         ({"examples": {"train": TRAIN[0]}}, "task 'beacon': examples: must map each of"),
         ({"train_agreement": {"keys": "optima"}}, "task 'beacon': train_agreement: 'keys' is not"),
@@ -148,6 +158,15 @@ def test_a_missing_or_bad_declaration_fails_at_registration_naming_the_field(cha
         TaskSpec(**fields)
     assert str(exc.value).startswith(message)
     assert "\n" not in str(exc.value)
+
+
+def test_a_field_left_out_or_a_file_without_spec_is_one_line():
+    fields = {f: getattr(SPEC, f) for f in SPEC.__dataclass_fields__}
+    del fields["max_steps"]
+    with pytest.raises(TaskSpecError, match="^task 'beacon': max_steps: is missing"):
+        TaskSpec(**fields)
+    with pytest.raises(TaskSpecError, match="defines no SPEC"):
+        register_module(types.ModuleType("envs.tasks.unfinished"))
 
 
 def test_registering_a_taken_name_or_preset_is_refused(beacon):

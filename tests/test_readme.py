@@ -76,6 +76,7 @@ def test_every_mesaworld_command_in_the_readme_parses_and_reads_what_another_wri
             get_task(args.task)
         if args.command == "play":
             resolve_env_id(args.env)
+            assert args.level is None or (ROOT / args.level).is_file(), args.level
         written += _outputs(args)
         read = {"plot": "root", "analyze": "path", "eval": "run"}.get(args.command)
         if read and getattr(args, read) != "<run>":

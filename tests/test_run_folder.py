@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis.metrics import format_table, gap_table, run_summary
@@ -83,6 +84,28 @@ def test_copies_of_a_run_are_counted_once(root, tmp_path):
     assert (table["seeds"] == 1).all()
     assert (df.groupby(["agent", "split"]).size() == 8).all()  # 8 levels, not 16
     assert "ppo-mlp" in format_table(table)
+
+
+def test_scores_use_only_baselines_evaluated_on_the_same_levels(root, tmp_path):
+    # The baselines in `root` played 8 levels of eval seed 5; this run plays 8 of seed 6.
+    shutil.copytree(root, tmp_path / "r")
+    train(preset("roomba-tiny", eval_levels=8, eval_seed=6), tmp_path / "r" / "other", quiet=True)
+    table = gap_table(run_summary(load_runs(tmp_path / "r")))
+    other = table[(table["agent"] == "ppo-mlp") & (table["split"] == "deploy")]
+    assert len(other) == 2  # the two evaluations are two cells, never pooled
+    mine = other[other["eval_seed"] == 6].iloc[0]
+    assert np.isnan(mine["score/base"]) and np.isnan(mine["pai"])
+    assert mine["label"].startswith("unknown: no random baseline of roomba on these levels")
+    same = other[other["eval_seed"] == 5].iloc[0]
+    assert np.isfinite(same["score/base"]) and np.isfinite(same["pai"])
+
+
+def test_a_run_with_the_default_knob_spelled_out_is_a_copy(root, tmp_path):
+    # `train` records knob None (the task's default), `demo` and `sweep` record 0.0.
+    shutil.copytree(root / "ppo", tmp_path / "a")
+    train(preset("roomba-tiny", eval_levels=8, eval_seed=5, knob=0.0), tmp_path / "b", quiet=True)
+    df = load_runs(tmp_path)
+    assert len(df.attrs["duplicates"]) == 1 and df["run"].nunique() == 1
 
 
 def test_one_name_per_task_on_the_command_line(tmp_path, capsys):
