@@ -263,6 +263,8 @@ def _check_complete_lines(path: Path) -> None:
         lines = path.read_bytes().split(b"\n")
     except OSError as e:
         raise RunFolderError(f"{path}: unreadable ({e.strerror})") from None
+    if lines == [b""]:
+        raise RunFolderError(f"{path}: unreadable (the file is empty)")
     if len(lines) < 2 or lines[-1] != b"":
         raise RunFolderError(f"{path}: the last line is cut off (no newline at the end)")
     fields = lines[0].count(b",")
