@@ -1,7 +1,8 @@
-"""The table of tasks: one row per task, each row a task file's `SPEC` (`envs.spec.TaskSpec`).
+"""The table of tasks: one row per task, each row a task file whose `SPEC` (`envs.spec.TaskSpec`)
+declares the task.
 
-Adding a task = one file in `envs/tasks/` that defines `SPEC`, plus its module in the rows below (or a call to
-`register_task(spec)` from anywhere, e.g. a test or a notebook). It then gets three Gymnasium ids
+Adding a task = one file in `envs/tasks/` that defines `SPEC`, plus its module in the rows below
+(or a call to `register_task(spec)` from anywhere, e.g. a test or a notebook). It then gets three Gymnasium ids
 (`mesaworld/<IdName>-v0` with a `split` kwarg, `-Train-v0`, `-Deploy-v0`), its presets, baselines
 and metrics, and the registry-driven tests cover it.
 """
