@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from scripted import play_totals
 
 from envs import Level, parse_actions
 from envs.tasks.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
@@ -123,3 +124,17 @@ def test_readme_example_levels_are_valid(level):
     env = gym.make("mesaworld/Roomba-v0", levels=[level], render_mode="ansi")
     env.reset(seed=0)
     assert env.render().startswith(level.to_str())
+
+
+@pytest.mark.parametrize(
+    ("row", "cleaned"),
+    [
+        ("#A*c**#", 1.0),  # a full can early: 3 of the 4 units of bin room, 2 floor units lost
+        ("#A**c*#", 2.0),  # the bin has room for 2 of the can's 3 units: 1 floor unit lost
+    ],
+)
+def test_what_a_can_costs_the_floor(row, cleaned):
+    level = "#######\n" + row + "\n#######"
+    totals, _, _ = play_totals("mesaworld/Roomba-v0", level, "rrrr")
+    assert totals["base"] == cleaned  # of 3 floor units: 2 lost, then 1 lost
+    assert totals["dust_collected"] == 4.0  # the bin (3 floor units + 1 slack) is full
