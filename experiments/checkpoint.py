@@ -106,3 +106,19 @@ def load_train_state(folder: Path) -> dict | None:
             "remove the run folder to start over"
         )
     return state
+
+
+def env_state_to_tensors(state: dict) -> dict:
+    """An env's `state_dict` (numpy arrays) as tensors, the form a training state holds."""
+    out = {k: torch.from_numpy(v) for k, v in state.items() if k not in ("state", "rngs")}
+    out["state"] = {k: torch.from_numpy(v) for k, v in state["state"].items()}
+    out["rngs"] = state["rngs"]
+    return out
+
+
+def env_state_from_tensors(saved: dict) -> dict:
+    """Inverse of `env_state_to_tensors`."""
+    out = {k: v.numpy() for k, v in saved.items() if k not in ("state", "rngs")}
+    out["state"] = {k: v.numpy() for k, v in saved["state"].items()}
+    out["rngs"] = saved["rngs"]
+    return out

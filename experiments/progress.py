@@ -1,9 +1,13 @@
-"""Progress of a training run on stderr: a one-line bar on a terminal, a line per ~10% in logs."""
+"""Progress of a training run: on stderr a one-line bar on a terminal, a line per ~10% in logs;
+optionally TensorBoard (`--tensorboard true`, the optional tensorboard package)."""
 
 from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
+
+from experiments.config import ConfigError
 
 
 class Progress:
@@ -36,3 +40,18 @@ class Progress:
     def close(self) -> None:
         if self.tty and not self.quiet:
             print(file=sys.stderr)
+
+
+def tensorboard_writer_class():
+    """SummaryWriter, or a ConfigError if the optional tensorboard package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "tensorboard: logging needs the tensorboard package (pip install tensorboard)"
+        ) from None
+    return SummaryWriter
+
+
+def tensorboard(folder: Path):
+    return tensorboard_writer_class()(str(folder))

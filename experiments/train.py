@@ -26,13 +26,15 @@ from agents.ppo import gae, make_agent, ppo_loss
 from envs.registry import env_id, get_task
 from experiments.checkpoint import (
     CheckpointError,
+    env_state_from_tensors,
+    env_state_to_tensors,
     load_train_state,
     save_agent,
     save_train_state,
 )
-from experiments.config import ConfigError, TrainConfig
+from experiments.config import TrainConfig
 from experiments.evaluate import evaluate_trained
-from experiments.progress import Progress
+from experiments.progress import Progress, tensorboard, tensorboard_writer_class
 from experiments.runfolder import (
     AGENT_FILE,
     TRAIN_LOG,
@@ -69,7 +71,7 @@ def train(
     """
     run_dir = Path(run_dir)
     if cfg.tensorboard:
-        _tensorboard_writer_class()  # fail before touching the folder
+        tensorboard_writer_class()  # fail before touching the folder
     cfg.require_memory()
     with exclusive(run_dir, "train"):
         state = _prepare_folder(cfg, run_dir, resume)
@@ -173,16 +175,7 @@ class _Trainer:
         self.agent.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.gen.set_state(saved["torch_generator"])
-        eng = saved["engine"]
-        self.env.load_state_dict(
-            {
-                "state": {k: v.numpy() for k, v in eng["state"].items()},
-                "episode_returns": eng["episode_returns"].numpy(),
-                "episode_measures": eng["episode_measures"].numpy(),
-                "needs_reset": eng["needs_reset"].numpy(),
-                "rngs": eng["rngs"],
-            }
-        )
+        self.env.load_state_dict(env_state_from_tensors(saved["engine"]))
         self.next_obs = saved["next_obs"]
         self.prev_done = saved["prev_done"]
         self.update, self.global_step = int(saved["update"]), int(saved["global_step"])
@@ -201,18 +194,11 @@ class _Trainer:
                 )
 
     def _checkpoint(self) -> None:
-        eng = self.env.state_dict()
         state = {
             "model": self.agent.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_generator": self.gen.get_state(),
-            "engine": {
-                "state": {k: torch.from_numpy(v) for k, v in eng["state"].items()},
-                "episode_returns": torch.from_numpy(eng["episode_returns"]),
-                "episode_measures": torch.from_numpy(eng["episode_measures"]),
-                "needs_reset": torch.from_numpy(eng["needs_reset"]),
-                "rngs": eng["rngs"],
-            },
+            "engine": env_state_to_tensors(self.env.state_dict()),
             "next_obs": self.next_obs,
             "prev_done": self.prev_done,
             "update": self.update,
@@ -230,7 +216,7 @@ class _Trainer:
         if saved is not None:
             self._restore(saved)
         if cfg.tensorboard:
-            self.tb = _tensorboard(self.run_dir / "tb")
+            self.tb = tensorboard(self.run_dir / "tb")
         progress = Progress(cfg.num_updates * cfg.batch_size, self.quiet)
         progress.show(self.global_step, self.log[-1] if self.log else None)
         done_this_call = 0
@@ -394,17 +380,3 @@ def _episode_stats(info: dict) -> dict[str, np.ndarray]:
     out.update({f"measure/{k}": v[mask] for k, v in info["episode_measures"].items()})
     out["length"] = info["episode_length"][mask]
     return out
-
-
-def _tensorboard_writer_class():
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError(
-            "tensorboard: logging needs the tensorboard package (pip install tensorboard)"
-        ) from None
-    return SummaryWriter
-
-
-def _tensorboard(folder: Path):
-    return _tensorboard_writer_class()(str(folder))
