@@ -131,6 +131,23 @@ class RandomPolicy:
         return rng.integers(0, 5, len(obs))
 
 
+class NoisyPolicy:
+    """Another policy's action, replaced by a uniformly random one with probability `epsilon`:
+    the same goal pursued less competently (ground truth for the behavioral-objective
+    calibration: the goal stays, competence falls)."""
+
+    def __init__(self, policy, epsilon: float) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+        self.policy, self.epsilon, self.view = policy, float(epsilon), policy.view
+        self.name = f"{policy.name} (epsilon {epsilon:g})"
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        chosen = np.asarray(self.policy.act(obs, rng), np.int64)
+        noise = rng.random(len(obs)) < self.epsilon
+        return np.where(noise, rng.integers(0, 5, len(obs)), chosen)
+
+
 def evaluate(
     policy, task: str, settings: EvalSettings, task_kwargs: dict | None = None
 ) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:

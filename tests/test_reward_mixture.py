@@ -78,3 +78,22 @@ def test_a_run_written_before_the_field_existed_still_resumes(tmp_path):
     del meta["config"]["reward_weights"]  # as mesaworld 0.1 wrote it
     (run / "config.json").write_text(json.dumps(meta))
     assert train(preset("roomba-tiny", eval_levels=4), run, resume=True, quiet=True) == run
+
+
+def test_a_noisy_planner_keeps_its_goal_with_less_competence():
+    """The calibration's other ground truth: the same planner, a share of random actions."""
+    from envs.registry import get_task
+    from experiments.evaluate import EvalSettings, NoisyPolicy, PlannerPolicy, evaluate
+
+    planner = PlannerPolicy(get_task("keys-chests").anchors().aligned)
+    settings = EvalSettings(eval_seed=3, levels=40)
+    rows = {}
+    for eps in (0.0, 0.5, 1.0):
+        episodes, _ = evaluate(NoisyPolicy(planner, eps), "keys-chests", settings)
+        deploy = [e for e in episodes if e["split"] == "deploy"]
+        rows[eps] = sum(e["return/base"] for e in deploy) / len(deploy)
+    exact, _ = evaluate(planner, "keys-chests", settings)
+    assert rows[0.0] == sum(e["return/base"] for e in exact if e["split"] == "deploy") / 40
+    assert rows[0.0] > rows[0.5] > rows[1.0]
+    with pytest.raises(ValueError, match="epsilon must be in"):
+        NoisyPolicy(planner, 1.5)
