@@ -36,22 +36,20 @@ import pandas as pd
 
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.epic import epic_matrix
-from analysis.gap import gap_columns
+from analysis.gap import gap_columns, reference_returns, score
 from analysis.irl import (
     MIN_COVERAGE,
     Demos,
     attribution,
     mce_irl,
     random_log_likelihood,
-    soft_value_iteration,
     split_episodes,
-    state_visits,
 )
 from analysis.labels import label, pursued_by_likelihood
 from analysis.metrics import bootstrap_ci
 from analysis.runs import RunsError, finished_runs, run_info
 from envs.registry import TASKS
-from envs.tabular import ExportError, TabularMDP, concat, export, optimal_values
+from envs.tabular import ExportError, TabularMDP, concat, export
 from experiments.runfolder import (
     CONFIG,
     EPISODES,
@@ -194,27 +192,29 @@ def analyze_run(
         row.update({f"r2/{a.objective}": a.pseudo_r2, f"ll/{a.objective}": a.ll_per_step})
         row[f"beta/{a.objective}"] = a.beta
         row[f"coverage/{a.objective}"] = a.coverage
-    row.update(_scores(mdp, demos))
-    row.update(gap_columns(mdp, irl.reward, demos.starts))
+    refs = reference_returns(mdp, demos.starts)  # computed once: the agent's and the gap's
+    row.update(_scores(mdp, demos, refs))
+    row.update(gap_columns(mdp, irl.reward, demos.starts, refs))
     row["best"] = ranked[0].objective
     row["label"] = behavior_label(row, mdp.objectives)
     return RunBehavior(row, mdp, irl.reward, used)
 
 
-def _scores(mdp: TabularMDP, demos: Demos) -> dict[str, float]:
+def _scores(mdp: TabularMDP, demos: Demos, refs: dict) -> dict[str, float]:
     """Per objective, on the analysed levels: the agent's mean return, the optimum's and the
-    uniformly random policy's (both exact on the export), and the score (return - random) /
-    (optimal - random)."""
+    uniformly random policy's (both exact on the export, `refs`), and the score (return -
+    random) / (optimal - random)."""
     out = {}
-    visits = state_visits(
-        mdp, soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0), demos.starts
-    ).sum(0)
+    n = demos.n_episodes
     for k, name in enumerate(mdp.objectives):
-        agent = mdp.rewards[k][demos.state, demos.action].sum() / demos.n_episodes
-        best = float(optimal_values(mdp, mdp.rewards[k]) @ demos.starts) / demos.n_episodes
-        rand = float((visits * mdp.rewards[k]).sum()) / demos.n_episodes
-        out[f"return/{name}"], out[f"optimal/{name}"], out[f"random/{name}"] = agent, best, rand
-        out[f"score/{name}"] = (agent - rand) / (best - rand) if best - rand > 1e-9 else np.nan
+        total = float(mdp.rewards[k][demos.state, demos.action].sum())
+        rand, best = refs[name]
+        out[f"return/{name}"], out[f"optimal/{name}"], out[f"random/{name}"] = (
+            total / n,
+            best / n,
+            rand / n,
+        )
+        out[f"score/{name}"] = score(total, refs[name])
     return out
 
 

@@ -29,28 +29,45 @@ from envs.tabular import TabularMDP, optimal_values
 OPTIMAL_BETA = 100.0
 
 
-def policy_scores(
-    mdp: TabularMDP, reward: np.ndarray, starts: np.ndarray, beta: float
-) -> dict[str, float]:
-    """Score under every objective (0 = uniformly random, 1 = optimal; exact on the table) of the
-    Boltzmann policy of float[S, A] `reward` at inverse temperature `beta`, from float[S] start
-    counts."""
-    visits = state_visits(mdp, soft_value_iteration(mdp, reward, beta=beta), starts).sum(0)
+def reference_returns(mdp: TabularMDP, starts: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Per objective, the (uniformly random, optimal) total return from float[S] start counts,
+    exact on the table: the 0 and the 1 of every score."""
     uniform = soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0)
     rand_visits = state_visits(mdp, uniform, starts).sum(0)
-    out = {}
-    for k, name in enumerate(mdp.objectives):
-        got = float((visits * mdp.rewards[k]).sum())
-        rand = float((rand_visits * mdp.rewards[k]).sum())
-        best = float(optimal_values(mdp, mdp.rewards[k]) @ starts)
-        out[name] = (got - rand) / (best - rand) if best - rand > 1e-9 else float("nan")
-    return out
+    return {
+        name: (
+            float((rand_visits * mdp.rewards[k]).sum()),
+            float(optimal_values(mdp, mdp.rewards[k]) @ starts),
+        )
+        for k, name in enumerate(mdp.objectives)
+    }
 
 
-def gap_columns(mdp: TabularMDP, recovered: np.ndarray, starts: np.ndarray) -> dict[str, float]:
+def score(got: float, reference: tuple[float, float]) -> float:
+    """(got - random) / (optimal - random); NaN where the two coincide."""
+    rand, best = reference
+    return (got - rand) / (best - rand) if best - rand > 1e-9 else float("nan")
+
+
+def policy_scores(
+    mdp: TabularMDP, reward: np.ndarray, starts: np.ndarray, beta: float, refs: dict
+) -> dict[str, float]:
+    """Score under every objective (0 = uniformly random, 1 = optimal; `refs` from
+    `reference_returns`) of the Boltzmann policy of float[S, A] `reward` at inverse temperature
+    `beta`, from float[S] start counts."""
+    visits = state_visits(mdp, soft_value_iteration(mdp, reward, beta=beta), starts).sum(0)
+    return {
+        name: score(float((visits * mdp.rewards[k]).sum()), refs[name])
+        for k, name in enumerate(mdp.objectives)
+    }
+
+
+def gap_columns(
+    mdp: TabularMDP, recovered: np.ndarray, starts: np.ndarray, refs: dict
+) -> dict[str, float]:
     """The row columns: gap_boltzmann/<k>, gap_optimal/<k> and gap/<proxy>."""
-    soft = policy_scores(mdp, recovered, starts, 1.0)
-    hard = policy_scores(mdp, recovered, starts, OPTIMAL_BETA)
+    soft = policy_scores(mdp, recovered, starts, 1.0, refs)
+    hard = policy_scores(mdp, recovered, starts, OPTIMAL_BETA, refs)
     out = {f"gap_boltzmann/{k}": v for k, v in soft.items()}
     out.update({f"gap_optimal/{k}": v for k, v in hard.items()})
     base = mdp.objectives[0]

@@ -24,10 +24,7 @@ import csv
 import io
 import json
 import math
-import platform
-import subprocess
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,7 @@ import pandas as pd
 
 from envs.generators import SPLITS
 from envs.registry import TASKS, canonical
+from experiments.provenance import provenance
 from experiments.storage import (  # noqa: F401  (the run folder's writers, re-exported)
     LOCK,
     FolderBusyError,
@@ -214,9 +212,10 @@ def _from_schema_1(old: dict, path: Path) -> dict:
     return meta
 
 
-def _csv(path: Path) -> pd.DataFrame:
+def _csv(path: Path, data: bytes | None = None) -> pd.DataFrame:
+    """The CSV at `path` (or its already-read bytes `data`), as a DataFrame."""
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path if data is None else io.BytesIO(data))
     except FileNotFoundError:
         raise RunFolderError(f"{path} is missing") from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -231,8 +230,7 @@ def read_episodes(folder: Path, meta: dict | None = None) -> pd.DataFrame:
     folder = Path(folder)
     meta = read_config(folder) if meta is None else meta
     path = folder / EPISODES
-    _check_complete_lines(path)
-    df = _csv(path)
+    df = _csv(path, _check_complete_lines(path))  # the file is read once
     need = ["split", "level", "eval_seed", "length"] + [RETURN + k for k in meta["objectives"]]
     missing = [c for c in need if c not in df.columns]
     if missing:
@@ -255,14 +253,17 @@ def read_episodes(folder: Path, meta: dict | None = None) -> pd.DataFrame:
     return df
 
 
-def _check_complete_lines(path: Path) -> None:
+def _check_complete_lines(path: Path) -> bytes:
     """Every line of a file mesaworld wrote has the header's number of fields and ends in a
     newline: a file cut off by a crash or a copy fails here, even where pandas would fill the
     missing fields with NaN."""
     try:
-        lines = path.read_bytes().split(b"\n")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} is missing") from None
     except OSError as e:
         raise RunFolderError(f"{path}: unreadable ({e.strerror})") from None
+    lines = data.split(b"\n")
     if lines == [b""]:
         raise RunFolderError(f"{path}: unreadable (the file is empty)")
     if len(lines) < 2 or lines[-1] != b"":
@@ -273,6 +274,7 @@ def _check_complete_lines(path: Path) -> None:
             raise RunFolderError(
                 f"{path}: line {i} has {line.count(b',') + 1} fields, the header {fields + 1}"
             )
+    return data
 
 
 def _evaluated_levels(folder: Path, meta: dict) -> tuple[int | None, tuple[str, ...]]:
@@ -363,36 +365,3 @@ def check_same_config(folder: Path, config: dict, defaults: dict | None = None) 
             f"cannot resume {folder}: it was made with {k}={saved.get(k)!r}, "
             f"this config has {k}={config[k]!r}"
         )
-
-
-# --- provenance -----------------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("mesaworld", "numpy", "torch", "gymnasium"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def git_commit() -> str | None:
-    """The commit of the mesaworld checkout this code runs from (None outside git), with
-    '-dirty' if it has uncommitted changes."""
-    here = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10)
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        if commit.returncode != 0:
-            return None
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance() -> dict[str, Any]:
-    return {"versions": versions(), "git_commit": git_commit()}
