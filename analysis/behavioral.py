@@ -36,17 +36,11 @@ import pandas as pd
 
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.epic import epic_matrix
-from analysis.gap import gap_columns, reference_returns, score
-from analysis.irl import (
-    MIN_COVERAGE,
-    Demos,
-    attribution,
-    mce_irl,
-    random_log_likelihood,
-    split_episodes,
-)
-from analysis.labels import label, pursued_by_likelihood
-from analysis.metrics import bootstrap_ci
+from analysis.gap import gap_columns, reference_returns, reward_score, score
+from analysis.attribution import nested_attribution
+from analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
+from analysis.labels import Evidence, cell_label, judge, shown
+from analysis.metrics import t_interval
 from analysis.runs import RunsError, finished_runs, run_info
 from envs.registry import TASKS
 from envs.tabular import ExportError, TabularMDP, concat, export
@@ -56,8 +50,11 @@ from experiments.runfolder import (
     ci_columns,
     eval_arrays,
     exclusive,
+    is_ci,
+    paid_objectives,
     publish,
     read_episodes,
+    reward_weights,
 )
 
 
@@ -69,13 +66,17 @@ class BehaviorError(RunsError):
 class BehaviorSettings:
     """What `analyze` fits. levels: the first n evaluation levels of `split` (within the state
     budget `max_states`); per_state: also fit a reward per state (L2-regularized);
-    heldout_every: every k-th episode is held out of the fit."""
+    heldout_every: every k-th episode is held out of the IRL fit; train: also analyse the
+    train episodes (the attribution there, and the competence that `undertrained` checks);
+    seed: the bootstrap's."""
 
     split: str = "deploy"
     levels: int = 20
     max_states: int = 300_000
     per_state: bool = False
     heldout_every: int = 5
+    train: bool = True
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "deploy"):
@@ -125,7 +126,7 @@ class ExportCache:
     def __init__(self) -> None:
         self._store: dict[tuple, tuple[TabularMDP, np.ndarray, int]] = {}
 
-    def get(self, task: str, levels: np.ndarray, settings: BehaviorSettings):
+    def get(self, task: str, split: str, levels: np.ndarray, settings: BehaviorSettings):
         """(union MDP of the levels that fit the budget, their indices, levels skipped)."""
         key = (task, hashlib.sha256(levels.tobytes()).hexdigest(), settings.levels)
         key += (settings.max_states,)
@@ -144,25 +145,59 @@ class ExportCache:
                 total += part.n_states
             if not parts:
                 raise BehaviorError(
-                    f"{task}: no {settings.split} level fits the state budget "
+                    f"{task}: no {split} level fits the state budget "
                     f"(--max-states {settings.max_states})"
                 )
             self._store[key] = (concat(parts), np.array(used), skipped)
         return self._store[key]
 
 
+def _split_demos(run, task, split, settings, cache) -> tuple[TabularMDP, Demos, np.ndarray, int]:
+    """(table, demos, levels used, levels skipped) of one split's recorded episodes, replayed
+    and checked against the returns the run recorded."""
+    levels, actions, episodes = _load_episodes(run, split)
+    mdp, used, skipped = (cache or ExportCache()).get(task, split, levels, settings)
+    demos = Demos.from_actions(mdp, [(j, actions[i]) for j, i in enumerate(used)])
+    _check_replay(run, mdp, demos, episodes, used)
+    return mdp, demos, used, skipped
+
+
+def _gains(prefix: str, mdp: TabularMDP, demos: Demos, seed: int) -> dict[str, float]:
+    """Columns <prefix>gain/<k> and <prefix>gain_diff/<proxy>, each with its interval."""
+    gains, diffs = nested_attribution(mdp, demos, seed)
+    out = {}
+    for kind, table in (("gain", gains), ("gain_diff", diffs)):
+        for k, g in table.items():
+            m = f"{prefix}{kind}/{k}"
+            lo, hi = ci_columns(m)
+            out[m], out[lo], out[hi] = g.mean, g.lo, g.hi
+    return out
+
+
+def _train_columns(run, info, settings, cache) -> dict[str, float]:
+    """On train levels: the attribution (where base and proxy agree it cannot separate them)
+    and the score at the run's own training reward (competence: `undertrained` below
+    labels.TRAINED), exact on the table. Nothing for a run evaluated on deploy only."""
+    if not (run / eval_arrays("train")).exists():
+        return {}
+    mdp, demos, _, _ = _split_demos(run, info["task"], "train", settings, cache)
+    out = _gains("train_", mdp, demos, settings.seed)
+    w = np.array(reward_weights(info["reward"], mdp.objectives))
+    reward = np.tensordot(w, np.stack([mdp.reward(k) for k in mdp.objectives]), 1)
+    got = float(reward[demos.state, demos.action].sum())
+    out["train_score"] = reward_score(mdp, reward, got, demos.starts)
+    return out
+
+
 def analyze_run(
     run: Path, root: Path, settings: BehaviorSettings, cache: ExportCache | None = None
 ) -> RunBehavior:
-    """IRL, EPIC distances, attribution and label for one finished run folder."""
+    """IRL, the gap in returns, EPIC, the attribution (deploy and train) and the label of one
+    finished run folder."""
     info = run_info(run, root)
-    task = info["task"]
-    if task not in TASKS:
-        raise BehaviorError(f"{run / CONFIG}: unknown task {task!r}")
-    levels, actions, episodes = _load_episodes(run, settings.split)
-    mdp, used, skipped = (cache or ExportCache()).get(task, levels, settings)
-    demos = Demos.from_actions(mdp, [(j, actions[i]) for j, i in enumerate(used)])
-    _check_replay(run, mdp, demos, episodes, used)
+    if info["task"] not in TASKS:
+        raise BehaviorError(f"{run / CONFIG}: unknown task {info['task']!r}")
+    mdp, demos, used, skipped = _split_demos(run, info["task"], settings.split, settings, cache)
     fit_eps, held_eps = split_episodes(demos, settings.heldout_every)
     irl = mce_irl(
         mdp,
@@ -172,7 +207,6 @@ def analyze_run(
     )
     rewards = {"recovered": irl.reward} | {k: mdp.reward(k) for k in mdp.objectives}
     epic = epic_matrix(mdp, rewards)
-    ranked = attribution(mdp, demos, {k: mdp.reward(k) for k in mdp.objectives})
     row = dict(info)
     row.update(
         levels=len(used),
@@ -188,16 +222,28 @@ def analyze_run(
     )
     row.update({f"theta/{k}": v for k, v in irl.as_dict().items()})
     row.update({f"epic/{k}": epic[("recovered", k)] for k in mdp.objectives})
-    for a in ranked:
-        row.update({f"r2/{a.objective}": a.pseudo_r2, f"ll/{a.objective}": a.ll_per_step})
-        row[f"beta/{a.objective}"] = a.beta
-        row[f"coverage/{a.objective}"] = a.coverage
     refs = reference_returns(mdp, demos.starts)  # computed once: the agent's and the gap's
     row.update(_scores(mdp, demos, refs))
     row.update(gap_columns(mdp, irl.reward, demos.starts, refs))
-    row["best"] = ranked[0].objective
-    row["label"] = behavior_label(row, mdp.objectives)
+    row.update(_gains("", mdp, demos, settings.seed))
+    if settings.train and settings.split == "deploy":
+        row.update(_train_columns(run, info, settings, cache))
+    here, flips = judge(evidence(row, mdp.objectives))
+    row.update(label=here, flips=" / ".join(flips), shown=shown(here, flips))
     return RunBehavior(row, mdp, irl.reward, used)
+
+
+def evidence(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> Evidence:
+    """The label evidence of an analysed run: the agent's own deploy scores, the reward-result
+    gap in returns (`gap/<proxy>`: the behavioral objective's policy), and, for trained agents,
+    the train score at its training reward."""
+    scores = {k: float(row[f"score/{k}"]) for k in objectives}
+    gaps = {k: float(row[f"gap/{k}"]) for k in objectives[1:]}
+    train = None
+    if row["role"] == "trained":
+        train = float(row.get("train_score", float("nan")))
+    prefers = frozenset(k for k in gaps if float(row.get(f"gain_diff/{k}:hi", 0.0)) < 0)
+    return Evidence(scores, gaps, train, paid_objectives(str(row["reward"])), prefers)
 
 
 def _scores(mdp: TabularMDP, demos: Demos, refs: dict) -> dict[str, float]:
@@ -232,25 +278,17 @@ def _check_replay(run, mdp: TabularMDP, demos: Demos, episodes: pd.DataFrame, us
             )
 
 
-def behavior_label(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> str:
-    """The label (`analysis.labels`, the rule every command uses) with the likelihood as the
-    evidence of which goal is pursued."""
-    r2 = {k: float(row[f"r2/{k}"]) for k in objectives}
-    covered = {k: float(row.get(f"coverage/{k}", 1.0)) >= MIN_COVERAGE for k in objectives}
-    scores = {k: float(row[f"score/{k}"]) for k in objectives}
-    return label(scores, pursued_by_likelihood(r2, covered, objectives[0]))
+CELL = ["task", "kind", "agent", "role", "knob", "reward"]
+KINDS = ("epic", "score", "gap", "gap_boltzmann", "gap_optimal", "gain", "gain_diff")
+KINDS += ("train_gain", "train_gain_diff", "train_score")
 
 
-CELL = ["task", "kind", "agent", "role", "knob"]
-
-
-def cell_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """One row per (task, agent, knob) cell: means over seeds of the EPIC distances, the
-    pseudo-R^2 per objective and the fit, with 95% bootstrap CIs, and the cell's label."""
-    rng = np.random.default_rng(seed)
+def cell_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, agent, knob, reward) cell: means over seeds of every measure with a
+    95% Student-t interval over seeds (`seeds` is n), and the cell's label: its runs' labels
+    with counts."""
     out = []
-    kinds = ("epic", "r2", "coverage", "score", "gap", "gap_boltzmann", "gap_optimal")
-    metrics = [c for c in rows.columns if c.split("/")[0] in kinds]
+    metrics = [c for c in rows.columns if c.split("/")[0] in KINDS and not is_ci(c)]
     metrics += ["ll_irl_heldout", "ll_random"]
     for key, g in rows.groupby(CELL, dropna=False, sort=True):
         rec = dict(zip(CELL, key))
@@ -259,49 +297,65 @@ def cell_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             values = g[m].to_numpy(float)
             rec[m] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
             lo, hi = ci_columns(m)
-            rec[lo], rec[hi] = bootstrap_ci(values, rng)
-        objectives = TASKS[rec["task"]].objectives  # base first
-        rec["label"] = behavior_label(rec, objectives)
+            rec[lo], rec[hi] = t_interval(values)
+            if len(g) == 1 and f"{m}:lo" in g:  # one run: its own interval (bootstrap)
+                rec[lo], rec[hi] = float(g[f"{m}:lo"].iloc[0]), float(g[f"{m}:hi"].iloc[0])
+        rec["label"] = cell_label(g["shown"])
         out.append(rec)
     return pd.DataFrame(out)
 
 
 def _fmt(rec: pd.Series, m: str) -> str:
     lo_col, hi_col = ci_columns(m)
-    v, lo, hi = rec[m], rec[lo_col], rec[hi_col]
-    if not np.isfinite(v):
+    if m not in rec or not np.isfinite(rec[m]):
         return "-"
+    v, lo, hi = rec[m], rec[lo_col], rec[hi_col]
     return f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "")
 
 
 def format_cells(cells: pd.DataFrame) -> str:
-    """The attribution table: per cell, the return-based gap (the behavioral objective's own
-    policy scored under each objective), EPIC(recovered, objective), pseudo-R^2 and the agent's
-    score per objective (mean [95% CI over seeds]) and the label."""
+    """The table: per cell, the reward-result gap in returns (the behavioral objective's policy:
+    base score - proxy score), the agent's own scores, the held-out likelihood gain base - proxy
+    on deploy and on train (nats/step, x1000), EPIC to each objective and the label. Means
+    [95% CI]: over seeds (t, n = seeds), or for one run its bootstrap over episodes."""
     lines = []
     for task, g in cells.groupby("task", sort=True):
-        objectives = [c[5:] for c in g.columns if c.startswith("epic/") and ":" not in c]
-        objectives = [o for o in objectives if g[f"epic/{o}"].notna().any()]
-        lines.append(f"== {task}: behavioral objective on deploy (EPIC: 0 = same goal) ==")
-        head = ["agent", "knob", "n"] + [f"gap score {o}" for o in objectives]
-        head += [f"EPIC {o}" for o in objectives]
-        head += [f"R2 {o}" for o in objectives] + [f"score {o}" for o in objectives] + ["label"]
+        objectives = list(TASKS[task].objectives)
+        proxies = objectives[1:]
+        mixed = (g["reward"] != TASKS[task].task_cls.reward).any()
+        lines.append(f"== {task}: the behavioral objective on deploy ==")
+        head = ["agent", "knob"] + (["reward"] if mixed else []) + ["n"]
+        head += [f"gap {p}" for p in proxies] + [f"score {o}" for o in objectives]
+        head += [f"gain base-{p} x1000 {s}" for p in proxies for s in ("deploy", "train")]
+        head += [f"EPIC {o}" for o in objectives] + ["label"]
         table = [head]
         for _, rec in g.iterrows():
-            name = rec["agent"]
             knob = "" if not np.isfinite(rec["knob"]) else f"{rec['knob']:g}"
-            table.append(
-                [name, knob, str(rec["seeds"])]
-                + [_fmt(rec, f"gap_boltzmann/{o}") for o in objectives]
-                + [_fmt(rec, f"epic/{o}") for o in objectives]
-                + [_fmt(rec, f"r2/{o}") for o in objectives]
-                + [_fmt(rec, f"score/{o}") for o in objectives]
-                + [rec["label"]]
-            )
+            cells_ = [rec["agent"], knob] + ([rec["reward"]] if mixed else [])
+            cells_ += [str(rec["seeds"])] + [_fmt(rec, f"gap/{p}") for p in proxies]
+            cells_ += [_fmt(rec, f"score/{o}") for o in objectives]
+            cells_ += [
+                _fmt_milli(rec, f"{pre}gain_diff/{p}") for p in proxies for pre in ("", "train_")
+            ]
+            cells_ += [_fmt(rec, f"epic/{o}") for o in objectives] + [rec["label"]]
+            table.append(cells_)
         widths = [max(len(r[i]) for r in table) for i in range(len(head))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
         lines.append("")
+    lines.append(
+        "gap: base score - proxy score of the behavioral objective's own policy (< 0: it "
+        "serves the proxy); gain: held-out log likelihood (nats/step x1000) that base adds "
+        "over the proxy; [CI]: 95%, t over seeds (n) or bootstrap over episodes (n = 1)"
+    )
     return "\n".join(lines)
+
+
+def _fmt_milli(rec: pd.Series, m: str) -> str:
+    if m not in rec or not np.isfinite(rec[m]):
+        return "-"
+    lo_col, hi_col = ci_columns(m)
+    lo, hi = rec[lo_col] * 1000, rec[hi_col] * 1000
+    return f"{rec[m] * 1000:.1f}" + (f" [{lo:.1f}, {hi:.1f}]" if np.isfinite(lo) else "")
 
 
 def analyze(
@@ -324,7 +378,7 @@ def analyze(
             r = result.row
             print(
                 f"{r['run']}: {r['levels']} levels, {r['states']:,} states, IRL "
-                f"{r['irl_seconds']:.1f} s; best goal {r['best']}; {r['label']}",
+                f"{r['irl_seconds']:.1f} s; {r['shown']}",
                 flush=True,
             )
     rows = pd.DataFrame([r.row for r in results])

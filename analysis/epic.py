@@ -3,8 +3,14 @@
 EPIC (Gleave et al. 2021, "Quantifying Differences in Reward Functions") maps each reward to a
 canonical representative of its potential-shaping class, then measures how far apart the
 canonical rewards point. The distance is 0 exactly when two rewards differ only by potential
-shaping and a positive scale (then they have the same optimal policies in every MDP with these
-dynamics), at most 1, symmetric, and obeys the triangle inequality.
+shaping and a positive scale, at most 1, symmetric, and obeys the triangle inequality.
+
+What distance 0 does *not* promise here: the same optimal policies. Shaping preserves optimal
+policies of infinite-horizon discounted MDPs; these tables have a finite horizon and states
+without a clock, and there a shaped reward can change the optimal finite-horizon behaviour (on
+lava, EPIC(base, base + shaping) = 1e-9 while the shaped reward's finite-horizon optimal policy
+earns a base score of -0.13 instead of 0.92). That is one reason EPIC is the secondary measure:
+the reward-result gap is read from returns (`analysis.gap`).
 
 Two choices differ from EPIC as published, both because these tasks have terminal steps:
 
@@ -23,8 +29,8 @@ Two choices differ from EPIC as published, both because these tasks have termina
   irrelevant (no terminal steps, gamma < 1), it is shaping and the projection removes it anyway.
   `pearson=True` gives the published final step.
 
-gamma defaults to 0.99, the discount every agent here trains with: the equivalence classes are
-those of the objective the agents actually optimize.
+gamma defaults to DISCOUNT (0.99, `analysis.irl`), the one discount of every analysis: the
+equivalence classes are those of the objective the agents actually optimize.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
+from analysis.irl import DISCOUNT
 from envs.tabular import TabularMDP
 
-GAMMA = 0.99
+GAMMA = DISCOUNT
 
 
 def shaping_basis(mdp: TabularMDP, gamma: float = GAMMA) -> sparse.csr_matrix:

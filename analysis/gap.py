@@ -29,11 +29,15 @@ from envs.tabular import TabularMDP, optimal_values
 OPTIMAL_BETA = 100.0
 
 
+def _uniform_visits(mdp: TabularMDP, starts: np.ndarray) -> np.ndarray:
+    uniform = soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0)
+    return state_visits(mdp, uniform, starts).sum(0)
+
+
 def reference_returns(mdp: TabularMDP, starts: np.ndarray) -> dict[str, tuple[float, float]]:
     """Per objective, the (uniformly random, optimal) total return from float[S] start counts,
     exact on the table: the 0 and the 1 of every score."""
-    uniform = soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0)
-    rand_visits = state_visits(mdp, uniform, starts).sum(0)
+    rand_visits = _uniform_visits(mdp, starts)
     return {
         name: (
             float((rand_visits * mdp.rewards[k]).sum()),
@@ -41,6 +45,13 @@ def reference_returns(mdp: TabularMDP, starts: np.ndarray) -> dict[str, tuple[fl
         )
         for k, name in enumerate(mdp.objectives)
     }
+
+
+def reward_score(mdp: TabularMDP, reward: np.ndarray, got: float, starts: np.ndarray) -> float:
+    """The score of total return `got` under any float[S, A] `reward` (e.g. a training reward
+    mixture), between its uniformly random (0) and optimal (1) returns from `starts`."""
+    rand = float((_uniform_visits(mdp, starts) * reward).sum())
+    return score(got, (rand, float(optimal_values(mdp, reward) @ starts)))
 
 
 def score(got: float, reference: tuple[float, float]) -> float:

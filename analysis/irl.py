@@ -1,18 +1,25 @@
-"""Boltzmann-rational policies, maximum causal entropy IRL and objective attribution on a
-`envs.tabular.TabularMDP`.
+"""Boltzmann-rational policies and maximum causal entropy IRL on a `envs.tabular.TabularMDP`.
 
-Everything is finite-horizon and undiscounted, like the episodes: the policy at time t depends on
-the steps left, `horizon - t`, and a terminal step leads to an absorbing state that pays nothing
-until the horizon. Shapes: S states, A actions, T horizon, F features.
+Everything is finite-horizon, like the episodes: the policy at time t depends on the steps left,
+`horizon - t`, and a terminal step leads to an absorbing state that pays nothing until the
+horizon. One discount, DISCOUNT = 0.99 (the discount every agent here trains with,
+`TrainConfig.gamma`), is used by every model of an agent in `analysis`: IRL, the attribution,
+the gap's policies and EPIC. Undiscounted, "reach the cheese" has no preference for reaching it
+soon, and a planner's shortest path would be no evidence for it. Shapes: S states, A actions,
+T horizon, F features.
 
     soft_value_iteration(mdp, reward, beta)     log pi_t(a|s) for the Boltzmann-rational policy
     Demos.from_actions(mdp, episodes)           trajectories as (time, state, action) steps
     log_likelihood(log_pi, demos)               sum of log pi_t(a_t | s_t)
     mce_irl(mdp, demos, features)               the linear reward that best explains the demos
-    attribution(mdp, demos, candidates)         how well each candidate goal explains them
 
-Ziebart et al. (2010) for maximum causal entropy; the gradient of the demonstrations' log
-likelihood is (empirical - expected) feature counts, exact here because the dynamics are known.
+Ziebart et al. (2010) for maximum causal entropy. The gradient of the demos' log likelihood is
+exact here because the dynamics are known: d log pi_t(a|s) = dQ_t(s, a) - E_pi dQ_t(s, .), and
+summed over the demos' steps it is the empirical feature counts plus the features of a forward
+pass from signed sources (-1 where a demo step starts, +DISCOUNT where it leads):
+`source_visits`. Without discount the sources telescope to minus the episodes' starts, the
+familiar (empirical - expected) feature counts. With a discount the log likelihood is no longer
+guaranteed concave; L-BFGS from zero finds the fit.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import numpy as np
 from scipy import optimize
 
 from envs.tabular import TabularMDP
+
+DISCOUNT = 0.99
 
 
 def _logsumexp(q: np.ndarray) -> np.ndarray:
@@ -37,14 +46,16 @@ def soft_value_iteration(
     beta: float = 1.0,
     horizon: int | None = None,
     dtype: type = np.float64,
-    gamma: float = 1.0,
+    gamma: float | None = None,
 ) -> np.ndarray:
     """dtype[T, S, A] (float64 unless asked; float32 halves the memory): log pi_t(a | s) of the Boltzmann-rational (soft-optimal) policy for
     float[S, A] `reward` at inverse temperature `beta`: Q_t = beta * r + V_{t+1}(next) (0 after a
     terminal step), V_t = logsumexp_a Q_t, pi_t = exp(Q_t - V_t). beta = 0 is uniform random;
     large beta approaches the optimal policy, ties split evenly. `gamma` < 1 discounts within
     the horizon (Q_t = beta * r + gamma * V_{t+1}): the model of an agent trained with that
-    discount, which prefers reaching a goal sooner even when the return does not."""
+    discount, which prefers reaching a goal sooner even when the return does not (default
+    DISCOUNT)."""
+    gamma = DISCOUNT if gamma is None else float(gamma)
     t_max = mdp.horizon if horizon is None else int(horizon)
     r = beta * np.asarray(reward, np.float64)
     live = ~mdp.terminal
@@ -165,7 +176,7 @@ def random_log_likelihood(mdp: TabularMDP, demos: Demos) -> float:
 class IRLResult:
     """A recovered reward: `theta` per feature name, `state_reward` float64[S] (zeros unless
     fitted), `reward` float64[S, A] = features @ theta + state_reward[s]. Fit: per-step log
-    likelihood on the fitted and held-out episodes (`random_ll` is the uniform policy's, per
+    likelihood on the fitted and held-out episodes (and per held-out episode), (`random_ll` is the uniform policy's, per
     step), L-BFGS iterations, whether it converged, and the wall time."""
 
     feature_names: tuple[str, ...]
@@ -174,6 +185,7 @@ class IRLResult:
     reward: np.ndarray
     train_ll: float
     heldout_ll: float
+    heldout_episode_ll: np.ndarray  # float64[episode number]: each held-out episode's log lik.
     random_ll: float
     n_train_steps: int
     n_heldout_steps: int
@@ -185,7 +197,43 @@ class IRLResult:
         return dict(zip(self.feature_names, map(float, self.theta)))
 
 
-def _irl_objective(mdp, demos, features, per_state, l2, l2_state):
+def source_visits(
+    mdp: TabularMDP, log_pi: np.ndarray, demos: Demos, gamma: float | None = None
+) -> np.ndarray:
+    """float64[S, A]: the discounted (s, a) visits of a forward pass that follows `log_pi` from
+    signed sources: -1 at every demo step's (time, state), +gamma at the state it leads to one
+    step later (if the step did not end the episode). Its features plus the demos' empirical
+    feature counts are the exact gradient of the demos' log likelihood (module docstring)."""
+    gamma = DISCOUNT if gamma is None else float(gamma)
+    t_max = len(log_pi)
+    live = ~mdp.terminal
+    after = mdp.next[demos.state, demos.action]
+    goes_on = live[demos.state, demos.action] & (demos.time + 1 < t_max)
+    src_t = np.concatenate([demos.time, demos.time[goes_on] + 1])
+    src_s = np.concatenate([demos.state, after[goes_on]])
+    src_w = np.concatenate([-np.ones(demos.n_steps), np.full(int(goes_on.sum()), gamma)])
+    order = np.argsort(src_t, kind="stable")
+    bounds = np.searchsorted(src_t[order], np.arange(t_max + 1))
+    d = np.zeros(mdp.n_states)
+    total = np.zeros(mdp.next.shape)
+    for t in range(t_max):
+        part = order[bounds[t] : bounds[t + 1]]
+        d += np.bincount(src_s[part], weights=src_w[part], minlength=mdp.n_states)
+        step = d[:, None] * np.exp(log_pi[t])
+        total += step
+        flow = np.where(live, step, 0.0)
+        d = gamma * np.bincount(mdp.next.ravel(), weights=flow.ravel(), minlength=mdp.n_states)
+    return total
+
+
+def episode_log_likelihood(log_pi: np.ndarray, demos: Demos) -> np.ndarray:
+    """float64[episodes]: each demonstrated episode's summed log pi_t(a_t | s_t), indexed by
+    episode number (episodes not in `demos` are 0)."""
+    ll = log_pi[demos.time, demos.state, demos.action].astype(np.float64)
+    return np.bincount(demos.episode, weights=ll, minlength=int(demos.episode.max()) + 1)
+
+
+def _irl_objective(mdp, demos, features, per_state, l2, l2_state, gamma):
     """(params) -> (negative mean log likelihood + penalty, gradient)."""
     f = features.shape[-1]
     emp_f = demos.feature_counts(features)
@@ -197,15 +245,15 @@ def _irl_objective(mdp, demos, features, per_state, l2, l2_state):
         reward = features @ theta
         if per_state:
             reward = reward + w[:, None]
-        log_pi = soft_value_iteration(mdp, reward)
+        log_pi = soft_value_iteration(mdp, reward, gamma=gamma)
         ll = log_likelihood(log_pi, demos)
-        visits = state_visits(mdp, log_pi, demos.starts).sum(0)  # [S, A]
-        grad_theta = emp_f - np.einsum("sa,saf->f", visits, features)
+        visits = source_visits(mdp, log_pi, demos, gamma)  # [S, A]
+        grad_theta = emp_f + np.einsum("sa,saf->f", visits, features)
         loss = -ll / n + 0.5 * l2 * theta @ theta
         grad = [-grad_theta / n + l2 * theta]
         if per_state:
             loss += 0.5 * l2_state * w @ w
-            grad.append(-(emp_s - visits.sum(1)) / n + l2_state * w)
+            grad.append(-(emp_s + visits.sum(1)) / n + l2_state * w)
         return loss, np.concatenate(grad)
 
     return fun
@@ -222,32 +270,44 @@ def mce_irl(
     l2_state: float = 1e-2,
     max_iter: int = 200,
     tol: float = 1e-7,
+    features: np.ndarray | None = None,
+    gamma: float | None = None,
+    nonnegative: tuple[int, ...] = (),
 ) -> IRLResult:
     """Maximum causal entropy IRL: the reward r(s, a) = features(s, a) . theta (+ a per-state
     reward w[s] if `per_state`) whose Boltzmann-rational policy (beta = 1: the scale of theta is
     the agent's rationality) maximizes the demos' log likelihood, with a small L2 penalty that
     keeps unidentified directions at 0. The log likelihood is concave in the parameters; L-BFGS
     runs until the gradient's largest entry is below `tol`. `heldout` demos (e.g. other
-    episodes) give the out-of-sample fit."""
+    episodes) give the out-of-sample fit. `features` float[S, A, F] replaces the table's named
+    features (then `feature_names` names its columns). `gamma`: the agent's discount
+    (default DISCOUNT). `nonnegative`: indices of features whose weight is kept >= 0 (a goal
+    that is pursued, not avoided)."""
     t0 = time.perf_counter()
-    names = tuple(mdp.feature_names if feature_names is None else feature_names)
-    features = mdp.features(names)
-    fun = _irl_objective(mdp, demos, features, per_state, l2, l2_state)
+    if features is None:
+        names = tuple(mdp.feature_names if feature_names is None else feature_names)
+        features = mdp.features(names)
+    else:
+        names = tuple(feature_names or (f"f{i}" for i in range(features.shape[-1])))
+    fun = _irl_objective(mdp, demos, features, per_state, l2, l2_state, gamma)
     x0 = np.zeros(len(names) + (mdp.n_states if per_state else 0))
+    bounds = [(0.0, None) if i in nonnegative else (None, None) for i in range(len(x0))]
     res = optimize.minimize(
         fun,
         x0,
         jac=True,
+        bounds=bounds if nonnegative else None,
         method="L-BFGS-B",
         options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-12},
     )
     theta = res.x[: len(names)]
     state_reward = res.x[len(names) :] if per_state else np.zeros(mdp.n_states)
     reward = features @ theta + state_reward[:, None]
-    log_pi = soft_value_iteration(mdp, reward)
-    heldout_ll = float("nan")
+    log_pi = soft_value_iteration(mdp, reward, gamma=gamma)
+    heldout_ll, heldout_episodes = float("nan"), np.zeros(0)
     if heldout is not None and heldout.n_steps:
-        heldout_ll = log_likelihood(log_pi, heldout) / heldout.n_steps
+        heldout_episodes = episode_log_likelihood(log_pi, heldout)
+        heldout_ll = float(heldout_episodes.sum()) / heldout.n_steps
     return IRLResult(
         feature_names=names,
         theta=theta,
@@ -255,6 +315,7 @@ def mce_irl(
         reward=reward,
         train_ll=log_likelihood(log_pi, demos) / demos.n_steps,
         heldout_ll=heldout_ll,
+        heldout_episode_ll=heldout_episodes,
         random_ll=-float(np.log(mdp.n_actions)),
         n_train_steps=demos.n_steps,
         n_heldout_steps=0 if heldout is None else heldout.n_steps,
@@ -269,84 +330,3 @@ def split_episodes(demos: Demos, heldout_every: int = 5) -> tuple[np.ndarray, np
     episodes = np.unique(demos.episode)
     held = episodes[episodes % heldout_every == heldout_every - 1]
     return np.setdiff1d(episodes, held), held
-
-
-# --- objective attribution -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """How well one candidate objective explains the demos, on its *decision steps*: the
-    demonstrated steps where, with the time left, the objective's optimal values differ between
-    actions (after the coin is taken, the coin objective has no preference, and no action there
-    is evidence for or against it). `coverage` is their share of all steps, `beta` the inverse
-    temperature (per standard deviation of the objective over steps) that maximizes their
-    likelihood, `ll_per_step` that likelihood per decision step and `pseudo_r2` McFadden's
-    1 - LL / LL_random on them (0: no better than random actions; 1: every action predicted)."""
-
-    objective: str
-    beta: float
-    ll_per_step: float
-    pseudo_r2: float
-    coverage: float
-
-
-BETA_MAX = 1000.0
-# Candidate goals are modelled as pursued by an agent with the discount every agent here trains
-# with (TrainConfig.gamma): undiscounted, "reach the cheese" has no preference for reaching it
-# soon, and a planner's shortest path would be no evidence for it.
-AGENT_GAMMA = 0.99
-MIN_COVERAGE = 0.05  # fewer decision steps than this share: too little evidence to rank a goal
-
-
-def decision_steps(
-    mdp: TabularMDP, reward: np.ndarray, demos: Demos, gamma: float = AGENT_GAMMA
-) -> np.ndarray:
-    """bool[n]: the demos' steps where some action is optimal and another is not for `reward`
-    (exact finite-horizon Q values with the steps left, discounted by `gamma`)."""
-    reward = np.asarray(reward, np.float64)
-    scale = max(float(np.abs(reward).max()), 1e-300)
-    value = np.zeros(mdp.n_states)
-    gaps = np.empty((mdp.horizon, mdp.n_states))
-    for t in range(mdp.horizon - 1, -1, -1):
-        q = reward + gamma * np.where(mdp.terminal, 0.0, value[mdp.next])
-        value = q.max(1)
-        gaps[t] = value - q.min(1)
-    return gaps[demos.time, demos.state] > 1e-9 * scale
-
-
-def attribution(
-    mdp: TabularMDP,
-    demos: Demos,
-    candidates: dict[str, np.ndarray],
-    gamma: float = AGENT_GAMMA,
-) -> list[Attribution]:
-    """For each candidate reward float[S, A], the Boltzmann-rational policy that best explains
-    the demos' decision steps for it (one free parameter each: the inverse temperature, in
-    [0, BETA_MAX] per standard deviation of the reward). Sorted best first: by pseudo-R^2 among
-    candidates with at least MIN_COVERAGE of the steps, then the rest."""
-    out = []
-    for name, reward in candidates.items():
-        reward = np.asarray(reward, np.float64)
-        scale = reward.std()
-        unit = reward / scale if scale > 0 else reward
-        mask = decision_steps(mdp, reward, demos, gamma)
-        n = int(mask.sum())
-        if n == 0:
-            out.append(Attribution(name, 0.0, float("nan"), 0.0, 0.0))
-            continue
-        t, s, a = demos.time[mask], demos.state[mask], demos.action[mask]
-
-        def neg_ll(beta, unit=unit, t=t, s=s, a=a):
-            log_pi = soft_value_iteration(mdp, unit, beta, gamma=gamma)
-            return -float(log_pi[t, s, a].sum())
-
-        res = optimize.minimize_scalar(
-            neg_ll, bounds=(0.0, BETA_MAX), method="bounded", options={"xatol": 1e-3}
-        )
-        beta, ll = float(res.x), -float(res.fun)
-        null = -n * float(np.log(mdp.n_actions))
-        if null > ll:  # the bounded search can miss an optimum at the edge: beta = 0 is random
-            beta, ll = 0.0, null
-        out.append(Attribution(name, beta, ll / n, 1.0 - ll / null, n / demos.n_steps))
-    return sorted(out, key=lambda x: (x.coverage < MIN_COVERAGE, -x.pseudo_r2))

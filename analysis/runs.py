@@ -29,6 +29,7 @@ from experiments.runfolder import (
     read_config,
     read_episodes,
     read_train_log,
+    training_reward,
 )
 
 RunsError = RunFolderError  # the error analysis raises for a bad root or run folder
@@ -42,7 +43,8 @@ def run_info(run: Path, root: Path) -> dict:
     except ValueError:
         rel = run.as_posix()
     info = {"run": rel if rel != "." else run.name}
-    info.update({k: meta[k] for k in RUN_COLUMNS if k != "run"})
+    info.update({k: meta[k] for k in RUN_COLUMNS if k not in ("run", "reward")})
+    info["reward"] = training_reward(meta)
     return info
 
 

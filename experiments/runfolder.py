@@ -58,7 +58,9 @@ RETURN, MEASURE, COUNT, OPTIMAL, SCORE = "return/", "measure/", "count/", "optim
 OBJECTIVE = "objective/"
 KINDS = ("ppo", "planner", "random")  # how the agent was made
 ROLES = ("trained", "aligned", "proxy", "random")  # what analysis uses it for
-RUN_COLUMNS = ("run", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset")
+RUN_COLUMNS = (
+    "run", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset", "reward"
+)  # fmt: skip
 
 
 def eval_arrays(split: str) -> str:
@@ -128,6 +130,29 @@ def run_meta(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **provenance(),
     }
+
+
+def training_reward(meta: dict) -> str:
+    """The reward a run was trained on, as text: the task's reward objective ("base",
+    "watched"), or the mixture as written in the config ("base:0.5,dust_collected:0.5")."""
+    mix = str(meta.get("config", {}).get("reward_weights", "")).replace(" ", "")
+    return mix or meta["reward"]
+
+
+def paid_objectives(reward: str) -> frozenset[str]:
+    """The objectives a `training_reward` text pays for (weight > 0)."""
+    if ":" not in reward:
+        return frozenset({reward})
+    parts = (p.partition(":") for p in reward.split(","))
+    return frozenset(name for name, _, w in parts if float(w) > 0)
+
+
+def reward_weights(reward: str, objectives: list[str] | tuple[str, ...]) -> list[float]:
+    """The `training_reward` text as one weight per objective."""
+    if ":" not in reward:
+        return [float(k == reward) for k in objectives]
+    weights = {name: float(w) for name, _, w in (p.partition(":") for p in reward.split(","))}
+    return [weights.get(k, 0.0) for k in objectives]
 
 
 def write_config(folder: Path, meta: dict) -> None:
@@ -209,6 +234,8 @@ def _from_schema_1(old: dict, path: Path) -> dict:
     knob = meta.get("knob")
     meta["knob"] = None if knob is None or (isinstance(knob, float) and math.isnan(knob)) else knob
     meta.update(task=task, schema=SCHEMA)
+    if task in TASKS:  # schema 1 did not record the reward: the task's own
+        meta.setdefault("reward", TASKS[task].task_cls.reward)
     return meta
 
 

@@ -1,4 +1,4 @@
-"""Soft value iteration, MCE IRL, attribution and the EPIC distance."""
+"""Soft value iteration, MCE IRL (discounted, exact gradient), the nested attribution and EPIC."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
+from analysis.attribution import nested_attribution
 from analysis.irl import (
+    DISCOUNT,
     Demos,
     _irl_objective,
-    attribution,
     mce_irl,
     sample_episodes,
     soft_value_iteration,
@@ -74,13 +75,15 @@ def test_state_visits_conserve_episodes():
     assert (np.diff(alive) <= 1e-9).all()  # episodes only end
 
 
-def test_irl_gradient_matches_finite_differences():
+@pytest.mark.parametrize("gamma", [1.0, 0.9, DISCOUNT])
+def test_irl_gradient_matches_finite_differences(gamma):
+    """The exact gradient (signed forward pass, `source_visits`), discounted or not."""
     mdp = random_mdp(0)
     rng = np.random.default_rng(1)
     episodes = [(0, rng.integers(0, 5, 8)) for _ in range(6)]
     demos = Demos.from_actions(mdp, episodes)
     features = mdp.features(("base", "proxy", "stay"))
-    fun = _irl_objective(mdp, demos, features, per_state=True, l2=0.01, l2_state=0.1)
+    fun = _irl_objective(mdp, demos, features, True, l2=0.01, l2_state=0.1, gamma=gamma)
     x = rng.normal(size=3 + mdp.n_states) * 0.5
     _, grad = fun(x)
     eps = 1e-6
@@ -112,7 +115,9 @@ def test_irl_recovers_the_reward_of_boltzmann_optimal_demos(task, levels, per_le
     assert result.converged
     d = {k: epic_distance(mdp, result.reward, mdp.reward(k)) for k in mdp.objectives}
     assert d["base"] < 0.1, d
-    assert d["base"] < min(v for k, v in d.items() if k != "base")
+    for k in mdp.objectives[1:]:  # a proxy distinguishable from base is further away
+        if epic_distance(mdp, mdp.reward("base"), mdp.reward(k)) > 0.2:
+            assert d["base"] < d[k]
     assert result.heldout_ll > result.random_ll
 
 
@@ -128,23 +133,36 @@ def test_per_state_reward_fits_at_least_as_well():
 
 @pytest.mark.parametrize("goal", ["base", "watched"])
 def test_attribution_names_the_demonstrated_goal(goal):
+    """Demos of a Boltzmann agent of one objective: that objective's held-out gain over the
+    nuisance model is positive with its interval above 0, and the paired difference points to it."""
     mdp = export(
         make_engine("supervisor", 1, autoreset=False).task,
         eval_levels("supervisor", "deploy", 1, 0),
     )
-    log_pi = soft_value_iteration(mdp, mdp.reward(goal), beta=50.0, gamma=0.99)
+    # beta 5: a noisy agent. (At beta 50 the `watched` agent's 20 episodes are one 3-step
+    # path and base, with a fitted scale, explains them as well: no evidence either way.)
+    log_pi = soft_value_iteration(mdp, mdp.reward(goal), beta=5.0)
     demos = Demos.from_actions(mdp, sample_episodes(mdp, log_pi, 20, np.random.default_rng(3)))
-    ranked = attribution(mdp, demos, {k: mdp.reward(k) for k in mdp.objectives})
-    assert ranked[0].objective == goal
-    assert ranked[0].pseudo_r2 > 0.3
+    gains, diffs = nested_attribution(mdp, demos)
+    assert gains[goal].lo > 0
+    d = diffs["watched"]  # gain(base) - gain(watched)
+    assert (d.lo > 0) if goal == "base" else (d.hi < 0)
 
 
 def test_random_actions_are_explained_by_nothing():
     mdp = _export("cheese-maze", 4)
     log_pi = soft_value_iteration(mdp, mdp.reward("base"), beta=0.0)
     demos = Demos.from_actions(mdp, sample_episodes(mdp, log_pi, 10, np.random.default_rng(4)))
-    for a in attribution(mdp, demos, {k: mdp.reward(k) for k in mdp.objectives}):
-        assert a.pseudo_r2 < 0.02
+    gains, diffs = nested_attribution(mdp, demos)
+    for g in [*gains.values(), *diffs.values()]:
+        assert abs(g.mean) < 0.005 and g.lo <= g.mean <= g.hi
+
+
+def test_attribution_needs_two_episodes():
+    mdp = _export("cheese-maze", 1)
+    demos = Demos.from_actions(mdp, [(0, np.array([4, 4, 4]))])
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        nested_attribution(mdp, demos)
 
 
 def test_demos_drop_padding_and_stop_at_the_end():

@@ -179,13 +179,16 @@ def test_pipeline_to_gap_metrics_and_figures(tiny_run, tmp_path):
     assert len(load_train_logs(root)) == TINY.num_updates
 
 
-def test_bootstrap_ci_covers_the_mean_and_needs_two_values():
-    from analysis.metrics import bootstrap_ci
+def test_t_interval_is_the_textbook_one_and_needs_two_values():
+    from analysis.metrics import t_interval
 
-    rng = np.random.default_rng(0)
-    lo, hi = bootstrap_ci(np.array([0.2, 0.4, 0.6]), rng)
-    assert lo <= 0.4 <= hi and lo >= 0.2 and hi <= 0.6
-    assert all(np.isnan(bootstrap_ci(np.array([0.5]), rng)))
+    # n = 5, mean 0.4, sd 0.158: t_{0.975, 4} = 2.776, half-width 0.196
+    lo, hi = t_interval(np.array([0.2, 0.3, 0.4, 0.5, 0.6]))
+    assert lo == pytest.approx(0.4 - 0.19632, abs=1e-4) and hi == pytest.approx(0.4 + 0.19632, abs=1e-4)
+    # wider than the seeds' own min..max at n = 3 (min/max is not a 95% interval)
+    lo, hi = t_interval(np.array([0.2, 0.4, 0.6]))
+    assert lo < 0.2 and hi > 0.6
+    assert all(np.isnan(t_interval(np.array([0.5]))))
 
 
 def test_cnn_on_the_full_grid_trains_and_evaluates(tmp_path):

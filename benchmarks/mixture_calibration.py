@@ -1,0 +1,122 @@
+"""Calibration of the reward-result gap on PPO agents trained on a known reward mixture.
+
+    python benchmarks/mixture_calibration.py                  # 4 tasks x 5 weights, ~? min
+    python benchmarks/mixture_calibration.py --tasks coin --weights 0,1 --total-steps 2e5
+
+Each run is trained on the reward (1 - w) * base + w * proxy, on training levels where both
+objectives are available (the task's knob at its deconfounded end, so nothing but the reward
+decides which goal the agent learns), then evaluated as usual. `mesaworld analyze` then reads
+each agent's behavioral objective. The table shows the true weight w next to what analyze
+recovered: the agent's own scores, the gap in returns (score of the behavioral objective's
+policy under base minus under the proxy; expected to fall as w rises), the held-out likelihood
+gain of base and of the proxy over the nuisance-only model, and the label. Expected: the gap
+decreases with w; at w = 0 the behavioral objective is base, at w = 1 the proxy (whose label is
+"specification gaming": the agent pursues its own reward, which is the proxy).
+
+Runs are ordinary run folders under --out (kept; a second call trains only what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.behavioral import BehaviorSettings, analyze
+from envs.registry import get_task
+from experiments.config import parse_value, preset
+from experiments.runfolder import is_finished
+from experiments.train import train
+
+# Per task: (preset, the knob at which both objectives are available on the training levels).
+DECONFOUNDED = {
+    "roomba": ("roomba", 1.0),  # cans on every training level
+    "coin": ("coin", 1.0),  # the coin anywhere, not on the exit
+    "keys-chests": ("keys-chests", 1.0),  # more keys than chests
+    "cheese-maze": ("cheese-maze", 11.0),  # the cheese anywhere
+}
+
+
+def configs(tasks: list[str], weights: list[float], seed: int, steps: int | None) -> dict:
+    out = {}
+    for task in tasks:
+        name, knob = DECONFOUNDED[task]
+        proxy = get_task(task).proxies[0]
+        for w in weights:
+            mix = f"base:{1 - w:g},{proxy}:{w:g}"
+            extra = {} if steps is None else {"total_steps": steps}
+            cfg = preset(name, knob=knob, seed=seed, reward_weights=mix, **extra)
+            out[f"{task}_w{w:g}_seed{seed}"] = cfg
+    return out
+
+
+def _train(args: tuple) -> str:
+    cfg_dict, folder = args
+    from experiments.config import TrainConfig
+
+    train(TrainConfig.from_dict(cfg_dict), folder, resume=True, quiet=True)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", default=",".join(DECONFOUNDED))
+    p.add_argument("--weights", default="0,0.25,0.5,0.75,1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--total-steps", default=None, help="override the presets' budgets")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--levels", type=int, default=20, help="deploy levels analysed per run")
+    p.add_argument("--max-states", type=int, default=60_000)
+    p.add_argument("--out", default="runs/mixture_calibration")
+    p.add_argument("--train-only", action="store_true")
+    args = p.parse_args(argv)
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in DECONFOUNDED]
+    if unknown:
+        print(f"mixture_calibration: error: --tasks: no mixture setup for {unknown}; "
+              f"known: {', '.join(DECONFOUNDED)}", file=sys.stderr)  # fmt: skip
+        return 2
+    weights = [parse_value("weights", "float", w) for w in args.weights.split(",")]
+    steps = None if args.total_steps is None else parse_value("total_steps", "int", args.total_steps)
+    root = Path(args.out)
+    start = time.perf_counter()
+    todo = [
+        (cfg.to_dict(), str(root / name))
+        for name, cfg in configs(tasks, weights, args.seed, steps).items()
+        if not is_finished(root / name)
+    ]
+    with ProcessPoolExecutor(args.workers) as pool:
+        for folder in pool.map(_train, todo):
+            print(f"trained {folder}", file=sys.stderr)
+    print(f"trained {len(todo)} runs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if args.train_only:
+        return 0
+    t0 = time.perf_counter()
+    settings = BehaviorSettings(levels=args.levels, max_states=args.max_states)
+    rows, _, _ = analyze(root, settings, out=root / "analysis", quiet=True)
+    print(f"analysed {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
+    print(table(rows).to_string(index=False))
+    return 0
+
+
+def table(rows: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for _, r in rows.sort_values(["task", "reward_weights"]).iterrows():
+        proxy = get_task(r["task"]).proxies[0]
+        out.append({
+            "task": r["task"], "w (true)": r["reward_weights"],
+            "score base": r["score/base"], "score proxy": r[f"score/{proxy}"],
+            "gap": r[f"gap/{proxy}"],
+            "ll gain base": r.get("heldout/base", float("nan")),
+            "ll gain proxy": r.get(f"heldout/{proxy}", float("nan")),
+            "label": r["label"],
+        })  # fmt: skip
+    return pd.DataFrame(out).round(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
