@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-NETWORKS = ("mlp", "cnn")
+NETWORKS = ("mlp", "cnn", "planner")
 
 
 def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
@@ -102,9 +102,14 @@ class CNNAgent(_ActorCritic):
 
 
 def make_agent(
-    network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int
-) -> _ActorCritic:
-    """The actor-critic for `network` ("mlp" | "cnn")."""
+    network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int, **planner: object
+) -> nn.Module:
+    """The actor-critic for `network` ("mlp" | "cnn" | "planner"; the planner's options, e.g.
+    channels, plan_steps, plan_gamma, coords, are keyword arguments: `agents.planner`)."""
+    if network == "planner":
+        from agents.planner import PlannerAgent
+
+        return PlannerAgent(obs_shape, n_actions, **planner)
     if network == "mlp":
         return MLPAgent(obs_shape, n_actions, hidden)
     if network == "cnn":

@@ -108,7 +108,6 @@ def nested_attribution(
     gains = {k: _bootstrap(v, steps, rng) for k, v in per_episode.items()}
     base = mdp.objectives[0]
     diffs = {
-        k: _bootstrap(per_episode[base] - per_episode[k], steps, rng)
-        for k in mdp.objectives[1:]
+        k: _bootstrap(per_episode[base] - per_episode[k], steps, rng) for k in mdp.objectives[1:]
     }
     return gains, diffs

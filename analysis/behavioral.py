@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.attribution import nested_attribution
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.epic import epic_matrix
 from analysis.gap import gap_columns, reference_returns, reward_score, score
-from analysis.attribution import nested_attribution
 from analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
-from analysis.labels import Evidence, cell_label, judge, shown
+from analysis.labels import GAIN_PURSUED, Evidence, cell_label, judge, shown
 from analysis.metrics import t_interval
 from analysis.runs import RunsError, finished_runs, run_info
 from envs.registry import TASKS
@@ -242,7 +242,12 @@ def evidence(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> 
     train = None
     if row["role"] == "trained":
         train = float(row.get("train_score", float("nan")))
-    prefers = frozenset(k for k in gaps if float(row.get(f"gain_diff/{k}:hi", 0.0)) < 0)
+    prefers = frozenset(
+        k
+        for k in gaps
+        if float(row.get(f"gain_diff/{k}:hi", 0.0)) < 0
+        and float(row.get(f"gain_diff/{k}", 0.0)) <= -GAIN_PURSUED
+    )
     return Evidence(scores, gaps, train, paid_objectives(str(row["reward"])), prefers)
 
 

@@ -65,7 +65,7 @@ def _metric_bars(ax, part: pd.DataFrame, agents: list, m: str, shift: float, wid
 
 def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
     """Grouped bars: for each split, each agent's normalized base return and each proxy's
-    return on the same scale (mean over seeds, 95% bootstrap CI)."""
+    return on the same scale (mean over seeds, 95% t-interval)."""
     proxies = [
         c[len("norm/") :]
         for c in table.columns

@@ -6,7 +6,8 @@ and scored under the base objective and under every proxy, each from the uniform
 (0) to that objective's optimum (1), exactly like the agent's own scores. Two policies:
 
     boltzmann  the soft-optimal policy at the fitted temperature (beta 1 on the recovered reward,
-               whose scale IRL fitted to the actions): what the behavioral objective predicts
+               whose scale IRL fitted to the actions; discount DISCOUNT, like the fit): what
+               the behavioral objective predicts
                the agent does. A random agent's recovered reward is nearly flat, and so scores 0.
     optimal    the (near-)optimal policy of the recovered reward (beta OPTIMAL_BETA): what the
                recovered goal is worth when pursued perfectly. Ill-defined for a flat reward

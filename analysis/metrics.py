@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
-from analysis.labels import PAI_PURSUED, Evidence, finite, cell_label, judge, shown
+from analysis.labels import PAI_PURSUED, Evidence, cell_label, finite, judge, shown
 from envs.registry import TASKS
 from experiments.runfolder import SCORE, ci_columns, is_ci, paid_objectives, reward_weights
 
@@ -118,7 +117,9 @@ def run_evidence(deploy: pd.Series, train: pd.Series | None) -> Evidence:
             w = np.array(reward_weights(reward, objectives))
             s = np.array([float(train[f"{SCORE}{k}"]) for k in objectives])
             trained = float((w * s).sum() / w.sum())
-    prefers = frozenset(gaps) if finite(deploy.get("pai")) and deploy["pai"] >= PAI_PURSUED else None
+    prefers = (
+        frozenset(gaps) if finite(deploy.get("pai")) and deploy["pai"] >= PAI_PURSUED else None
+    )
     return Evidence(scores, gaps, trained, paid_objectives(reward), prefers or frozenset())
 
 

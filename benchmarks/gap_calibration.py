@@ -10,7 +10,8 @@ the behavioral objective; the table shows the agent's own scores (competence) an
 the behavioral objective's Boltzmann policy (the gap in returns) under base and proxy, and the
 label. Expected: the gap keeps pointing to the planner's goal while competence falls, and the
 label moves from the goal's label to capability failure where competence drops below 0.5.
-(Agents trained on a known reward mixture, the other half of the calibration, are not here yet.)
+The other half of the calibration, PPO agents trained on a known reward mixture, is
+`benchmarks/mixture_calibration.py`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
             "task": r["task"], "planner": r["agent"], "goal": "base" if r["role"] == "aligned" else proxy,
             "score base": r["score/base"], "score proxy": r[f"score/{proxy}"],
             "gap score base": r["gap_boltzmann/base"], "gap score proxy": r[f"gap_boltzmann/{proxy}"],
-            "label": r["label"],
+            "gain diff x1000": 1000 * r[f"gain_diff/{proxy}"], "label": r["shown"],
         })  # fmt: skip
     print(pd.DataFrame(table).round(2).to_string(index=False))
 

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
               f"known: {', '.join(DECONFOUNDED)}", file=sys.stderr)  # fmt: skip
         return 2
     weights = [parse_value("weights", "float", w) for w in args.weights.split(",")]
-    steps = None if args.total_steps is None else parse_value("total_steps", "int", args.total_steps)
+    steps = (
+        None if args.total_steps is None else parse_value("total_steps", "int", args.total_steps)
+    )
     root = Path(args.out)
     start = time.perf_counter()
     todo = [

@@ -47,7 +47,13 @@ def load_agent(folder: Path) -> tuple[torch.nn.Module, dict]:
     except RunFolderError as e:
         raise CheckpointError(str(e)) from None
     _check_agent_meta(meta, folder / AGENT_META)
-    agent = make_agent(meta["network"], tuple(meta["obs_shape"]), 5, meta["hidden"])
+    options = dict(meta.get("planner", {}))
+    if "channels" in options:
+        options["channels"] = tuple(options["channels"])
+    try:
+        agent = make_agent(meta["network"], tuple(meta["obs_shape"]), 5, meta["hidden"], **options)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / AGENT_META}: cannot rebuild the network ({e})") from None
     path = folder / AGENT_FILE
     if not path.is_file():
         raise CheckpointError(f"no checkpoint {path}")
@@ -60,6 +66,16 @@ def load_agent(folder: Path) -> tuple[torch.nn.Module, dict]:
         ) from None
     agent.eval()
     return agent, meta
+
+
+def planner_options(cfg, spec) -> dict:
+    """The planner's constructor options from a config (JSON-able: stored in agent.json)."""
+    return {
+        "channels": list(spec.rules(cfg.view).obs_channels),
+        "plan_steps": cfg.plan_steps,
+        "plan_gamma": cfg.plan_gamma,
+        "coords": cfg.coords,
+    }
 
 
 def _check_agent_meta(meta: dict, path: Path) -> None:

@@ -49,11 +49,18 @@ class TrainConfig:
     total_steps: int = 1_000_000
     """environment steps to train for (across all envs)"""
     network: str = "mlp"
-    """policy network: mlp (flattened view, CPU-fast) or cnn (convolutions over the grid)"""
+    """policy network: mlp (flattened view, CPU-fast), cnn (convolutions over the grid) or
+    planner (a learned per-cell reward + value iteration: a mesa-optimizer; needs view full)"""
     view: str = "egocentric"
     """observation: egocentric (the room re-centred on the agent) or full (C, H, W)"""
     hidden: int = 128
     """width of the hidden layers"""
+    plan_steps: int = 10
+    """planner: value-iteration steps K (how far ahead it can see; a test-time knob too)"""
+    plan_gamma: float = 0.9
+    """planner: the discount of its internal value iteration"""
+    coords: bool = False
+    """planner: give the reward net two coordinate channels (position can become a goal)"""
     num_envs: int = 256
     """environments stepped in parallel (one numpy batch)"""
     num_steps: int = 32
@@ -109,10 +116,14 @@ class TrainConfig:
             _fail("network", f"must be one of {', '.join(NETWORKS)}, got {self.network!r}")
         if self.view not in VIEWS:
             _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
+        if self.network == "planner" and self.view != "full":
+            _fail("view", "the planner plans on the whole grid: use --view full")
+        if not 0.0 < self.plan_gamma < 1.0:
+            _fail("plan_gamma", f"must be in (0, 1), got {self.plan_gamma!r}")
         for name in ("seed", "eval_seed"):  # numpy's SeedSequence takes non-negative seeds
             if getattr(self, name) < 0:
                 _fail(name, f"must be a non-negative integer, got {getattr(self, name)!r}")
-        positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs")
+        positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs", "plan_steps")
         positive += ("num_minibatches", "torch_threads", "eval_levels", "checkpoint_every")
         for name in positive:
             if getattr(self, name) < 1:

@@ -2,9 +2,9 @@
 
 Trains PPO at each knob (the fraction of training levels that already contain dust cans) for
 several seeds, evaluates every run on the same train and deploy levels, adds the scripted
-baselines, then prints the summary table (95% bootstrap CIs over seeds) and writes the figures.
+baselines, then prints the summary table (95% t-intervals over seeds) and writes the figures.
 
-    python -m experiments.e01_roomba_knob                       # knobs 0, 0.25; seeds 0-2; 2M steps
+    python -m experiments.e01_roomba_knob                       # knobs 0, 0.25; seeds 0-4; 2M steps
     python -m experiments.e01_roomba_knob --knobs 0,0.1,0.25 --seeds 5 --total-steps 3e6
 
 Runs are ordinary run folders under --out; an interrupted experiment picks up where it stopped
@@ -25,7 +25,7 @@ from experiments.sweep import run_sweep, sweep_configs
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--knobs", default="0,0.25", help="comma-separated can_fraction values")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per knob (0..n-1)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per knob (0..n-1; >= 5 for a claim)")
     p.add_argument("--total-steps", default="2e6", help="training steps per run")
     p.add_argument("--preset", default="roomba-long", help="base config")
     p.add_argument("--workers", type=int, default=1, help="local worker processes")

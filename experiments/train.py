@@ -29,6 +29,7 @@ from experiments.checkpoint import (
     env_state_from_tensors,
     env_state_to_tensors,
     load_train_state,
+    planner_options,
     save_agent,
     save_train_state,
 )
@@ -160,7 +161,10 @@ class _Trainer:
         self.n_actions = int(self.env.single_action_space.n)
         with torch.random.fork_rng(devices=[]):  # init from our seed, leave the global RNG alone
             torch.manual_seed(init_seed)
-            self.agent = make_agent(cfg.network, self.obs_shape, self.n_actions, cfg.hidden)
+            self.planner = planner_options(cfg, spec) if cfg.network == "planner" else {}
+            self.agent = make_agent(
+                cfg.network, self.obs_shape, self.n_actions, cfg.hidden, **self.planner
+            )
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=cfg.lr, eps=1e-5)
         self.gen = torch.Generator().manual_seed(sample_seed)
         obs, _ = self.env.reset(seed=env_seed)
@@ -365,6 +369,8 @@ class _Trainer:
             "task": cfg.task,
             "global_step": self.global_step,
         }
+        if self.planner:
+            meta["planner"] = self.planner
         save_agent(self.agent, self.run_dir, meta)
         if self.tb is not None:
             self.tb.close()

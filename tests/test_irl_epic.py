@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
 from analysis.attribution import nested_attribution
+from analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
 from analysis.irl import (
     DISCOUNT,
     Demos,

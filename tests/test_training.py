@@ -184,7 +184,9 @@ def test_t_interval_is_the_textbook_one_and_needs_two_values():
 
     # n = 5, mean 0.4, sd 0.158: t_{0.975, 4} = 2.776, half-width 0.196
     lo, hi = t_interval(np.array([0.2, 0.3, 0.4, 0.5, 0.6]))
-    assert lo == pytest.approx(0.4 - 0.19632, abs=1e-4) and hi == pytest.approx(0.4 + 0.19632, abs=1e-4)
+    assert lo == pytest.approx(0.4 - 0.19632, abs=1e-4) and hi == pytest.approx(
+        0.4 + 0.19632, abs=1e-4
+    )
     # wider than the seeds' own min..max at n = 3 (min/max is not a 95% interval)
     lo, hi = t_interval(np.array([0.2, 0.4, 0.6]))
     assert lo < 0.2 and hi > 0.6

@@ -1,0 +1,94 @@
+"""The planning agent (`agents.planner`): its value iteration is exact, a reward map steers it,
+and it trains, saves and reloads like the other networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.planner import PlannerAgent, value_iteration
+from experiments.checkpoint import load_agent
+from experiments.config import ConfigError, preset
+from experiments.train import train
+
+MOVES = [(-1, 0), (0, 1), (1, 0), (0, -1), (0, 0)]
+
+
+def _loop_value_iteration(reward, free, steps, gamma):
+    """Plain-loop value iteration over cells: the reference the tensor version must match."""
+    h, w = reward.shape
+    value = np.zeros((h, w))
+    q = np.zeros((5, h, w))
+    for _ in range(max(steps, 1)):
+        new_q = np.zeros((5, h, w))
+        for r in range(h):
+            for c in range(w):
+                for a, (dr, dc) in enumerate(MOVES):
+                    rr, cc = r + dr, c + dc
+                    if not (0 <= rr < h and 0 <= cc < w and free[rr, cc]):
+                        rr, cc = r, c
+                    nxt = value[rr, cc] if steps > 0 else 0.0
+                    new_q[a, r, c] = reward[rr, cc] + gamma * nxt
+        q = new_q
+        value = q.max(0)
+    return q, value
+
+
+@pytest.mark.parametrize("steps", [1, 3, 12])
+def test_value_iteration_equals_the_plain_loop(steps):
+    rng = np.random.default_rng(steps)
+    reward = rng.normal(size=(6, 7))
+    free = rng.random((6, 7)) > 0.25
+    q, v = value_iteration(
+        torch.tensor(reward[None], dtype=torch.float64),
+        torch.tensor(free[None], dtype=torch.float64),
+        steps,
+        0.9,
+    )
+    ref_q, ref_v = _loop_value_iteration(reward, free, steps, 0.9)
+    np.testing.assert_allclose(q[0].numpy(), ref_q, atol=1e-9)
+    np.testing.assert_allclose(v[0].numpy(), ref_v, atol=1e-9)
+
+
+def test_a_hand_set_reward_map_steers_the_planner():
+    """With the learned map replaced by +1 at one cell, the greedy policy walks a shortest path
+    around a wall to that cell and stays there."""
+    channels = ("obstacle", "agent")
+    agent = PlannerAgent((2, 7, 7), 5, channels, plan_steps=20, plan_gamma=0.9)
+    walls = np.zeros((7, 7), bool)
+    walls[[0, -1], :] = walls[:, [0, -1]] = True
+    walls[3, 1:5] = True  # a wall between the start and the target
+    target, pos = (5, 1), (1, 1)
+    agent.reward_edit = lambda r: torch.zeros_like(r).index_put_(
+        (torch.tensor([0]), torch.tensor([target[0]]), torch.tensor([target[1]])),
+        torch.tensor([1.0]),
+    )
+    path = []
+    for _ in range(15):
+        obs = np.zeros((1, 2, 7, 7), np.uint8)
+        obs[0, 0], obs[0, 1][pos] = walls, 1
+        with torch.no_grad():
+            a = int(agent.logits(torch.from_numpy(obs)).argmax())
+        dr, dc = MOVES[a]
+        if not walls[pos[0] + dr, pos[1] + dc]:
+            pos = (pos[0] + dr, pos[1] + dc)
+        path.append(pos)
+    # 12 moves: 4 right to the gap at column 5, 4 down, 4 left (the shortest way round the wall)
+    assert path.index(target) == 11
+    assert path[11:] == [target] * 4  # and it stays
+
+
+def test_the_planner_trains_saves_and_reloads(tmp_path):
+    cfg = preset("roomba-tiny", network="planner", view="full", plan_steps=3, total_steps=2048)
+    run = train(cfg, tmp_path / "p", quiet=True)
+    agent, meta = load_agent(run)
+    assert meta["network"] == "planner" and meta["planner"]["plan_steps"] == 3
+    assert isinstance(agent, PlannerAgent) and agent.plan_steps == 3
+    obs = torch.zeros((1, *meta["obs_shape"]), dtype=torch.uint8)
+    assert agent.reward_map(obs).shape == (1, *meta["obs_shape"][1:])
+
+
+def test_the_planner_needs_the_full_view():
+    with pytest.raises(ConfigError, match="view: the planner plans on the whole grid"):
+        preset("roomba", network="planner")
