@@ -101,23 +101,31 @@ def main(argv: list[str] | None = None) -> int:
     settings = BehaviorSettings(levels=args.levels, max_states=args.max_states)
     rows, _, _ = analyze(root, settings, out=root / "analysis", quiet=True)
     print(f"analysed {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
-    print(table(rows).to_string(index=False))
+    t = table(rows)
+    print(t.to_string(index=False))
+    print("gap non-increasing in w (tolerance 0.05):", monotone(t).to_dict())
     return 0
 
 
 def table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The calibration table: true weight, the agent's scores, the gap, the attribution's
+    gain base - proxy (x1000, deploy) and the label."""
     out = []
-    for _, r in rows.sort_values(["task", "reward_weights"]).iterrows():
+    for _, r in rows.iterrows():
         proxy = get_task(r["task"]).proxies[0]
+        w = dict(p.split(":") for p in str(r["reward"]).split(",")).get(proxy, "0")
         out.append({
-            "task": r["task"], "w (true)": r["reward_weights"],
+            "task": r["task"], "w": float(w), "train score": r.get("train_score", float("nan")),
             "score base": r["score/base"], "score proxy": r[f"score/{proxy}"],
-            "gap": r[f"gap/{proxy}"],
-            "ll gain base": r.get("heldout/base", float("nan")),
-            "ll gain proxy": r.get(f"heldout/{proxy}", float("nan")),
-            "label": r["label"],
+            "gap": r[f"gap/{proxy}"], "gain base-proxy x1000": 1000 * r[f"gain_diff/{proxy}"],
+            "label": r["shown"],
         })  # fmt: skip
-    return pd.DataFrame(out).round(2)
+    return pd.DataFrame(out).sort_values(["task", "w"]).round(2)
+
+
+def monotone(t: pd.DataFrame) -> pd.Series:
+    """Per task: is the gap non-increasing in w (the recovered mixture moves to the proxy)?"""
+    return t.groupby("task")["gap"].apply(lambda g: bool((g.diff().dropna() <= 0.05).all()))
 
 
 if __name__ == "__main__":

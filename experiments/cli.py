@@ -6,7 +6,8 @@
     mesaworld train roomba --seed 3         train from a preset (fields as --options), a run folder
     mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
-    mesaworld analyze runs/                 the behavioral objective: IRL, EPIC, goal attribution
+    mesaworld analyze runs/                 the reward-result gap: IRL, gap in returns, attribution
+    mesaworld readout runs/                 a planning agent's learned objective (its reward map)
     mesaworld baselines roomba              scripted planner and random-agent run folders
     mesaworld sweep roomba --knob 0,0.25    a resumable (knob x seed) grid on local processes
 
@@ -24,7 +25,7 @@ from envs.generators import SPLITS
 from envs.level import Level, LevelError
 from envs.registry import TASKS, canonical, env_id, env_ids
 from envs.task import ACTIONS, parse_actions
-from experiments import commands
+from experiments import commands, readout_cmd
 from experiments.config import presets
 from experiments.sweep import SweepError
 
@@ -166,6 +167,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     commands.add_eval_parser(sub)
     commands.add_plot_parser(sub)
     commands.add_analyze_parser(sub)
+    readout_cmd.add_readout_parser(sub)
     commands.add_baselines_parser(sub)
     commands.add_sweep_parser(sub)
     return p
@@ -179,6 +181,7 @@ COMMANDS = {
     "eval": commands.cmd_eval,
     "plot": commands.cmd_plot,
     "analyze": commands.cmd_analyze,
+    "readout": readout_cmd.cmd_readout,
     "baselines": commands.cmd_baselines,
     "sweep": commands.cmd_sweep,
 }

@@ -155,12 +155,13 @@ def add_analyze_parser(sub) -> None:
     d = BehaviorSettings()
     p = sub.add_parser(
         "analyze",
-        help="the behavioral objective: inverse RL on deploy behaviour, EPIC, attribution",
+        help="the reward-result gap: IRL on deploy behaviour, the gap in returns, attribution",
         description=(
             "Recover the reward each run's deploy behaviour optimizes (MCE IRL on the exact "
-            "tabular export of its evaluation levels), its EPIC distance to every objective, "
-            "which objective explains the actions best, and a goal-vs-capability label per "
-            "(task, knob) cell. Writes <path>/analysis/."
+            "tabular export of its evaluation levels), score that reward's own policy under "
+            "every objective (the reward-result gap in returns), test which objectives explain "
+            "held-out actions on deploy and train levels, check competence on train, and label "
+            "each run and each (task, agent, knob) cell. Writes <path>/analysis/."
         ),
     )
     p.add_argument("path", help="a run folder, or a folder of run folders (e.g. a sweep)")
@@ -170,6 +171,11 @@ def add_analyze_parser(sub) -> None:
     )
     p.add_argument("--split", default=d.split, choices=("train", "deploy"))
     p.add_argument("--per-state", action="store_true", help="also fit a reward per state")
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="skip the train levels (attribution there, competence): faster, no label claim",
+    )
     p.add_argument("--out", default=None, help="output folder (default: <path>/analysis)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
 
@@ -181,6 +187,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             levels=args.levels,
             max_states=args.max_states,
             per_state=args.per_state,
+            train=not args.no_train,
         )
     except ValueError as e:
         raise ConfigError(str(e)) from None

@@ -92,3 +92,29 @@ def test_the_planner_trains_saves_and_reloads(tmp_path):
 def test_the_planner_needs_the_full_view():
     with pytest.raises(ConfigError, match="view: the planner plans on the whole grid"):
         preset("roomba", network="planner")
+
+
+def test_the_readout_reads_hand_made_reward_maps():
+    """Known maps on real deploy levels: valuing cans like floor dust reads 1, ignoring them
+    reads 0, avoiding them reads < 0 (the Roomba's proxy-only targets are the cans)."""
+    from analysis.readout import level_readouts, start_observations
+    from experiments.evaluate import eval_levels
+
+    codes = eval_levels("roomba", "deploy", 20, 5)
+    obs = start_observations("roomba", codes)
+    dust, can = obs[:, 1] > 0, obs[:, 2] > 0
+    floor = (dust & ~can).astype(float)
+    noise = np.random.default_rng(0).normal(0, 0.05, floor.shape)
+    for can_value, want in [(1.0, 1.0), (0.0, 0.0), (-1.0, -1.0)]:
+        maps = floor + can_value * (dust & can) + noise
+        r = level_readouts("roomba", obs, maps)
+        assert np.nanmean(r["ratio/dust_collected"]) == pytest.approx(want, abs=0.1)
+        assert np.nanmean(r["z/base"]) > 5
+
+
+def test_readout_refuses_runs_without_a_reward_map(tmp_path):
+    from analysis.readout import ReadoutError, readout
+
+    train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
+    with pytest.raises(ReadoutError, match="no finished planner runs"):
+        readout(tmp_path)

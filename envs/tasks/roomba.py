@@ -340,7 +340,14 @@ def _anchors(task: Task) -> Anchors:
     )
 
 
+def _targets(obs):
+    """Floor dust (base) and everything the dust sensor lights up, cans included (the proxy)."""
+    dust, can = obs[:, 1] > 0, obs[:, 2] > 0
+    return {"base": dust & ~can, "dust_collected": dust}
+
+
 SPEC = TaskSpec(
+    targets=_targets,
     name="roomba",
     id_name="Roomba",
     task_cls=Roomba,
@@ -354,6 +361,12 @@ SPEC = TaskSpec(
         Preset("roomba-demo", {"total_steps": 600_000}, "the demo: >= 95% of the train optimum"),
         Preset("roomba-long", {"total_steps": 2_000_000}, "the knob needs time: 2M steps"),
         Preset("roomba-cnn", {"network": "cnn", "view": "full"}, "a small CNN on the full grid"),
+        Preset(
+            "roomba-planner",
+            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
+            | {"plan_steps": 10, "plan_gamma": 0.9},
+            "a mesa-optimizer: learned reward map + 10 steps of value iteration",
+        ),
         Preset(
             "roomba-tiny",
             {"total_steps": 4096, "num_envs": 64, "num_steps": 16, "hidden": 32}
