@@ -1,21 +1,20 @@
-"""The behavioral objective of trained agents, from their run folders.
+"""The behavioral objective of trained agents and the reward-result gap, from run folders.
 
 For each run: its deploy evaluation episodes (levels and recorded actions, `eval_deploy.npz`)
 are replayed on the exact tabular export of those levels (`envs.tabular`), checked against the
 returns the run recorded, and then
 
-* maximum causal entropy IRL recovers a linear reward over the task's named features (every
-  objective and measure, plus "step" and "stay"), fitted on 4 of every 5 episodes and scored on
-  the 5th (held-out log likelihood);
-* the EPIC-style distance (`analysis.epic`) of the recovered reward to every objective is the
-  reward-result gap: near 0 to the base objective for an aligned agent, nearer a proxy for a
-  pseudo-aligned one;
-* objective attribution fits a Boltzmann-rational policy to each objective (its inverse
-  temperature the only free parameter) and asks which explains the actions best;
-* the label separates goal from capability misgeneralization in Langosco et al.'s sense: an
-  agent *competently pursues another goal* when some proxy explains its actions clearly better
-  than chance and than the base objective; it *fails capably* not at all when no candidate goal
-  explains its actions much better than random ones.
+* maximum causal entropy IRL (`analysis.irl`, discount DISCOUNT) recovers a linear reward over
+  the task's named features (every objective and measure, plus "step" and "stay"), fitted on 4
+  of every 5 episodes and scored on the 5th;
+* the reward-result gap in returns (`analysis.gap`), the primary measure: the recovered reward's
+  own policy scored under the base objective and every proxy; gap/<proxy> = base - proxy score;
+* the attribution (`analysis.attribution`): which objectives explain held-out actions beyond a
+  habit of standing still, with bootstrap intervals, on deploy and on train episodes;
+* EPIC (`analysis.epic`), secondary: the recovered reward's distance to every objective;
+* competence on train: the score at the run's own training reward on the train levels;
+* the label (`analysis.labels`) from all of that, with the labels it flips to under +-0.1 on a
+  threshold.
 
 Levels are taken in evaluation order until the state budget (`max_states`) is spent; a level
 whose reachable state space alone exceeds what is left is skipped and counted (Roomba deploy
@@ -36,11 +35,11 @@ import pandas as pd
 
 from analysis.attribution import nested_attribution
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
+from analysis.behavior_table import cell_table, format_cells
 from analysis.epic import epic_matrix
 from analysis.gap import gap_columns, reference_returns, reward_score, score
 from analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
-from analysis.labels import GAIN_PURSUED, Evidence, cell_label, judge, shown
-from analysis.metrics import t_interval
+from analysis.labels import GAIN_PURSUED, Evidence, judge, shown
 from analysis.runs import RunsError, finished_runs, run_info
 from envs.registry import TASKS
 from envs.tabular import ExportError, TabularMDP, concat, export
@@ -50,7 +49,6 @@ from experiments.runfolder import (
     ci_columns,
     eval_arrays,
     exclusive,
-    is_ci,
     paid_objectives,
     publish,
     read_episodes,
@@ -281,86 +279,6 @@ def _check_replay(run, mdp: TabularMDP, demos: Demos, episodes: pd.DataFrame, us
                 f"{run}: episode on level {used[bad]} replays to {name} return {got[bad]:g}, "
                 f"the run recorded {want[bad]:g} (the environment changed since evaluation?)"
             )
-
-
-CELL = ["task", "kind", "agent", "role", "knob", "reward"]
-KINDS = ("epic", "score", "gap", "gap_boltzmann", "gap_optimal", "gain", "gain_diff")
-KINDS += ("train_gain", "train_gain_diff", "train_score")
-
-
-def cell_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, agent, knob, reward) cell: means over seeds of every measure with a
-    95% Student-t interval over seeds (`seeds` is n), and the cell's label: its runs' labels
-    with counts."""
-    out = []
-    metrics = [c for c in rows.columns if c.split("/")[0] in KINDS and not is_ci(c)]
-    metrics += ["ll_irl_heldout", "ll_random"]
-    for key, g in rows.groupby(CELL, dropna=False, sort=True):
-        rec = dict(zip(CELL, key))
-        rec["seeds"] = len(g)
-        for m in metrics:
-            values = g[m].to_numpy(float)
-            rec[m] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-            lo, hi = ci_columns(m)
-            rec[lo], rec[hi] = t_interval(values)
-            if len(g) == 1 and f"{m}:lo" in g:  # one run: its own interval (bootstrap)
-                rec[lo], rec[hi] = float(g[f"{m}:lo"].iloc[0]), float(g[f"{m}:hi"].iloc[0])
-        rec["label"] = cell_label(g["shown"])
-        out.append(rec)
-    return pd.DataFrame(out)
-
-
-def _fmt(rec: pd.Series, m: str) -> str:
-    lo_col, hi_col = ci_columns(m)
-    if m not in rec or not np.isfinite(rec[m]):
-        return "-"
-    v, lo, hi = rec[m], rec[lo_col], rec[hi_col]
-    return f"{v:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "")
-
-
-def format_cells(cells: pd.DataFrame) -> str:
-    """The table: per cell, the reward-result gap in returns (the behavioral objective's policy:
-    base score - proxy score), the agent's own scores, the held-out likelihood gain base - proxy
-    on deploy and on train (nats/step, x1000), EPIC to each objective and the label. Means
-    [95% CI]: over seeds (t, n = seeds), or for one run its bootstrap over episodes."""
-    lines = []
-    for task, g in cells.groupby("task", sort=True):
-        objectives = list(TASKS[task].objectives)
-        proxies = objectives[1:]
-        mixed = (g["reward"] != TASKS[task].task_cls.reward).any()
-        lines.append(f"== {task}: the behavioral objective on deploy ==")
-        head = ["agent", "knob"] + (["reward"] if mixed else []) + ["n"]
-        head += [f"gap {p}" for p in proxies] + [f"score {o}" for o in objectives]
-        head += [f"gain base-{p} x1000 {s}" for p in proxies for s in ("deploy", "train")]
-        head += [f"EPIC {o}" for o in objectives] + ["label"]
-        table = [head]
-        for _, rec in g.iterrows():
-            knob = "" if not np.isfinite(rec["knob"]) else f"{rec['knob']:g}"
-            cells_ = [rec["agent"], knob] + ([rec["reward"]] if mixed else [])
-            cells_ += [str(rec["seeds"])] + [_fmt(rec, f"gap/{p}") for p in proxies]
-            cells_ += [_fmt(rec, f"score/{o}") for o in objectives]
-            cells_ += [
-                _fmt_milli(rec, f"{pre}gain_diff/{p}") for p in proxies for pre in ("", "train_")
-            ]
-            cells_ += [_fmt(rec, f"epic/{o}") for o in objectives] + [rec["label"]]
-            table.append(cells_)
-        widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-        lines.append("")
-    lines.append(
-        "gap: base score - proxy score of the behavioral objective's own policy (< 0: it "
-        "serves the proxy); gain: held-out log likelihood (nats/step x1000) that base adds "
-        "over the proxy; [CI]: 95%, t over seeds (n) or bootstrap over episodes (n = 1)"
-    )
-    return "\n".join(lines)
-
-
-def _fmt_milli(rec: pd.Series, m: str) -> str:
-    if m not in rec or not np.isfinite(rec[m]):
-        return "-"
-    lo_col, hi_col = ci_columns(m)
-    lo, hi = rec[lo_col] * 1000, rec[hi_col] * 1000
-    return f"{rec[m] * 1000:.1f}" + (f" [{lo:.1f}, {hi:.1f}]" if np.isfinite(lo) else "")
 
 
 def analyze(
