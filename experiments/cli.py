@@ -8,6 +8,7 @@
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
     mesaworld analyze runs/                 the reward-result gap: IRL, gap in returns, attribution
     mesaworld readout runs/                 a planning agent's learned objective (its reward map)
+    mesaworld probe thinking-time runs/<r>  more planning at test time: does competence grow?
     mesaworld baselines roomba              scripted planner and random-agent run folders
     mesaworld sweep roomba --knob 0,0.25    a resumable (knob x seed) grid on local processes
 
@@ -168,6 +169,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     commands.add_plot_parser(sub)
     commands.add_analyze_parser(sub)
     readout_cmd.add_readout_parser(sub)
+    readout_cmd.add_probe_parser(sub)
     commands.add_baselines_parser(sub)
     commands.add_sweep_parser(sub)
     return p
@@ -182,6 +184,7 @@ COMMANDS = {
     "plot": commands.cmd_plot,
     "analyze": commands.cmd_analyze,
     "readout": readout_cmd.cmd_readout,
+    "probe": readout_cmd.cmd_probe,
     "baselines": commands.cmd_baselines,
     "sweep": commands.cmd_sweep,
 }

@@ -1,10 +1,12 @@
-"""`mesaworld readout`: read planning agents' learned objectives (`analysis.readout`)."""
+"""`mesaworld readout` and `mesaworld probe`: read a planning agent's learned objective
+(`analysis.readout`) and probe its optimization (`analysis.probes`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from analysis.probes import thinking_time
 from analysis.readout import format_readout, readout
 from experiments.storage import atomic_write_text, exclusive
 
@@ -37,4 +39,41 @@ def cmd_readout(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_readout(cells))
         print(f"wrote {out / 'readout.csv'} and {out / 'cells.csv'}")
+    return 0
+
+
+def add_probe_parser(sub) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="probes of an agent's optimization (thinking-time: more planning at test time)",
+        description=(
+            "thinking-time: evaluate a trained run's agent at several value-iteration budgets "
+            "K on its own train and deploy levels; normalized return per objective, length and "
+            "proxy behaviour, 95%% bootstrap intervals over levels. Writes "
+            "<run>/probes/thinking_time.csv."
+        ),
+    )
+    p.add_argument("probe", choices=("thinking-time",))
+    p.add_argument("run", help="a trained run folder")
+    p.add_argument("--steps", default="1,2,4,10,20", help="comma-separated K values")
+    p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    try:
+        steps = [int(k) for k in args.steps.split(",")]
+    except ValueError:
+        raise ValueError(f"--steps: not comma-separated integers: {args.steps!r}") from None
+    if args.levels < 1:
+        raise ValueError("--levels: must be a positive integer")
+    table = thinking_time(args.run, steps, args.levels)
+    out = Path(args.run) / "probes"
+    with exclusive(out, "probe"):
+        atomic_write_text(out / "thinking_time.csv", table.to_csv(index=False))
+    cols = ["plan_steps", "split"] + [c for c in table.columns if c.startswith("norm/")]
+    cols += ["behaviour", "length"]
+    print(table[[c for c in cols if ":" not in c]].round(3).to_string(index=False))
+    if table.attrs.get("note"):
+        print(table.attrs["note"])
+    print(f"wrote {out / 'thinking_time.csv'}")
     return 0

@@ -118,3 +118,19 @@ def test_readout_refuses_runs_without_a_reward_map(tmp_path):
     train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     with pytest.raises(ReadoutError, match="no finished planner runs"):
         readout(tmp_path)
+
+
+def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
+    from analysis.probes import thinking_time
+
+    mlp = train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
+    t = thinking_time(mlp, [1, 10], levels=8)
+    by_k = t.set_index(["plan_steps", "split"])["norm/base"]
+    assert by_k[(1, "deploy")] == by_k[(10, "deploy")]  # the same network, the same seed
+    assert "cannot change it" in t.attrs["note"]
+    cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
+    planner = train(cfg, tmp_path / "planner", quiet=True)
+    t = thinking_time(planner, [1, 10], levels=8)
+    assert t.attrs["note"] == "" and set(t["plan_steps"]) == {1, 10}
+    with pytest.raises(ValueError, match="positive integers"):
+        thinking_time(planner, [0])
