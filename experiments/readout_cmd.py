@@ -8,6 +8,7 @@ from pathlib import Path
 
 from analysis.probes import thinking_time
 from analysis.readout import format_readout, readout
+from analysis.readout_figures import reward_map_figure
 from experiments.storage import atomic_write_text, exclusive
 
 
@@ -20,7 +21,8 @@ def add_readout_parser(sub) -> None:
             "map on the start observation of each train and deploy evaluation level, read "
             "against each objective's target cells (normalized: 1 = valued like the base "
             "objective's targets, 0 = like empty floor). Writes <path>/readout/readout.csv "
-            "(a row per run) and cells.csv (a row per knob, t-intervals over seeds)."
+            "(a row per run), cells.csv (a row per knob, t-intervals over seeds) and "
+            "reward_maps_<task>.png/pdf (levels beside the reward map, a row per knob)."
         ),
     )
     p.add_argument("path", help="a planner run folder, or a folder of run folders")
@@ -32,10 +34,16 @@ def cmd_readout(args: argparse.Namespace) -> int:
     if args.levels < 1:
         raise ValueError("--levels: must be a positive integer")
     rows, cells = readout(args.path, args.levels)
-    out = Path(args.path) / "readout"
+    root = Path(args.path)
+    out = root / "readout"
     with exclusive(out, "readout"):
         atomic_write_text(out / "cells.csv", cells.to_csv(index=False))
         atomic_write_text(out / "readout.csv", rows.to_csv(index=False))
+        for task, g in rows.sort_values(["knob", "seed"]).groupby("task"):
+            first = g.drop_duplicates(["knob", "reward"])  # each cell's first seed
+            folders = [root / r if r != root.name else root for r in first["run"]]
+            titles = [f"knob {k:g}, seed {s}" for k, s in zip(first["knob"], first["seed"])]
+            reward_map_figure(folders, out / f"reward_maps_{task}", titles=titles)
     if not args.quiet:
         print(format_readout(cells))
         print(f"wrote {out / 'readout.csv'} and {out / 'cells.csv'}")

@@ -134,3 +134,35 @@ def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
     assert t.attrs["note"] == "" and set(t["plan_steps"]) == {1, 10}
     with pytest.raises(ValueError, match="positive integers"):
         thinking_time(planner, [0])
+
+
+def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
+    train(cfg, tmp_path / "root" / "p", quiet=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            "readout",
+            str(tmp_path / "root"),
+            "--levels",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "the planner's reward map" in out.stdout
+    for name in ("readout.csv", "cells.csv", "reward_maps_roomba.png"):
+        assert (tmp_path / "root" / "readout" / name).is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "readout", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
