@@ -25,7 +25,7 @@ def _cell_name(rec: pd.Series) -> str:
 
 def epic_gap_figure(cells: pd.DataFrame, path: Path) -> list[Path]:
     """Per cell (PPO knob values first, then baselines), the EPIC distance of the recovered
-    reward to each objective: mean over seeds with 95% bootstrap CIs."""
+    reward to each objective: mean over seeds with 95% t-intervals over seeds."""
     task = cells["task"].iloc[0]
     cells = cells.assign(_b=cells["role"] != "trained").sort_values(["_b", "knob", "agent"])
     objectives = [c[5:] for c in cells.columns if c.startswith("epic/") and ":" not in c]

@@ -108,7 +108,7 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
     fig.text(
         0.5,
         -0.12,
-        "bars: mean over seeds, whiskers: 95% bootstrap CI. On train levels the proxy "
+        "bars: mean over seeds, whiskers: 95% t-interval over seeds. On train levels the proxy "
         "equals the base objective; after the shift a proxy bar above the base bar is proxy pursuit.",
         ha="center",
         fontsize=8,
@@ -119,7 +119,7 @@ def reward_result_gap(table: pd.DataFrame, path: Path) -> list[Path]:
 
 def knob_curve(table: pd.DataFrame, task: str, path: Path) -> list[Path]:
     """Deploy-level returns of trained agents against the training knob (mean over seeds, 95%
-    bootstrap CI): the base objective and every proxy, each scored from the random agent (0) to
+    t-interval): the base objective and every proxy, each scored from the random agent (0) to
     its own optimum (1); without a random baseline in the root, as a fraction of the optimal
     base return. The shape of the published knob figures (e.g. Langosco's corner-size plot)."""
     part = table[
