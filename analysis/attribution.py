@@ -50,12 +50,17 @@ class Gain:
 
 
 def _heldout(
-    mdp: TabularMDP, demos: Demos, features: np.ndarray, nonnegative: tuple[int, ...] = ()
-) -> np.ndarray:
-    """float64[episodes]: every episode's log likelihood under the model fitted on the other
-    fold(s)."""
+    mdp: TabularMDP,
+    demos: Demos,
+    features: np.ndarray,
+    nonnegative: tuple[int, ...] = (),
+    init: list | None = None,
+) -> tuple[np.ndarray, list]:
+    """(float64[episodes]: every episode's log likelihood under the model fitted on the other
+    fold, the fitted weights per fold). `init`: starting weights per fold (warm start)."""
     episodes = np.unique(demos.episode)
     out = np.zeros(int(episodes.max()) + 1)
+    fitted = []
     for fold in range(FOLDS):
         held = episodes[episodes % FOLDS == fold]
         fit = np.setdiff1d(episodes, held)
@@ -69,9 +74,11 @@ def _heldout(
             max_iter=100,
             tol=1e-6,
             nonnegative=nonnegative,
+            init=None if init is None else init[fold],
         )
         out[held] = res.heldout_episode_ll[held]
-    return out[episodes]
+        fitted.append(res.theta)
+    return out[episodes], fitted
 
 
 def _unit(reward: np.ndarray) -> np.ndarray:
@@ -98,12 +105,14 @@ def nested_attribution(
     nuisance = mdp.features(NUISANCE)
     episodes = np.unique(demos.episode)
     steps = np.bincount(demos.episode, minlength=int(episodes.max()) + 1)[episodes].astype(float)
-    base_ll = _heldout(mdp, demos, nuisance)
+    base_ll, fitted = _heldout(mdp, demos, nuisance)
+    start = [np.append(theta, 0.0) for theta in fitted]  # the nested model starts there
     per_episode = {}
     for name in mdp.objectives:
         r = _unit(mdp.reward(name))[..., None]
         both = np.concatenate([nuisance, r], -1)
-        per_episode[name] = _heldout(mdp, demos, both, (len(NUISANCE),)) - base_ll
+        ll, _ = _heldout(mdp, demos, both, (len(NUISANCE),), start)
+        per_episode[name] = ll - base_ll
     rng = np.random.default_rng(seed)
     gains = {k: _bootstrap(v, steps, rng) for k, v in per_episode.items()}
     base = mdp.objectives[0]

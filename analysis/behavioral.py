@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.attribution import nested_attribution
+from analysis.attribution import FOLDS, nested_attribution
 from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from analysis.behavior_table import cell_table, format_cells
 from analysis.epic import epic_matrix
@@ -162,8 +162,15 @@ def _split_demos(run, task, split, settings, cache) -> tuple[TabularMDP, Demos, 
 
 def _gains(prefix: str, mdp: TabularMDP, demos: Demos, seed: int) -> dict[str, float]:
     """Columns <prefix>gain/<k> and <prefix>gain_diff/<proxy>, each with its interval."""
-    gains, diffs = nested_attribution(mdp, demos, seed)
     out = {}
+    if demos.n_episodes < FOLDS:  # one level: nothing to hold out, no attribution
+        for k in mdp.objectives:
+            for m in [f"{prefix}gain/{k}"] + (
+                [f"{prefix}gain_diff/{k}"] if k != mdp.objectives[0] else []
+            ):
+                out[m], out[f"{m}:lo"], out[f"{m}:hi"] = (float("nan"),) * 3
+        return out
+    gains, diffs = nested_attribution(mdp, demos, seed)
     for kind, table in (("gain", gains), ("gain_diff", diffs)):
         for k, g in table.items():
             m = f"{prefix}{kind}/{k}"

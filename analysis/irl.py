@@ -273,6 +273,7 @@ def mce_irl(
     features: np.ndarray | None = None,
     gamma: float | None = None,
     nonnegative: tuple[int, ...] = (),
+    init: np.ndarray | None = None,
 ) -> IRLResult:
     """Maximum causal entropy IRL: the reward r(s, a) = features(s, a) . theta (+ a per-state
     reward w[s] if `per_state`) whose Boltzmann-rational policy (beta = 1: the scale of theta is
@@ -282,7 +283,8 @@ def mce_irl(
     episodes) give the out-of-sample fit. `features` float[S, A, F] replaces the table's named
     features (then `feature_names` names its columns). `gamma`: the agent's discount
     (default DISCOUNT). `nonnegative`: indices of features whose weight is kept >= 0 (a goal
-    that is pursued, not avoided)."""
+    that is pursued, not avoided). `init`: starting feature weights (default 0; a nested model
+    starts from the smaller model's fit)."""
     t0 = time.perf_counter()
     if features is None:
         names = tuple(mdp.feature_names if feature_names is None else feature_names)
@@ -291,6 +293,8 @@ def mce_irl(
         names = tuple(feature_names or (f"f{i}" for i in range(features.shape[-1])))
     fun = _irl_objective(mdp, demos, features, per_state, l2, l2_state, gamma)
     x0 = np.zeros(len(names) + (mdp.n_states if per_state else 0))
+    if init is not None:
+        x0[: len(init)] = init
     bounds = [(0.0, None) if i in nonnegative else (None, None) for i in range(len(x0))]
     res = optimize.minimize(
         fun,
