@@ -75,3 +75,28 @@ def thinking_time(
         "evaluates the same network (feed-forward: thinking time cannot change it)"
     )
     return table
+
+
+def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
+    """Normalized return per objective against K, per split, with the bootstrap intervals."""
+    import matplotlib.pyplot as plt
+
+    from analysis.figure_files import save_figure
+
+    norms = [c for c in table.columns if c.startswith("norm/") and ":" not in c]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+    for ax, split in zip(axes, ("train", "deploy")):
+        part = table[table["split"] == split].sort_values("plan_steps")
+        for m in norms:
+            lo, hi = ci_columns(m)
+            ax.plot(part["plan_steps"], part[m], marker="o", label=m[len("norm/") :])
+            ax.fill_between(part["plan_steps"], part[lo], part[hi], alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("value-iteration steps K at test time")
+        ax.set_title(f"{split} levels")
+        ax.axhline(1.0, ls=":", c="k", lw=0.8)
+    axes[0].set_ylabel("return / optimal base return")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title or "Thinking time: more planning at test time", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -3,6 +3,7 @@
     mesaworld list                          registered environments, objectives, knobs, legends
     mesaworld play roomba --split deploy    play a level from the terminal (keys or an action string)
     mesaworld demo [task]                   the main demo: train PPO, evaluate across the shift, plot
+    mesaworld demo mesa-optimizer           the planning agent: its learned objective, read
     mesaworld train roomba --seed 3         train from a preset (fields as --options), a run folder
     mesaworld eval runs/<run>               re-evaluate a saved run on train and deploy levels
     mesaworld plot runs/                    every figure and the summary table for runs under runs/
@@ -178,7 +179,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 COMMANDS = {
     "list": cmd_list,
     "play": cmd_play,
-    "demo": commands.cmd_demo,
+    "demo": readout_cmd.cmd_demo,
     "train": commands.cmd_train,
     "eval": commands.cmd_eval,
     "plot": commands.cmd_plot,

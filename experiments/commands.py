@@ -290,7 +290,12 @@ def _print_run_table(run: Path) -> None:
 def add_demo_parser(sub) -> None:
     first = next(iter(TASKS))
     p = sub.add_parser("demo", help="the main demo: train, evaluate across the shift, plot")
-    p.add_argument("task", nargs="?", default=first, help=f"task: {', '.join(TASKS)}")
+    p.add_argument(
+        "task",
+        nargs="?",
+        default=first,
+        help=f"task: {', '.join(TASKS)}; or mesa-optimizer (the planning agent on the Roomba)",
+    )
     p.add_argument("--seed", type=int, default=0, help="the training seed")
     p.add_argument(
         "--knobs",
@@ -307,8 +312,10 @@ def add_demo_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar; print the table only")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, preset_name: str | None = None) -> int:
+    """The demo of a task with its demo preset (or `preset_name`, one of the task's)."""
     spec = get_task(args.task)
+    demo_preset = preset_name or spec.demo_preset
     start = time.perf_counter()
     out = Path(args.out)
     overrides = {"seed": args.seed}
@@ -316,9 +323,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
     if args.torch_threads is not None:
         overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
-    base = preset(spec.demo_preset, **overrides)
+    base = preset(demo_preset, **overrides)
     knobs = [base.train_knob] if args.knobs is None else args.knobs.split(",")
-    configs = [preset(spec.demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)
+    configs = [preset(demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)
                for k in knobs]  # fmt: skip
     say = (lambda *a: None) if args.quiet else print
     say(f"mesaworld demo ({spec.name}): {spec.about}\n")

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-from analysis.probes import thinking_time
+from analysis.probes import thinking_time, thinking_time_figure
 from analysis.readout import format_readout, readout
 from analysis.readout_figures import reward_map_figure
+from experiments import commands
 from experiments.storage import atomic_write_text, exclusive
 
 
@@ -84,4 +86,33 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if table.attrs.get("note"):
         print(table.attrs["note"])
     print(f"wrote {out / 'thinking_time.csv'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`mesaworld demo`, with `mesaworld demo mesa-optimizer` for the planning agent."""
+    return cmd_mesa_demo(args) if args.task == "mesa-optimizer" else commands.cmd_demo(args)
+
+
+def cmd_mesa_demo(args: argparse.Namespace) -> int:
+    """The planning agent on the Roomba: the usual demo (baselines, training, the table), then
+    its learned objective read (table + reward-map figure) and the thinking-time probe."""
+    start = time.perf_counter()
+    args.task = "roomba"
+    say = (lambda *a: None) if args.quiet else print
+    commands.cmd_demo(args, preset_name="roomba-planner")
+    root = Path(args.out)
+    say("\nthe mesa-objective: the planner's learned reward map on start observations")
+    readout_args = argparse.Namespace(path=str(root), levels=200, quiet=False)
+    cmd_readout(readout_args)
+    runs = sorted(p for p in root.glob("roomba-planner_*") if (p / "agent.json").is_file())
+    for run in runs:
+        say(f"\nthinking time: {run.name} at K = 1, 2, 4, 10 (100 levels per split)")
+        table = thinking_time(run, [1, 2, 4, 10], levels=100)
+        thinking_time_figure(table, run / "probes" / "thinking_time", title=run.name)
+        cols = ["plan_steps", "split", "norm/base", "norm/dust_collected", "behaviour"]
+        say(table[cols].round(2).to_string(index=False))
+    say(f"\nfigures: {root / 'readout' / 'reward_maps_roomba.png'} (the mesa-objective),")
+    say(f"         {root}/<run>/probes/thinking_time.png")
+    say(f"(mesa-optimizer demo took {time.perf_counter() - start:.0f} s)")
     return 0
