@@ -72,16 +72,19 @@ def test_every_mesaworld_command_in_the_readme_parses_and_reads_what_another_wri
         args = build_parser(argv[1:]).parse_args(argv[1:])  # argparse exits on a bad command
         if getattr(args, "preset", None) is not None:
             assert args.preset in presets(), argv
-        if args.command in ("baselines", "demo"):
+        if args.command == "baselines" or (
+            args.command == "demo" and args.task != "mesa-optimizer"
+        ):
             get_task(args.task)
         if args.command == "play":
             resolve_env_id(args.env)
             assert args.level is None or (ROOT / args.level).is_file(), args.level
         written += _outputs(args)
-        read = {"plot": "root", "analyze": "path", "eval": "run"}.get(args.command)
+        read = {"plot": "root", "analyze": "path", "eval": "run", "readout": "path"}
+        read = read.get(args.command) or ("run" if args.command == "probe" else None)
         if read and getattr(args, read) != "<run>":
             path = Path(getattr(args, read))
-            ok = any(w == path or path in w.parents for w in written)
+            ok = any(w == path or path in w.parents or w in path.parents for w in written)
             assert ok, f"{' '.join(argv)} reads {path}, which no earlier README command writes"
 
 
