@@ -17,7 +17,7 @@ so a position (the cheese maze's corner) can become part of the objective.
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is
 valued low so it does not "stay and collect", scale and offset trade off against beta); read it
-normalized (`analysis.readout`).
+normalized (`experiments.readout`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
+from agents.planner import PlannerAgent
+
 NETWORKS = ("mlp", "cnn", "planner")
 
 
@@ -107,8 +109,6 @@ def make_agent(
     """The actor-critic for `network` ("mlp" | "cnn" | "planner"; the planner's options, e.g.
     channels, plan_steps, plan_gamma, coords, are keyword arguments: `agents.planner`)."""
     if network == "planner":
-        from agents.planner import PlannerAgent
-
         return PlannerAgent(obs_shape, n_actions, **planner)
     if network == "mlp":
         return MLPAgent(obs_shape, n_actions, hidden)

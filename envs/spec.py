@@ -120,7 +120,7 @@ class TaskSpec:
     about: str = ""  # one paragraph for `mesaworld list` and the demo
     # The cells each objective rewards reaching, read from full observations uint8[n, C, H, W]
     # (channels as `task_cls.channels`): {objective: bool[n, H, W]}. What a planning agent's
-    # learned reward map is read against (`analysis.readout`); None: no readout for this task.
+    # learned reward map is read against (`experiments.readout`); None: no readout for this task.
     targets: Callable[[Any], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:

@@ -1,5 +1,5 @@
 """`mesaworld readout` and `mesaworld probe`: read a planning agent's learned objective
-(`analysis.readout`) and probe its optimization (`analysis.probes`)."""
+(`experiments.readout`) and probe its optimization (`experiments.probes`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import argparse
 import time
 from pathlib import Path
 
-from analysis.probes import thinking_time, thinking_time_figure
-from analysis.readout import format_readout, readout
-from analysis.readout_figures import reward_map_figure
 from experiments import commands
+from experiments.probes import thinking_time, thinking_time_figure
+from experiments.readout import format_readout, readout
+from experiments.readout_figures import reward_map_figure
 from experiments.storage import atomic_write_text, exclusive
 
 

@@ -97,8 +97,8 @@ def test_the_planner_needs_the_full_view():
 def test_the_readout_reads_hand_made_reward_maps():
     """Known maps on real deploy levels: valuing cans like floor dust reads 1, ignoring them
     reads 0, avoiding them reads < 0 (the Roomba's proxy-only targets are the cans)."""
-    from analysis.readout import level_readouts, start_observations
     from experiments.evaluate import eval_levels
+    from experiments.readout import level_readouts, start_observations
 
     codes = eval_levels("roomba", "deploy", 20, 5)
     obs = start_observations("roomba", codes)
@@ -113,7 +113,7 @@ def test_the_readout_reads_hand_made_reward_maps():
 
 
 def test_readout_refuses_runs_without_a_reward_map(tmp_path):
-    from analysis.readout import ReadoutError, readout
+    from experiments.readout import ReadoutError, readout
 
     train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     with pytest.raises(ReadoutError, match="no finished planner runs"):
@@ -121,7 +121,7 @@ def test_readout_refuses_runs_without_a_reward_map(tmp_path):
 
 
 def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
-    from analysis.probes import thinking_time
+    from experiments.probes import thinking_time
 
     mlp = train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     t = thinking_time(mlp, [1, 10], levels=8)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis.figure_files import save_figure
 from analysis.metrics import episode_scores
 from experiments.checkpoint import load_agent
 from experiments.evaluate import EvalSettings, TorchPolicy, evaluate
@@ -79,10 +81,6 @@ def thinking_time(
 
 def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
     """Normalized return per objective against K, per split, with the bootstrap intervals."""
-    import matplotlib.pyplot as plt
-
-    from analysis.figure_files import save_figure
-
     norms = [c for c in table.columns if c.startswith("norm/") and ":" not in c]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
     for ax, split in zip(axes, ("train", "deploy")):

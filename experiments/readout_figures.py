@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from analysis.figure_files import save_figure
-from analysis.readout import start_observations
 from analysis.runs import run_info
 from envs.registry import TASKS
 from envs.render import rgb_from_codes, sprite_sheet
 from experiments.checkpoint import load_agent
+from experiments.readout import start_observations
 from experiments.runfolder import eval_arrays
 
 
