@@ -1,6 +1,6 @@
 """Calibration of the reward-result gap on PPO agents trained on a known reward mixture.
 
-    python benchmarks/mixture_calibration.py                  # 4 tasks x 5 weights, ~? min
+    python benchmarks/mixture_calibration.py      # 4 tasks x 5 weights: ~12 + ~13 min on 2 cores
     python benchmarks/mixture_calibration.py --tasks coin --weights 0,1 --total-steps 2e5
 
 Each run is trained on the reward (1 - w) * base + w * proxy, on training levels where both
