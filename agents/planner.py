@@ -27,7 +27,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Categorical
+
+from agents.sampling import act
 
 WIDTH = 32
 
@@ -141,7 +142,4 @@ class PlannerAgent(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, value = self._heads(obs)
-        dist = Categorical(logits=logits)
-        if action is None:
-            action = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
-        return action, dist.log_prob(action), dist.entropy(), value
+        return act(logits, value, action, generator)

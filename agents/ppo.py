@@ -24,9 +24,9 @@ import math
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical
 
 from agents.planner import PlannerAgent
+from agents.sampling import act
 
 NETWORKS = ("mlp", "cnn", "planner")
 
@@ -63,12 +63,7 @@ class _ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or score a given) action: returns action, log-prob, entropy, value (each [B])."""
         hidden = self.trunk(obs.float())
-        logits = self.actor(hidden)
-        dist = Categorical(logits=logits)
-        if action is None:
-            # Sample with an explicit generator so one config seed decides every action.
-            action = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
-        return action, dist.log_prob(action), dist.entropy(), self.critic(hidden).squeeze(-1)
+        return act(self.actor(hidden), self.critic(hidden).squeeze(-1), action, generator)
 
 
 class MLPAgent(_ActorCritic):
