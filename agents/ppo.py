@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from agents.planner import PlannerAgent
+from agents.recurrent import ConvLSTMAgent
 from agents.sampling import act
 
-NETWORKS = ("mlp", "cnn", "planner")
+NETWORKS = ("mlp", "cnn", "planner", "recurrent")
 
 
 def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
@@ -99,12 +100,15 @@ class CNNAgent(_ActorCritic):
 
 
 def make_agent(
-    network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int, **planner: object
+    network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int, **options: object
 ) -> nn.Module:
-    """The actor-critic for `network` ("mlp" | "cnn" | "planner"; the planner's options, e.g.
-    channels, plan_steps, plan_gamma, coords, are keyword arguments: `agents.planner`)."""
+    """The actor-critic for `network` ("mlp" | "cnn" | "planner" | "recurrent"). The planner's
+    options (channels, plan_steps, plan_gamma, coords: `agents.planner`) and the recurrent
+    agent's (ticks: `agents.recurrent`) are keyword arguments."""
     if network == "planner":
-        return PlannerAgent(obs_shape, n_actions, **planner)
+        return PlannerAgent(obs_shape, n_actions, **options)
+    if network == "recurrent":
+        return ConvLSTMAgent(obs_shape, n_actions, hidden, **options)
     if network == "mlp":
         return MLPAgent(obs_shape, n_actions, hidden)
     if network == "cnn":

@@ -47,7 +47,7 @@ def load_agent(folder: Path) -> tuple[torch.nn.Module, dict]:
     except RunFolderError as e:
         raise CheckpointError(str(e)) from None
     _check_agent_meta(meta, folder / AGENT_META)
-    options = dict(meta.get("planner", {}))
+    options = dict(meta.get("planner", meta.get("recurrent", {})))
     if "channels" in options:
         options["channels"] = tuple(options["channels"])
     try:
@@ -68,8 +68,13 @@ def load_agent(folder: Path) -> tuple[torch.nn.Module, dict]:
     return agent, meta
 
 
-def planner_options(cfg, spec) -> dict:
-    """The planner's constructor options from a config (JSON-able: stored in agent.json)."""
+def agent_options(cfg, spec) -> dict:
+    """The network's constructor options beyond the shape and width, from a config (JSON-able:
+    stored in agent.json under the network's name; {} for mlp and cnn)."""
+    if cfg.network == "recurrent":
+        return {"ticks": cfg.ticks}
+    if cfg.network != "planner":
+        return {}
     return {
         "channels": list(spec.rules(cfg.view).obs_channels),
         "plan_steps": cfg.plan_steps,

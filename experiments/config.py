@@ -49,8 +49,9 @@ class TrainConfig:
     total_steps: int = 1_000_000
     """environment steps to train for (across all envs)"""
     network: str = "mlp"
-    """policy network: mlp (flattened view, CPU-fast), cnn (convolutions over the grid) or
-    planner (a learned per-cell reward + value iteration: a mesa-optimizer; needs view full)"""
+    """policy network: mlp (flattened view, CPU-fast), cnn (convolutions over the grid),
+    planner (a learned per-cell reward + value iteration: a mesa-optimizer; needs view full) or
+    recurrent (a convolutional LSTM with `ticks` internal steps per env step: no built-in search)"""
     view: str = "egocentric"
     """observation: egocentric (the room re-centred on the agent) or full (C, H, W)"""
     hidden: int = 128
@@ -61,6 +62,8 @@ class TrainConfig:
     """planner: the discount of its internal value iteration"""
     coords: bool = False
     """planner: give the reward net two coordinate channels (position can become a goal)"""
+    ticks: int = 2
+    """recurrent: ConvLSTM ticks per env step (its thinking time; a test-time knob too)"""
     num_envs: int = 256
     """environments stepped in parallel (one numpy batch)"""
     num_steps: int = 32
@@ -118,12 +121,19 @@ class TrainConfig:
             _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
         if self.network == "planner" and self.view != "full":
             _fail("view", "the planner plans on the whole grid: use --view full")
+        if self.network == "recurrent" and self.num_envs % self.num_minibatches:
+            _fail(
+                "num_minibatches",
+                f"the recurrent network learns on whole env sequences: num_envs "
+                f"({self.num_envs}) must be divisible by num_minibatches ({self.num_minibatches})",
+            )
         if not 0.0 < self.plan_gamma < 1.0:
             _fail("plan_gamma", f"must be in (0, 1), got {self.plan_gamma!r}")
         for name in ("seed", "eval_seed"):  # numpy's SeedSequence takes non-negative seeds
             if getattr(self, name) < 0:
                 _fail(name, f"must be a non-negative integer, got {getattr(self, name)!r}")
         positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs", "plan_steps")
+        positive += ("ticks",)
         positive += ("num_minibatches", "torch_threads", "eval_levels", "checkpoint_every")
         for name in positive:
             if getattr(self, name) < 1:

@@ -94,15 +94,32 @@ def eval_levels(task: str, split: str, n: int, eval_seed: int) -> np.ndarray:
 
 
 class TorchPolicy:
-    """A trained actor-critic: sampled actions (default) or argmax."""
+    """A trained actor-critic: sampled actions (default) or argmax. A recurrent agent keeps its
+    memory between calls; `begin(n)` starts n new episodes (evaluation calls it per batch)."""
 
     def __init__(self, agent: torch.nn.Module, view: str, greedy: bool = False) -> None:
         self.agent, self.view, self.greedy = agent, view, greedy
         self.name = "ppo"
+        self.memory = self.first = None
+
+    def begin(self, n: int) -> None:
+        if getattr(self.agent, "recurrent", False):
+            self.memory = self.agent.initial_memory(n)
+            self.first = torch.ones(n, dtype=torch.bool)
 
     @torch.no_grad()
+    def logits(self, obs: np.ndarray) -> torch.Tensor:
+        """The policy's logits on this step's observations (advances a recurrent memory)."""
+        if not getattr(self.agent, "recurrent", False):
+            return self.agent.logits(torch.from_numpy(obs))
+        if self.memory is None or len(self.memory) != len(obs):
+            self.begin(len(obs))
+        logits, _, self.memory = self.agent.step(torch.from_numpy(obs), self.memory, self.first)
+        self.first = torch.zeros(len(obs), dtype=torch.bool)
+        return logits
+
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        logits = self.agent.logits(torch.from_numpy(obs))
+        logits = self.logits(obs)
         if self.greedy:
             return logits.argmax(-1).numpy()
         # Gumbel-max sampling from a numpy stream: the evaluation seed decides every action.
@@ -180,6 +197,8 @@ def evaluate(
 def _play(policy, engine, rng: np.random.Generator) -> dict:
     """One episode in every env of `engine` (levels loaded): totals, actions, visits, frames."""
     t, n = engine.task, engine.num_envs
+    if hasattr(policy, "begin"):
+        policy.begin(n)
     visits = np.zeros((n, t.n_cells), np.int32)
     np.add.at(visits, (np.arange(n), engine.state.pos), 1)
     frames = [[t.to_codes(engine.state, i)] for i in range(min(N_FRAMES, n))]

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from agents.ppo import gae, make_agent, ppo_loss
+from agents.sampling import act
 from envs.registry import env_id, get_task
 from experiments.checkpoint import (
     CheckpointError,
+    agent_options,
     env_state_from_tensors,
     env_state_to_tensors,
     load_train_state,
-    planner_options,
     save_agent,
     save_train_state,
 )
@@ -161,10 +162,15 @@ class _Trainer:
         self.n_actions = int(self.env.single_action_space.n)
         with torch.random.fork_rng(devices=[]):  # init from our seed, leave the global RNG alone
             torch.manual_seed(init_seed)
-            self.planner = planner_options(cfg, spec) if cfg.network == "planner" else {}
+            self.options = agent_options(cfg, spec)
             self.agent = make_agent(
-                cfg.network, self.obs_shape, self.n_actions, cfg.hidden, **self.planner
+                cfg.network, self.obs_shape, self.n_actions, cfg.hidden, **self.options
             )
+        # A recurrent agent carries its memory across updates; `first` marks each env's next
+        # observation as an episode's first (the memory is zeroed before reading it).
+        self.recurrent = bool(getattr(self.agent, "recurrent", False))
+        self.memory = self.agent.initial_memory(cfg.num_envs) if self.recurrent else None
+        self.next_first = torch.ones(cfg.num_envs, dtype=torch.bool)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=cfg.lr, eps=1e-5)
         self.gen = torch.Generator().manual_seed(sample_seed)
         obs, _ = self.env.reset(seed=env_seed)
@@ -182,6 +188,8 @@ class _Trainer:
         self.env.load_state_dict(env_state_from_tensors(saved["engine"]))
         self.next_obs = saved["next_obs"]
         self.prev_done = saved["prev_done"]
+        if self.recurrent:
+            self.memory, self.next_first = saved["memory"], saved["next_first"]
         self.update, self.global_step = int(saved["update"]), int(saved["global_step"])
         self.elapsed = float(saved["elapsed"])
         # The log travels in the checkpoint (a lost or longer train_log.csv cannot change it);
@@ -210,6 +218,8 @@ class _Trainer:
             "elapsed": self.elapsed,
             "log": json.dumps(self.log),
         }
+        if self.recurrent:
+            state["memory"], state["next_first"] = self.memory, self.next_first
         # The log first: on resume, rows past the checkpoint's update are dropped.
         atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))
         save_train_state(self.run_dir, state)
@@ -274,15 +284,23 @@ class _Trainer:
             "truncated": torch.empty((T, B), dtype=torch.bool),
             "valid": torch.empty((T, B), dtype=torch.bool),
         }
+        if self.recurrent:
+            b["memory0"], b["first"] = self.memory.clone(), torch.empty((T, B), dtype=torch.bool)
         finished: list[dict] = []
         for t in range(T):
             b["obs"][t] = self.next_obs
             # After an episode end, NEXT_STEP autoreset spends one step on the reset: no
             # experience there.
             b["valid"][t] = ~self.prev_done
-            action, logprob, _, value = agent.get_action_and_value(
-                self.next_obs, generator=self.gen
-            )
+            if self.recurrent:
+                b["first"][t] = self.next_first
+                logits, value, self.memory = agent.step(self.next_obs, self.memory, self.next_first)
+                action, logprob, _, value = act(logits, value, None, self.gen)
+                self.next_first = ~b["valid"][t]  # the reset step returns a first observation
+            else:
+                action, logprob, _, value = agent.get_action_and_value(
+                    self.next_obs, generator=self.gen
+                )
             obs, reward, term, trunc, info = self.env.step(action.numpy())
             b["actions"][t], b["logprobs"][t], b["values"][t] = action, logprob, value
             b["rewards"][t] = torch.from_numpy(np.asarray(reward, np.float32))
@@ -292,7 +310,10 @@ class _Trainer:
             self.prev_done = b["terminated"][t] | b["truncated"][t]
             if "_episode_objectives" in info:
                 finished.append(_episode_stats(info))
-        b["values"][T] = agent.get_value(self.next_obs)
+        if self.recurrent:
+            b["values"][T] = agent.step(self.next_obs, self.memory, self.next_first)[1]
+        else:
+            b["values"][T] = agent.get_value(self.next_obs)
         b["advantages"] = gae(
             b["rewards"], b["values"], b["terminated"], b["truncated"], cfg.gamma, cfg.gae_lambda
         )
@@ -300,39 +321,53 @@ class _Trainer:
         return b, finished
 
     def _learn(self, b: dict[str, torch.Tensor]) -> dict[str, list[float]]:
-        """update_epochs passes of minibatch PPO over the batch; returns the loss statistics."""
+        """update_epochs passes of minibatch PPO over the batch; returns the loss statistics.
+        Feed-forward agents: minibatches of transitions. Recurrent: minibatches of whole env
+        sequences, unrolled from the memory each env had at the rollout's start."""
         cfg, agent = self.cfg, self.agent
-        obs = b["obs"].reshape(cfg.batch_size, *self.obs_shape)
-        flat = {k: b[k].reshape(-1) for k in ("actions", "logprobs", "advantages", "returns")}
-        valid = b["valid"].reshape(-1)
-        mb = cfg.batch_size // cfg.num_minibatches
         stats: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
+        keys = ("actions", "logprobs", "advantages", "returns", "valid")
+        if self.recurrent:
+            per = cfg.num_envs // cfg.num_minibatches
+            for _ in range(cfg.update_epochs):
+                order = torch.randperm(cfg.num_envs, generator=self.gen)
+                for i in range(0, cfg.num_envs, per):
+                    e = order[i : i + per]
+                    logits, values = agent.unroll(b["obs"][:, e], b["memory0"][e], b["first"][:, e])
+                    sel = {k: b[k][:, e].reshape(-1) for k in keys}
+                    _, logprob, entropy, value = act(
+                        logits.reshape(-1, logits.shape[-1]),
+                        values.reshape(-1),
+                        sel["actions"],
+                        None,
+                    )
+                    self._optimize(logprob, entropy, value, sel, stats)
+            return stats
+        obs = b["obs"].reshape(cfg.batch_size, *self.obs_shape)
+        flat = {k: b[k].reshape(-1) for k in keys}
+        mb = cfg.batch_size // cfg.num_minibatches
         for _ in range(cfg.update_epochs):
             order = torch.randperm(cfg.batch_size, generator=self.gen)
             for i in range(0, cfg.batch_size, mb):
                 idx = order[i : i + mb]
-                _, new_logprob, entropy, new_value = agent.get_action_and_value(
-                    obs[idx], flat["actions"][idx]
-                )
-                loss, s = ppo_loss(
-                    new_logprob,
-                    flat["logprobs"][idx],
-                    flat["advantages"][idx],
-                    new_value,
-                    flat["returns"][idx],
-                    entropy,
-                    valid[idx],
-                    cfg.clip_coef,
-                    cfg.vf_coef,
-                    cfg.ent_coef,
-                )
-                self.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                for k in LOSS_KEYS:
-                    stats[k].append(s[k])
+                sel = {k: v[idx] for k, v in flat.items()}
+                _, logprob, entropy, value = agent.get_action_and_value(obs[idx], sel["actions"])
+                self._optimize(logprob, entropy, value, sel, stats)
         return stats
+
+    def _optimize(self, logprob, entropy, value, sel: dict, stats: dict) -> None:
+        """One clipped-PPO gradient step on a minibatch (`sel`: its rollout columns)."""
+        cfg = self.cfg
+        loss, s = ppo_loss(
+            logprob, sel["logprobs"], sel["advantages"], value, sel["returns"], entropy,
+            sel["valid"], cfg.clip_coef, cfg.vf_coef, cfg.ent_coef,
+        )  # fmt: skip
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        for k in LOSS_KEYS:
+            stats[k].append(s[k])
 
     def _row(self, finished: list[dict], stats: dict, explained: float) -> dict:
         eps = {k: np.concatenate([f[k] for f in finished]) for k in finished[0]} if finished else {}
@@ -369,8 +404,8 @@ class _Trainer:
             "task": cfg.task,
             "global_step": self.global_step,
         }
-        if self.planner:
-            meta["planner"] = self.planner
+        if self.options:
+            meta[cfg.network] = self.options
         save_agent(self.agent, self.run_dir, meta)
         if self.tb is not None:
             self.tb.close()

@@ -296,6 +296,17 @@ SPEC = TaskSpec(
             | {"plan_steps": 50, "plan_gamma": 0.97},
             "a mesa-optimizer: learned reward map + 50 steps of value iteration",
         ),
+        Preset(
+            "cheese-maze-planner-coords",
+            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
+            | {"plan_steps": 50, "plan_gamma": 0.97, "coords": True},
+            "the planner with row/column input channels: can a position become its goal?",
+        ),
+        Preset(
+            "cheese-maze-recurrent",
+            {"network": "recurrent", "view": "full", "total_steps": 500_000, "lr": 5e-4},
+            "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",
+        ),
     ),
     # At the default corner_size 1 the cheese is the corner cell: both pay on the same step.
     train_agreement={"corner": "per step"},

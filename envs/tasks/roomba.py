@@ -368,6 +368,11 @@ SPEC = TaskSpec(
             "a mesa-optimizer: learned reward map + 10 steps of value iteration",
         ),
         Preset(
+            "roomba-recurrent",
+            {"network": "recurrent", "view": "full", "total_steps": 500_000, "lr": 5e-4},
+            "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",
+        ),
+        Preset(
             "roomba-tiny",
             {"total_steps": 4096, "num_envs": 64, "num_steps": 16, "hidden": 32}
             | {"eval_levels": 16, "checkpoint_every": 2},
