@@ -1,0 +1,102 @@
+"""Agents whose goal is known by construction: the ground truth every probe is tested on.
+
+ReferenceOptimizer   a hand-coded optimizer: every step it searches (breadth-first) for a shortest
+                     path to the nearest cell of its goal set (the task's base targets: the
+                     oracle's goal) from what it sees. Its goal can be rewritten (`retarget`),
+                     and its internal state is its plan (`activations`: the goal cell it chose
+                     and the first move of its path, one-hot).
+FixedRoute           a hand-coded heuristic: a memorised action sequence per level, replayed
+                     whatever it sees (recorded from the optimizer on the same levels it wins on
+                     the unperturbed levels). Its only internal state is a step counter; it has
+                     no goal to rewrite, so `retarget` records the request and changes nothing.
+
+Both play like any policy (`view`, `act(obs, rng)`, `begin(n)`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.rollouts import channel, distances_from, play, target_sets
+from envs.planning import first_step_to_nearest
+from envs.registry import get_task
+
+
+class ReferenceOptimizer:
+    view = "full"
+
+    def __init__(self, task: str, goal: str = "base") -> None:
+        self.task, self.goal, self.name = task, goal, f"reference optimizer ({goal})"
+        self.shape = get_task(task).rules("full").shape
+        self.begin(0)
+
+    def begin(self, n: int) -> None:
+        self.cells = None
+        self.reached = np.zeros(n, bool)
+        self._plan: dict[str, np.ndarray] = {}
+
+    def retarget(self, cells: np.ndarray | None) -> None:
+        """Make flat cell cells[i] env i's goal until it is reached (None: the task's goal)."""
+        self.cells = None if cells is None else np.asarray(cells, np.int64)
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        goals = target_sets(self.task, obs)[self.goal]
+        wall, agent = channel(self.task, obs, "obstacle"), channel(self.task, obs, "agent")
+        n, (h, w) = len(obs), self.shape
+        actions, chosen = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        for i in range(n):
+            here = int(np.flatnonzero(agent[i])[0])
+            if self.cells is not None and here == self.cells[i]:
+                self.reached[i] = True
+            mask = goals[i]
+            if self.cells is not None and not self.reached[i]:
+                mask = np.zeros((h, w), bool)
+                mask.flat[self.cells[i]] = True
+            dist = np.where(mask, distances_from(wall[i], here), np.inf)
+            chosen[i] = int(dist.argmin()) if np.isfinite(dist).any() else here
+            actions[i] = first_step_to_nearest(~wall[i], mask, divmod(here, w))
+        self._plan = {"plan": np.concatenate([_onehot(chosen, h * w), _onehot(actions, 5)], 1)}
+        return actions
+
+    def activations(self) -> dict[str, np.ndarray]:
+        """The internal state behind the last action: one-hot goal cell and first move."""
+        return self._plan
+
+
+class FixedRoute:
+    view = "full"
+
+    def __init__(self, actions: np.ndarray) -> None:
+        self.actions = np.asarray(actions, np.int64)
+        self.name = "fixed route (memorised actions)"
+        self.begin(len(self.actions))
+
+    @classmethod
+    def recorded(cls, policy, task: str, codes: np.ndarray, seed: int = 0) -> FixedRoute:
+        """The route `policy` takes on each level, unperturbed (stay after its end)."""
+        actions = play(policy, task, codes, seed).actions
+        return cls(np.where(actions < 0, 4, actions))
+
+    def begin(self, n: int) -> None:
+        if n and n != len(self.actions):
+            raise ValueError(f"a fixed route for {len(self.actions)} levels cannot play {n}")
+        self.t, self.requested = 0, None
+
+    def retarget(self, cells: np.ndarray | None) -> None:
+        self.requested = cells  # no goal to rewrite: the route stays the route
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        t = min(self.t, self.actions.shape[1] - 1)
+        self.t += 1
+        return self.actions[:, t].copy()
+
+    def activations(self) -> dict[str, np.ndarray]:
+        """Its only state: which step of the route it is on (one-hot)."""
+        n, steps = self.actions.shape
+        return {"counter": _onehot(np.full(n, min(self.t, steps) - 1), steps)}
+
+
+def _onehot(idx: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((len(idx), size), np.float32)
+    out[np.arange(len(idx)), idx] = 1.0
+    return out
