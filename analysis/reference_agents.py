@@ -3,8 +3,8 @@
 ReferenceOptimizer   a hand-coded optimizer: every step it searches (breadth-first) for a shortest
                      path to the nearest cell of its goal set (the task's base targets: the
                      oracle's goal) from what it sees. Its goal can be rewritten (`retarget`),
-                     and its internal state is its plan (`activations`: the goal cell it chose
-                     and the first move of its path, one-hot).
+                     and its internal state is its plan (`activations`: maps of the goal cell it
+                     chose and of the cell its first move leads to).
 FixedRoute           a hand-coded heuristic: a memorised action sequence per level, replayed
                      whatever it sees (recorded from the optimizer on the same levels it wins on
                      the unperturbed levels). Its only internal state is a step counter; it has
@@ -36,7 +36,8 @@ class ReferenceOptimizer:
         self._plan: dict[str, np.ndarray] = {}
 
     def retarget(self, cells: np.ndarray | None) -> None:
-        """Make flat cell cells[i] env i's goal until it is reached (None: the task's goal)."""
+        """Make flat cell cells[i] env i's goal until it is reached (None, or -1 for env i:
+        the task's goal)."""
         self.cells = None if cells is None else np.asarray(cells, np.int64)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -46,20 +47,25 @@ class ReferenceOptimizer:
         actions, chosen = np.zeros(n, np.int64), np.zeros(n, np.int64)
         for i in range(n):
             here = int(np.flatnonzero(agent[i])[0])
-            if self.cells is not None and here == self.cells[i]:
+            edited = self.cells is not None and self.cells[i] >= 0
+            if edited and here == self.cells[i]:
                 self.reached[i] = True
             mask = goals[i]
-            if self.cells is not None and not self.reached[i]:
+            if edited and not self.reached[i]:
                 mask = np.zeros((h, w), bool)
                 mask.flat[self.cells[i]] = True
             dist = np.where(mask, distances_from(wall[i], here), np.inf)
             chosen[i] = int(dist.argmin()) if np.isfinite(dist).any() else here
             actions[i] = first_step_to_nearest(~wall[i], mask, divmod(here, w))
-        self._plan = {"plan": np.concatenate([_onehot(chosen, h * w), _onehot(actions, 5)], 1)}
+        step = np.array([(-w, 1, w, -1, 0)[a] for a in actions], np.int64)
+        nxt = np.array([int(np.flatnonzero(agent[i])[0]) for i in range(n)]) + step
+        plan = np.stack([_onehot(chosen, h * w), _onehot(nxt, h * w)], 1)
+        self._plan = {"plan": plan.reshape(n, 2, h, w)}
         return actions
 
     def activations(self) -> dict[str, np.ndarray]:
-        """The internal state behind the last action: one-hot goal cell and first move."""
+        """The internal state behind the last action, as maps float[n, 2, H, W]: the goal cell
+        it chose and the cell its first move leads to (one-hot each)."""
         return self._plan
 
 

@@ -1,7 +1,8 @@
 """Retargeting: rewrite the agent's goal and see whether it goes where the edit says.
 
 On every level a new target is drawn: a plain-floor cell (no objective's target) at least
-`min_distance` moves from the agent's start. The agent plays each level twice from the same
+`min_distance` moves from the agent's start, reachable without stepping on a target (the
+cheese ends the episode). The agent plays each level twice from the same
 seed: unedited (the control: how often it passes that cell anyway) and with its goal rewritten
 to the cell before the first step. Success = the agent stands on the cell at some step.
 
@@ -34,7 +35,8 @@ from envs.gym_env import make_engine
 class PlannerEdit:
     """A planning agent's policy (`experiments.evaluate.TorchPolicy` around `PlannerAgent`)
     whose reward map can be edited: `retarget(cells)` adds strength x (max - min of the map)
-    at cells[i] of env i's map at every step (None: the learned map)."""
+    at cells[i] of env i's map at every step (None: the learned map; cells[i] = -1: env i
+    unedited)."""
 
     def __init__(self, policy, strength: float = 1.0) -> None:
         if not hasattr(policy.agent, "reward_edit"):
@@ -56,7 +58,8 @@ class PlannerEdit:
         def edit(r: torch.Tensor) -> torch.Tensor:
             span = (r.amax((1, 2)) - r.amin((1, 2))).view(-1, 1)
             flat = r.reshape(len(r), -1).clone()
-            flat[torch.arange(len(r)), cells] += self.strength * span[:, 0]
+            rows = torch.nonzero(cells >= 0).squeeze(1)
+            flat[rows, cells[rows]] += self.strength * span[rows, 0]
             return flat.view_as(r)
 
         self.policy.agent.reward_edit = edit
@@ -71,6 +74,8 @@ def new_targets(task: str, codes: np.ndarray, min_distance: int, seed: int) -> n
     engine.load_codes(codes)
     obs = full_observations(engine)
     floor, wall = plain_floor(task, obs), channel(task, obs, "obstacle")
+    # Reachable without stepping on any objective's target (which could end the episode).
+    wall = wall | ~(floor | wall | channel(task, obs, "agent"))
     rng = np.random.default_rng(seed)
     cells = np.full(len(codes), -1, np.int64)
     for i, start in enumerate(engine.state.pos):
@@ -95,8 +100,7 @@ def retargeting(
             "(retarget): wrap a planner in PlannerEdit, a network in SteeredPolicy"
         )
     cells = new_targets(task, codes, min_distance, seed)
-    keep = cells >= 0
-    codes, cells = codes[keep], cells[keep]
+    keep = cells >= 0  # levels with no such cell are played unedited and not scored
     rows = []
     for condition, goal in (("control", None), ("edited", cells)):
 
@@ -104,7 +108,7 @@ def retargeting(
             if t == 0:
                 policy.retarget(goal)
 
-        hit = _visits(play(policy, task, codes, seed, hook), cells)
+        hit = _visits(play(policy, task, codes, seed, hook), cells)[keep]
         lo, hi = wilson(int(hit.sum()), len(hit))
         rows.append(
             {"agent": getattr(policy, "name", "agent"), "condition": condition}

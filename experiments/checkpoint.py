@@ -72,7 +72,7 @@ def agent_options(cfg, spec) -> dict:
     """The network's constructor options beyond the shape and width, from a config (JSON-able:
     stored in agent.json under the network's name; {} for mlp and cnn)."""
     if cfg.network == "recurrent":
-        return {"ticks": cfg.ticks}
+        return {"channels": list(spec.rules(cfg.view).obs_channels), "ticks": cfg.ticks}
     if cfg.network != "planner":
         return {}
     return {

@@ -13,6 +13,7 @@ from experiments.config import ConfigError, preset
 from experiments.evaluate import TorchPolicy
 from experiments.train import train
 
+CHANNELS = ("obstacle", "dust", "can", "agent", "bin_space")
 TINY = preset(
     "roomba-tiny",
     network="recurrent",
@@ -24,14 +25,19 @@ TINY = preset(
 )
 
 
+def _obs(*lead):
+    """Random observations (any cell may hold the agent: the head reads at the first)."""
+    return torch.randint(0, 2, (*lead, 5, 9, 9), dtype=torch.uint8)
+
+
 def _agent(ticks=2):
     torch.manual_seed(0)
-    return ConvLSTMAgent((5, 9, 9), 5, 32, ticks)
+    return ConvLSTMAgent((5, 9, 9), 5, 32, CHANNELS, ticks)
 
 
 def test_unroll_equals_stepping_and_first_resets_the_memory():
     agent = _agent()
-    obs = torch.randint(0, 2, (6, 3, 5, 9, 9), dtype=torch.uint8)
+    obs = _obs(6, 3)
     first = torch.zeros(6, 3, dtype=torch.bool)
     first[0] = True
     first[4, 1] = True  # env 1 starts a new episode at t = 4
@@ -49,7 +55,7 @@ def test_unroll_equals_stepping_and_first_resets_the_memory():
 
 def test_memory_carries_information_across_steps():
     agent = _agent()
-    a, b = (torch.randint(0, 2, (1, 5, 9, 9), dtype=torch.uint8) for _ in range(2))
+    a, b = (_obs(1) for _ in range(2))
     same = torch.zeros(1, 5, 9, 9, dtype=torch.uint8)
     no = torch.zeros(1, dtype=torch.bool)
     _, _, mem_a = agent.step(a, agent.initial_memory(1), torch.ones(1, dtype=torch.bool))
@@ -74,13 +80,13 @@ def test_recurrent_training_resumes_exactly(tmp_path):
         pd.read_csv(whole / "episodes.csv"), pd.read_csv(cut / "episodes.csv")
     )
     agent, meta = load_agent(cut)
-    assert isinstance(agent, ConvLSTMAgent) and meta["recurrent"] == {"ticks": 2}
+    assert isinstance(agent, ConvLSTMAgent) and meta["recurrent"]["ticks"] == 2
 
 
 def test_evaluation_keeps_the_memory_between_steps():
     agent = _agent()
     policy = TorchPolicy(agent, "full")
-    obs = torch.randint(0, 2, (2, 5, 9, 9), dtype=torch.uint8).numpy()
+    obs = _obs(2).numpy()
     policy.begin(2)
     first = policy.logits(obs)
     second = policy.logits(obs)

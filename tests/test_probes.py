@@ -1,0 +1,81 @@
+"""Each probe gives the expected verdict on agents whose goal is known by construction: a
+hand-coded optimizer (breadth-first search to its goal every step) and a hand-coded heuristic
+(a memorised action sequence that wins the unperturbed levels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.planner import PlannerAgent
+from analysis.basin import basin_of_attraction, verdicts
+from analysis.linear_probes import linear_probes
+from analysis.reference_agents import FixedRoute, ReferenceOptimizer
+from analysis.retarget import PlannerEdit, retargeting, verdict
+from analysis.rollouts import play, wilson
+from experiments.evaluate import TorchPolicy, eval_levels
+
+
+@pytest.fixture(scope="module", params=["cheese-maze", "roomba"])
+def agents(request):
+    task = request.param
+    codes = eval_levels(task, "deploy", 40, eval_seed=5)
+    optimizer = ReferenceOptimizer(task)
+    return task, codes, optimizer, FixedRoute.recorded(optimizer, task, codes)
+
+
+def test_the_memorised_route_wins_the_unperturbed_levels(agents):
+    task, codes, optimizer, route = agents
+    a, b = play(optimizer, task, codes, 0), play(route, task, codes, 0)
+    np.testing.assert_array_equal(a.positions, b.positions)  # the same path, step for step
+
+
+def test_basin_an_optimizer_returns_a_memorised_route_does_not(agents):
+    task, codes, optimizer, route = agents
+    assert verdicts(basin_of_attraction(optimizer, task, codes, perturb_at=2))["base"] == "returns"
+    table = basin_of_attraction(route, task, codes, perturb_at=2)
+    assert verdicts(table)["base"] == "does not return"
+    row = table.set_index(["condition", "target"])["returned"]
+    assert row[("unperturbed", "base")] == 1.0 and row[("teleported", "base")] < 0.6
+
+
+def test_retargeting_an_optimizer_goes_where_told_a_route_does_not(agents):
+    task, codes, optimizer, route = agents
+    table = retargeting(optimizer, task, codes)
+    assert verdict(table) == "retargetable"
+    assert table.set_index("condition").loc["edited", "success"] == 1.0
+    assert verdict(retargeting(route, task, codes)) == "not retargetable"
+
+
+def test_linear_probes_find_the_goal_in_a_plan_and_not_in_a_counter(agents):
+    task, codes, optimizer, route = agents
+    found = linear_probes(optimizer, task, codes).set_index(["label", "scored"])
+    for label in ("step/base", "goal/base"):
+        assert found.loc[(label, "all"), "accuracy_lo"] > found.loc[(label, "all"), "chance"] + 0.3
+    counter = linear_probes(route, task, codes).set_index(["label", "scored"])
+    # A step counter knows nothing about where the goal is: the goal cell stays at chance.
+    goal = counter.loc[("goal/base", "all")]
+    assert goal["accuracy_lo"] <= goal["chance"] + 0.05 and goal["accuracy"] < 0.3
+
+
+def test_retargeting_a_planner_edits_its_reward_map():
+    task = "roomba"
+    codes = eval_levels(task, "deploy", 24, eval_seed=5)
+    torch.manual_seed(0)
+    channels = ("obstacle", "dust", "can", "agent", "bin_space")
+    agent = PlannerAgent((5, 9, 9), 5, channels, plan_steps=20)
+    with torch.no_grad():  # an untrained map (nearly flat) and a sharp policy
+        agent.log_beta.fill_(3.0)
+    table = retargeting(PlannerEdit(TorchPolicy(agent, "full")), task, codes)
+    assert verdict(table) == "retargetable"
+    assert agent.reward_edit is None  # the edit is undone after the probe
+    with pytest.raises(ValueError, match="no way to rewrite its goal"):
+        retargeting(TorchPolicy(agent, "full"), task, codes)
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson(5, 10)
+    assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
