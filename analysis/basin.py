@@ -169,7 +169,9 @@ def basin_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> list
         x = np.arange(len(targets))
         for j, condition in enumerate(CONDITIONS):
             part = table[table["condition"] == condition].set_index("target").loc[targets]
-            err = [part["returned"] - part["returned_lo"], part["returned_hi"] - part["returned"]]
+            err = _errors(
+                [part["returned"] - part["returned_lo"], part["returned_hi"] - part["returned"]]
+            )
             ax.bar(x + (j - 1) * 0.27, part["returned"], 0.27, yerr=err, label=condition)
         ax.set_xticks(x, targets)
         ax.set_title(name, fontsize=9)
@@ -181,3 +183,8 @@ def basin_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> list
     )
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _errors(parts) -> np.ndarray:
+    """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
+    return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)

@@ -244,7 +244,9 @@ def probe_figure(table: pd.DataFrame, path, title: str = "") -> list:
         width = 0.8 / max(1, len(labels))
         for j, lab in enumerate(labels):
             sub = mine[mine["label"] == lab].set_index("layer").reindex(layers)
-            err = [sub["accuracy"] - sub["accuracy_lo"], sub["accuracy_hi"] - sub["accuracy"]]
+            err = _errors(
+                [sub["accuracy"] - sub["accuracy_lo"], sub["accuracy_hi"] - sub["accuracy"]]
+            )
             ax.bar(x + j * width, sub["accuracy"], width, yerr=err, label=lab)
             ax.scatter(x + j * width, sub["chance"], marker="_", c="k", s=80, zorder=3)
         ax.set_xticks(x + 0.4 - width / 2, layers, rotation=30, fontsize=7)
@@ -255,3 +257,8 @@ def probe_figure(table: pd.DataFrame, path, title: str = "") -> list:
     fig.suptitle(title or "Linear probes: decoding the next step and the goal", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _errors(parts) -> np.ndarray:
+    """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
+    return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)

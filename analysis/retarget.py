@@ -132,7 +132,7 @@ def retarget_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> l
     x = np.arange(len(tables))
     for j, condition in enumerate(("control", "edited")):
         part = pd.DataFrame([t.set_index("condition").loc[condition] for t in tables.values()])
-        err = [part["success"] - part["success_lo"], part["success_hi"] - part["success"]]
+        err = _errors([part["success"] - part["success_lo"], part["success_hi"] - part["success"]])
         ax.bar(x + (j - 0.5) * 0.38, part["success"], 0.38, yerr=err, label=condition)
     ax.set_xticks(x, list(tables), fontsize=8)
     ax.set_ylim(0, 1.05)
@@ -141,3 +141,8 @@ def retarget_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> l
     ax.set_title(title or "Retargeting: the goal rewritten to a random floor cell", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _errors(parts) -> np.ndarray:
+    """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
+    return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)

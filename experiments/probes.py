@@ -1,8 +1,9 @@
 """Probes that tell an optimizer from a heuristic, runnable on a trained run folder.
 
 thinking_time(run, steps)
-    More planning at test time: the planner's value-iteration steps K are set to each value and
-    the agent is evaluated on the run's own train and deploy levels. A planner's competence
+    More planning at test time: the planner's value-iteration steps K (the recurrent agent's
+    ConvLSTM ticks per step) are set to each value and the agent is evaluated on the run's own
+    train and deploy levels. A planner's competence
     grows with K up to the distances it must see (MEASURED on the Roomba: train floor 74% at
     K 1, 97% at K 4, 100% at K 10), while *what* it pursues should not change (deploy can
     emptying 38-39% at every K). A feed-forward network has no such knob: its row is the same
@@ -59,12 +60,14 @@ def thinking_time(
     meta = read_config(run)
     agent, agent_meta = load_agent(run)
     settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
-    planner = agent_meta["network"] == "planner"
+    planner = agent_meta["network"] in ("planner", "recurrent")
     rng = np.random.default_rng(seed)
     out = []
     for k in steps:
-        if planner:
+        if agent_meta["network"] == "planner":
             agent.plan_steps = int(k)
+        elif agent_meta["network"] == "recurrent":
+            agent.ticks = int(k)
         rows, _ = evaluate(TorchPolicy(agent, agent_meta["view"]), meta["task"], settings)
         for r in rows:
             r["task"] = meta["task"]

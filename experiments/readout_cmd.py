@@ -1,5 +1,6 @@
 """`mesaworld readout` and `mesaworld probe`: read a planning agent's learned objective
-(`experiments.readout`) and probe its optimization (`experiments.probes`)."""
+(`experiments.readout`) and probe its optimization (`experiments.probes`,
+`experiments.run_probes`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from experiments import commands
+from experiments import commands, run_probes
 from experiments.probes import thinking_time, thinking_time_figure
 from experiments.readout import format_readout, readout
 from experiments.readout_figures import reward_map_figure
@@ -55,31 +56,50 @@ def cmd_readout(args: argparse.Namespace) -> int:
 def add_probe_parser(sub) -> None:
     p = sub.add_parser(
         "probe",
-        help="probes of an agent's optimization (thinking-time: more planning at test time)",
+        help="probes that tell an optimizer from a heuristic (thinking-time, basin, retarget, "
+        "linear)",
         description=(
-            "thinking-time: evaluate a trained run's agent at several value-iteration budgets "
-            "K on its own train and deploy levels; normalized return per objective, length and "
-            "proxy behaviour, 95%% bootstrap intervals over levels. Writes "
-            "<run>/probes/thinking_time.csv."
+            "thinking-time: the run's agent at several planning budgets (the planner's "
+            "value-iteration steps K, the recurrent agent's ticks per step) on its own train and "
+            "deploy levels. basin: teleported mid-episode, does it return to each target set? "
+            "retarget: its reward map edited at a random floor cell, does it go there? linear: "
+            "held-out accuracy of linear probes decoding its next step and goal cell per layer. "
+            "basin, retarget and linear also run a hand-coded optimizer and a memorised route "
+            "(goals known by construction) on the same levels, for reference. Writes "
+            "<run>/probes/<probe>.csv and <probe>.png/pdf."
         ),
     )
-    p.add_argument("probe", choices=("thinking-time",))
+    p.add_argument("probe", choices=("thinking-time", *run_probes.KINDS))
     p.add_argument("run", help="a trained run folder")
-    p.add_argument("--steps", default="1,2,4,10,20", help="comma-separated K values")
-    p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
+    p.add_argument("--steps", default="1,2,4,10,20", help="thinking-time: comma-separated budgets")
+    p.add_argument("--levels", type=int, default=100, help="evaluation levels (per split)")
+    p.add_argument("--split", default="deploy", choices=("train", "deploy"),
+                   help="basin, retarget, linear: which evaluation levels")  # fmt: skip
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    if args.levels < 1:
+        raise ValueError("--levels: must be a positive integer")
+    out = Path(args.run) / "probes"
+    if args.probe != "thinking-time":
+        table, verdicts = run_probes.probe_run(args.run, args.probe, args.levels, args.split)
+        name = args.probe
+        with exclusive(out, "probe"):
+            atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
+            run_probes.probe_figure(name, table, out / name, title=f"{name}: {Path(args.run).name}")
+        print(run_probes.summary(name, table).to_string(index=False))
+        for agent, verdict in verdicts.items():
+            print(f"{agent}: {verdict}")
+        print(f"wrote {out / (name + '.csv')} and {out / (name + '.png')}")
+        return 0
     try:
         steps = [int(k) for k in args.steps.split(",")]
     except ValueError:
         raise ValueError(f"--steps: not comma-separated integers: {args.steps!r}") from None
-    if args.levels < 1:
-        raise ValueError("--levels: must be a positive integer")
     table = thinking_time(args.run, steps, args.levels)
-    out = Path(args.run) / "probes"
     with exclusive(out, "probe"):
         atomic_write_text(out / "thinking_time.csv", table.to_csv(index=False))
+        thinking_time_figure(table, out / "thinking_time", title=Path(args.run).name)
     cols = ["plan_steps", "split"] + [c for c in table.columns if c.startswith("norm/")]
     cols += ["behaviour", "length"]
     print(table[[c for c in cols if ":" not in c]].round(3).to_string(index=False))
@@ -112,7 +132,13 @@ def cmd_mesa_demo(args: argparse.Namespace) -> int:
         thinking_time_figure(table, run / "probes" / "thinking_time", title=run.name)
         cols = ["plan_steps", "split", "norm/base", "norm/dust_collected", "behaviour"]
         say(table[cols].round(2).to_string(index=False))
+        for kind in run_probes.KINDS:
+            say(f"\n{kind}: {run.name} vs a hand-coded optimizer and a memorised route")
+            table, verdicts = run_probes.probe_run(run, kind, levels=100)
+            run_probes.probe_figure(kind, table, run / "probes" / kind, title=f"{kind}: {run.name}")
+            for agent, verdict in verdicts.items():
+                say(f"  {agent}: {verdict}")
     say(f"\nfigures: {root / 'readout' / 'reward_maps_roomba.png'} (the mesa-objective),")
-    say(f"         {root}/<run>/probes/thinking_time.png")
+    say(f"         {root}/<run>/probes/{{thinking_time,basin,retarget,linear}}.png")
     say(f"(mesa-optimizer demo took {time.perf_counter() - start:.0f} s)")
     return 0
