@@ -43,10 +43,17 @@ class _Recorder:
         self.samples: list[tuple[dict, dict, np.ndarray]] = []
         self.live = self.engine = None
         self._last: dict[str, torch.Tensor] = {}
+        self.handles = []
         if not hasattr(policy, "activations"):
             for name, module in policy.agent.named_modules():
                 if _probed(name, module):
-                    module.register_forward_hook(self._keep(name))
+                    self.handles.append(module.register_forward_hook(self._keep(name)))
+
+    def close(self) -> None:
+        """Remove the hooks from the network (it plays on unobserved afterwards)."""
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
 
     def _keep(self, name: str):
         def hook(module, inputs, output):
@@ -134,6 +141,7 @@ def _fit_cells(x: np.ndarray, y: np.ndarray, decay: float = 1e-3):
             zt = torch.from_numpy(((z - mu) / sd).astype(np.float32))
             return torch.einsum("c,nck->nk", w, zt).argmax(1).numpy().astype(float)
 
+    predict.weight = w.detach().numpy().copy()  # the goal direction (standardized units)
     return predict
 
 
@@ -182,7 +190,10 @@ def linear_probes(
     if len(codes) < 4:
         raise ValueError("linear probes need at least 4 levels (half to fit, half to score)")
     rec = _Recorder(policy, task)
-    play(rec, task, codes, seed, rec.hook)
+    try:
+        play(rec, task, codes, seed, rec.hook)
+    finally:
+        rec.close()
     samples = rec.samples[:max_steps_per_level]
     level = np.concatenate([live for _, _, live in samples])
     labels = {k: np.concatenate([s[1][k] for s in samples]) for k in samples[0][1]}

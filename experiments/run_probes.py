@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import basin, linear_probes, retarget
 from analysis.reference_agents import FixedRoute, ReferenceOptimizer
+from analysis.steering import SteeredPolicy
 from experiments.checkpoint import load_agent
 from experiments.evaluate import TorchPolicy, eval_levels
 from experiments.runfolder import read_config
@@ -32,13 +33,12 @@ def run_policy(run: Path):
     return policy, meta["task"], meta["eval"]["eval_seed"]
 
 
-def _retargetable(policy):
+def _retargetable(policy, task: str, codes: np.ndarray):
+    """The planner: its reward map edited. Other networks: a decoded goal written into their
+    last spatial layer (`analysis.steering`; an MLP has none: a one-line error)."""
     if hasattr(policy.agent, "reward_edit"):
         return retarget.PlannerEdit(policy)
-    raise ValueError(
-        f"{policy.name}: retargeting edits a planner's reward map; a {type(policy.agent).__name__}"
-        " has no explicit objective to edit (steering its activations is not built yet)"
-    )
+    return SteeredPolicy(policy, task, codes)
 
 
 def probe_run(
@@ -62,7 +62,7 @@ def probe_run(
             table = basin.basin_of_attraction(agent, task, codes, seed=seed)
             verdicts[agent.name] = ", ".join(f"{k}: {v}" for k, v in basin.verdicts(table).items())
         elif kind == "retarget":
-            subject = agent if agent is not policy else _retargetable(policy)
+            subject = agent if agent is not policy else _retargetable(policy, task, codes)
             table = retarget.retargeting(subject, task, codes, seed=seed)
             table["agent"] = agent.name
             verdicts[agent.name] = retarget.verdict(table)

@@ -304,7 +304,7 @@ SPEC = TaskSpec(
         ),
         Preset(
             "cheese-maze-recurrent",
-            {"network": "recurrent", "view": "full", "total_steps": 500_000, "lr": 5e-4},
+            {"network": "recurrent", "view": "full", "total_steps": 500_000},
             "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",
         ),
     ),

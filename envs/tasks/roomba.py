@@ -369,7 +369,7 @@ SPEC = TaskSpec(
         ),
         Preset(
             "roomba-recurrent",
-            {"network": "recurrent", "view": "full", "total_steps": 500_000, "lr": 5e-4},
+            {"network": "recurrent", "view": "full", "total_steps": 500_000},
             "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",
         ),
         Preset(
