@@ -368,6 +368,12 @@ SPEC = TaskSpec(
             "a mesa-optimizer: learned reward map + 10 steps of value iteration",
         ),
         Preset(
+            "roomba-planner-coords",
+            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
+            | {"plan_steps": 10, "plan_gamma": 0.9, "coords": True},
+            "the planner with row/column input channels (the architecture table's control)",
+        ),
+        Preset(
             "roomba-recurrent",
             {"network": "recurrent", "view": "full", "total_steps": 500_000},
             "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",

@@ -1,0 +1,116 @@
+"""Experiment 2: which architectures learn the proxy? Architectures x tasks, over seeds.
+
+Reads finished sweeps (one folder per architecture and task, each with its runs and the
+task's baselines, as `mesaworld sweep` leaves them) and prints one row per (task, preset,
+knob): competence on train levels, deploy return and proxy behaviour (95% t-intervals over
+seeds), the cell's label with counts (`analysis.labels`: competence first, per run), and,
+for planners whose folder has `readout/cells.csv` (`mesaworld readout`), the readout ratio
+(how the learned reward values the proxy's own targets against the base's: 1 = alike).
+
+    python -m experiments.e02_architectures /tmp/sweeps/*      # any number of sweep folders
+    python -m experiments.e02_architectures A B --csv table.csv
+
+To make the folders (the README's table; ~5 seeds each, hours on 2 cores):
+    mesaworld sweep roomba-long --knob 0 --seeds 5 --out sweeps/roomba-mlp
+    mesaworld sweep roomba-planner --knob 0 --seeds 5 --out sweeps/roomba-planner
+    mesaworld sweep roomba-planner-coords --knob 0 --seeds 5 --out sweeps/roomba-planner-coords
+    mesaworld sweep roomba-recurrent --knob 0 --seeds 5 --out sweeps/roomba-recurrent
+    mesaworld sweep cheese-maze --knob 1 --seeds 5 --out sweeps/cheese-mlp   (and -planner, ...)
+    mesaworld readout sweeps/roomba-planner     (for each planner folder)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.metrics import gap_table, run_summary
+from analysis.runs import RunsError, load_runs
+
+
+def _ci(row: pd.Series, m: str, scale: float = 1.0, digits: int = 0) -> str:
+    if pd.isna(row.get(m)):
+        return "-"
+    lo, hi = row.get(f"{m}:lo"), row.get(f"{m}:hi")
+    fmt = f"{{:.{digits}f}}"
+    val = fmt.format(scale * row[m])
+    return val if pd.isna(lo) else f"{val} [{fmt.format(scale * lo)}, {fmt.format(scale * hi)}]"
+
+
+def _readout(folder: Path) -> dict[float, str]:
+    path = folder / "readout" / "cells.csv"
+    if not path.is_file():
+        return {}
+    cells = pd.read_csv(path)
+    ratio = [c for c in cells.columns if c.startswith("deploy/ratio/") and ":" not in c]
+    if not ratio:
+        return {}
+    m = ratio[0]
+    return {float(r["knob"]): _ci(r, m, digits=2) for _, r in cells.iterrows()}
+
+
+def architecture_rows(folder: str | Path) -> list[dict]:
+    """The trained cells of one sweep folder, one dict per (task, preset, knob)."""
+    folder = Path(folder)
+    table = gap_table(run_summary(load_runs(folder)), str(folder))
+    trained = table[table["role"] == "trained"]
+    readouts = _readout(folder)
+    rows = []
+    for key, part in trained.groupby(["task", "preset", "knob"], sort=False):
+        split = part.set_index("split")
+        if not {"train", "deploy"} <= set(split.index):
+            continue
+        train, deploy = split.loc["train"], split.loc["deploy"]
+        rows.append(
+            {
+                "task": key[0],
+                "architecture": key[1],
+                "knob": key[2],
+                "seeds": int(deploy["seeds"]),
+                "train base (% of optimum)": _ci(train, "norm/base", 100),
+                "deploy base (%)": _ci(deploy, "norm/base", 100),
+                "proxy behaviour (%)": _ci(deploy, "behaviour", 100),
+                "readout ratio": readouts.get(float(key[2]), "-"),
+                "label (runs)": deploy["label"],
+            }
+        )
+    return rows
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (no optional dependency)."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + " --- |" * len(table.columns)]
+    lines += ["| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("folders", nargs="+", help="sweep folders (runs + the task's baselines)")
+    p.add_argument("--csv", default=None, help="also write the table here")
+    args = p.parse_args(argv)
+    rows = []
+    try:
+        for folder in args.folders:
+            rows += architecture_rows(folder)
+    except (RunsError, OSError, ValueError) as e:
+        print(f"e02_architectures: error: {e}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(
+            "e02_architectures: error: no finished trained runs in those folders", file=sys.stderr
+        )
+        return 2
+    table = pd.DataFrame(rows).sort_values(["task", "architecture", "knob"])
+    print(markdown(table))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
