@@ -12,6 +12,7 @@ from experiments import commands, run_probes
 from experiments.probes import thinking_time, thinking_time_figure
 from experiments.readout import format_readout, readout
 from experiments.readout_figures import reward_map_figure
+from experiments.readout_irl import agreement, readout_vs_irl
 from experiments.storage import atomic_write_text, exclusive
 
 
@@ -50,6 +51,17 @@ def cmd_readout(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_readout(cells))
         print(f"wrote {out / 'readout.csv'} and {out / 'cells.csv'}")
+    behavioral = root / "analysis" / "behavioral.csv"
+    if behavioral.is_file():  # `mesaworld analyze` ran here: compare the two instruments
+        table = readout_vs_irl(out / "readout.csv", behavioral)
+        with exclusive(out, "readout"):
+            atomic_write_text(out / "readout_vs_irl.csv", table.to_csv(index=False))
+        if not args.quiet and len(table):
+            print("\nthe readout vs the behavioral objective (IRL on deploy behaviour), per run:")
+            cols = ["run", "readout ratio", "readout says", "IRL label", "agree"]
+            print(table[cols].round(2).to_string(index=False))
+            print(agreement(table).to_string(index=False))
+            print(f"wrote {out / 'readout_vs_irl.csv'}")
     return 0
 
 

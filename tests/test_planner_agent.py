@@ -4,6 +4,7 @@ and it trains, saves and reloads like the other networks."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -166,3 +167,28 @@ def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):
+    from experiments.readout_irl import agreement, readout_vs_irl
+
+    m = "deploy/ratio/dust_collected"
+    read = pd.DataFrame(
+        {"run": ["a", "b", "c", "d"], "knob": [0, 0, 0.25, 0.25], "seed": [0, 1, 0, 1]}
+        | {m: [1.0, 1.0, 0.1, 0.5], f"{m}:lo": [0.9, 0.9, 0.0, 0.2]}
+        | {f"{m}:hi": [1.1, 1.1, 0.2, 0.8]}
+    )
+    labels = [
+        "goal misgeneralization (dust_collected)",  # a: valued and pursued: agree
+        "generalizes",  # b: valued but not pursued: disagree
+        "generalizes",  # c: neither: agree
+        "undertrained",  # d: interval straddles 0.5, and no claim: not comparable
+    ]
+    irl = pd.DataFrame({"run": list("abcd"), "label": labels, "gap/dust_collected": 0.0})
+    read.to_csv(tmp_path / "r.csv", index=False)
+    irl.to_csv(tmp_path / "b.csv", index=False)
+    table = readout_vs_irl(tmp_path / "r.csv", tmp_path / "b.csv")
+    assert list(table["agree"]) == ["yes", "no", "yes", "-"]
+    counts = agreement(table).set_index("knob")
+    assert counts.loc[0, "agree"] == 1 and counts.loc[0, "disagree"] == 1
+    assert counts.loc[0.25, "not comparable"] == 1
