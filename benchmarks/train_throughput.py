@@ -3,6 +3,13 @@ and our default settings alone, beside a busy core and beside a second training.
 
     python benchmarks/train_throughput.py            # ~3 min
     python benchmarks/train_throughput.py --quick    # fewer steps
+    python benchmarks/train_throughput.py --networks # only the network rows (~2 min)
+
+The network rows: training env-steps/s of the planning agent (roomba-planner: K = 10 steps of
+value iteration) and the recurrent agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP
+PPO (roomba), same run, same step count; and one forward pass at a batch of 256 Roomba
+observations (median of 30, 1 torch thread): the planner's reward net + value iteration, the
+recurrent agent's step, the plain MLP.
 
 The "busy machine" rows: the same training with 1 torch thread (the default) and with 2, first
 alone, then while a plain `while True: pass` process holds one core, then while a second copy of
@@ -102,11 +109,58 @@ def busy_table(preset_name: str, steps: int) -> None:
     print(f"{'1 / 2 threads':14} " + " ".join(f"{r:>{w}.2f}x" for r, w in zip(ratios, (9, 19, 17))))
 
 
+def forward_ms(network: str, batch: int = 256, reps: int = 30) -> float:
+    """Median wall time (ms) of one no-grad forward pass at `batch` Roomba observations."""
+    from agents.ppo import make_agent
+    from envs.registry import get_task
+    from experiments.checkpoint import agent_options
+
+    cfg = preset({"mlp": "roomba", "planner": "roomba-planner"}.get(network, f"roomba-{network}"))
+    rules = get_task("roomba").rules(cfg.view)
+    agent = make_agent(
+        network, rules.obs_shape, 5, cfg.hidden, **agent_options(cfg, get_task("roomba"))
+    )
+    obs = torch.zeros((batch, *rules.obs_shape), dtype=torch.uint8)
+    obs[:, rules.obs_channels.index("agent") if "agent" in rules.obs_channels else 0, 4, 4] = 1
+    times = []
+    with torch.no_grad():
+        for _ in range(reps):
+            start = time.perf_counter()
+            if network == "recurrent":
+                agent.step(obs, agent.initial_memory(batch), torch.zeros(batch, dtype=torch.bool))
+            else:
+                agent.logits(obs)
+            times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def network_table(steps: int) -> None:
+    print(f"\nnetworks on the Roomba: training env-steps/s ({steps:,} steps each, 1 torch thread)"
+          " and one forward pass at B=256")  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = {}
+    for network, name in (("mlp", "roomba"), ("planner", "roomba-planner"),
+                          ("recurrent", "roomba-recurrent")):  # fmt: skip
+        rows[network] = (ours(name, steps), forward_ms(network))
+    torch.set_num_threads(threads)
+    base_rate, base_ms = rows["mlp"]
+    print(f"{'network':12} {'env-steps/s':>12} {'vs MLP':>8} {'forward ms':>11} {'vs MLP':>8}")
+    for network, (rate, ms) in rows.items():
+        print(
+            f"{network:12} {rate:12,.0f} {rate / base_rate:7.2f}x {ms:11.2f} {ms / base_ms:7.1f}x"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps")
     p.add_argument("--preset", default="roomba", help="our config")
+    p.add_argument("--networks", action="store_true", help="only the network rows")
     args = p.parse_args()
+    if args.networks:
+        network_table(32_768 if args.quick else 65_536)
+        return
     ours_steps = 200_000 if args.quick else 600_000
     peer_steps = 16_384 if args.quick else 49_152
     threads = torch.get_num_threads()
@@ -126,6 +180,7 @@ def main() -> None:
         )
         print(f"ratio: {ours_rate / peer:.1f}x")
     busy_table(args.preset, 100_000 if args.quick else 200_000)
+    network_table(32_768 if args.quick else 65_536)
 
 
 if __name__ == "__main__":
