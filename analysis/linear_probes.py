@@ -8,7 +8,8 @@ acted on:
     step/base      the first move of a shortest path to the nearest base target
     step/<proxy>   the same toward the nearest of the proxy's own targets (the Roomba's cans,
                    the cheese maze's corner when the cheese is elsewhere)
-    goal/base      the nearest base target cell itself
+    goal/<k>       the nearest of all k's target cells itself (the Roomba's goal/dust_collected:
+                   the nearest cell the dust sensor lights, can or floor dust)
 
 A multinomial logistic regression per (layer, label) is fitted on the first half of the levels
 and scored on the other half: held-out accuracy with a 95% bootstrap interval over levels,
@@ -88,22 +89,23 @@ def _probed(name: str, module: nn.Module) -> bool:
 
 
 def oracle_labels(task: str, obs: np.ndarray) -> dict[str, np.ndarray]:
-    """Per env (float, NaN = no such target): step/<k> for every target set, goal/base, and
-    the agent's cell `pos`."""
-    sets = target_sets(task, obs)
+    """Per env (float, NaN = no such target): step/<k> toward each objective's own targets,
+    goal/<k> the nearest of all its targets, and the agent's cell `pos`."""
+    sets, full = target_sets(task, obs), target_sets(task, obs, own=False)
     wall, agent = channel(task, obs, "obstacle"), channel(task, obs, "agent")
     n, w = len(obs), obs.shape[-1]
-    out = {f"step/{k}": np.full(n, np.nan) for k in sets} | {"goal/base": np.full(n, np.nan)}
+    out = {f"{kind}/{k}": np.full(n, np.nan) for kind in ("step", "goal") for k in sets}
     out["pos"] = np.zeros(n)
     for i in range(n):
         here = int(np.flatnonzero(agent[i])[0])
         out["pos"][i] = here
+        dist = distances_from(wall[i], here)
         for k, cells in sets.items():
             if cells[i].any():
                 out[f"step/{k}"][i] = first_step_to_nearest(~wall[i], cells[i], divmod(here, w))
-        if sets["base"][i].any():
-            dist = np.where(sets["base"][i], distances_from(wall[i], here), np.inf)
-            out["goal/base"][i] = dist.argmin() if np.isfinite(dist).any() else np.nan
+            near = np.where(full[k][i], dist, np.inf)
+            if np.isfinite(near).any():
+                out[f"goal/{k}"][i] = near.argmin()
     return out
 
 

@@ -69,15 +69,16 @@ def full_observations(engine) -> np.ndarray:
     return full.task.observation(full.state)
 
 
-def target_sets(task: str, obs: np.ndarray) -> dict[str, np.ndarray]:
+def target_sets(task: str, obs: np.ndarray, own: bool = True) -> dict[str, np.ndarray]:
     """bool[n, H, W] per objective with targets: the base's target cells and each proxy's own
-    (its targets minus the base's: the Roomba's cans, the corner when the cheese is elsewhere)."""
+    (its targets minus the base's: the Roomba's cans, the corner when the cheese is elsewhere;
+    `own=False`: all its targets, e.g. every cell the dust sensor lights up)."""
     spec = get_task(task)
     if spec.targets is None:
         raise ValueError(f"task {task!r} declares no target cells (TaskSpec.targets)")
     sets = {k: np.asarray(v, bool) for k, v in spec.targets(obs).items()}
     base = sets["base"]
-    return {k: (v if k == "base" else v & ~base) for k, v in sets.items()}
+    return {k: (v if k == "base" or not own else v & ~base) for k, v in sets.items()}
 
 
 def channel(task: str, obs: np.ndarray, name: str) -> np.ndarray:

@@ -42,10 +42,16 @@ def _retargetable(policy, task: str, codes: np.ndarray):
 
 
 def probe_run(
-    run: str | Path, kind: str, levels: int = 100, split: str = "deploy", seed: int = 0
+    run: str | Path,
+    kind: str,
+    levels: int = 100,
+    split: str = "deploy",
+    seed: int = 0,
+    references: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """`kind` on the run and on the two references, on the first `levels` evaluation levels of
-    `split` (the run's own evaluation seed). Returns the stacked table and a verdict per agent."""
+    """`kind` on the run and (`references`) on the two references, on the first `levels`
+    evaluation levels of `split` (the run's own evaluation seed). Returns the stacked table
+    and a verdict per agent."""
     if kind not in KINDS:
         raise ValueError(f"unknown probe {kind!r}; known: {', '.join(KINDS)}")
     if split not in ("train", "deploy"):
@@ -55,7 +61,9 @@ def probe_run(
     policy, task, eval_seed = run_policy(Path(run))
     codes = eval_levels(task, split, levels, eval_seed)
     optimizer = ReferenceOptimizer(task)
-    agents = [policy, optimizer, FixedRoute.recorded(optimizer, task, codes, seed)]
+    agents = [policy]
+    if references:
+        agents += [optimizer, FixedRoute.recorded(optimizer, task, codes, seed)]
     tables, verdicts = [], {}
     for agent in agents:
         if kind == "basin":

@@ -1,0 +1,154 @@
+"""Experiment 3: the three optimizer-vs-heuristic probes over seeds and architectures.
+
+For every finished trained run under the given sweep folders: the basin of attraction
+(teleported at step 3: return rate to each target set), retargeting (success with the goal
+rewritten; a planner's reward map edited, another network steered through its last spatial
+layer, "n/a" for an MLP), and linear probes (the best layer's held-out accuracy decoding the
+nearest target of each objective, goal/<k>). Per (task, preset, knob): mean [95% t-interval
+over seeds]; the hand-coded optimizer and the memorised route are scored once per task on the
+same levels, as references. Writes <out>/probe_runs.csv, probe_cells.csv and probes_<task>.png.
+
+    python -m experiments.e03_probes sweeps/roomba-mlp sweeps/roomba-planner --out runs/e03
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis.figure_files import save_figure
+from analysis.metrics import t_interval
+from analysis.runs import RunsError, finished_runs
+from experiments.run_probes import probe_run
+from experiments.runfolder import read_config
+
+
+def _numbers(run: Path, levels: int) -> dict:
+    """One run's probe figures (module docstring)."""
+    out: dict = {}
+    basin, _ = probe_run(run, "basin", levels, references=False)
+    moved = basin[basin["condition"] == "teleported"]
+    out |= {f"basin/{r.target}": r.returned for r in moved.itertuples() if r.episodes}
+    try:
+        table, _ = probe_run(run, "retarget", levels, references=False)
+        out["retarget"] = float(table.set_index("condition").loc["edited", "success"])
+        out["retarget control"] = float(table.set_index("condition").loc["control", "success"])
+    except ValueError as e:  # an MLP has no map to write a goal into
+        out["retarget"], out["retarget note"] = np.nan, str(e).split(": ", 1)[-1]
+    probes, _ = probe_run(run, "linear", levels, references=False)
+    goals = probes[(probes["scored"] == "all") & probes["label"].str.startswith("goal/")]
+    out |= {f"linear/{k}": float(g["accuracy"].max()) for k, g in goals.groupby("label")}
+    return out
+
+
+def _references(task: str, run: Path, levels: int) -> list[dict]:
+    """The hand-coded optimizer and the memorised route, on the levels of `run`."""
+    rows = {}
+    for kind in ("basin", "retarget", "linear"):
+        table, _ = probe_run(run, kind, levels)
+        table = table[~table["agent"].str.contains(run.name, regex=False)]
+        for agent, g in table.groupby("agent", sort=False):
+            row = rows.setdefault(agent, {"task": task, "preset": agent, "knob": np.nan})
+            if kind == "basin":
+                moved = g[(g["condition"] == "teleported") & (g["episodes"] > 0)]
+                row |= {f"basin/{r.target}": r.returned for r in moved.itertuples()}
+            elif kind == "retarget":
+                row["retarget"] = float(g.set_index("condition").loc["edited", "success"])
+            else:
+                goals = g[(g["scored"] == "all") & g["label"].str.startswith("goal/")]
+                row |= {
+                    f"linear/{k}": float(v["accuracy"].max()) for k, v in goals.groupby("label")
+                }
+    return list(rows.values())
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% t-interval over seeds per (task, preset, knob)."""
+    metrics = [c for c in runs.columns if c.startswith(("basin/", "linear/")) or c == "retarget"]
+    rows = []
+    for key, g in runs.groupby(["task", "preset", "knob"], dropna=False, sort=False):
+        row = dict(zip(("task", "preset", "knob"), key)) | {"seeds": len(g)}
+        for m in metrics:
+            x = g[m].to_numpy(float)
+            x = x[np.isfinite(x)]
+            row[m] = float(x.mean()) if len(x) else np.nan
+            row[f"{m}:lo"], row[f"{m}:hi"] = t_interval(x) if len(x) > 1 else (np.nan, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def figure(table: pd.DataFrame, path: Path, task: str) -> list[Path]:
+    """One panel per probe; a bar per cell (references without intervals)."""
+    groups = [["basin/base"], ["retarget"], [c for c in table.columns if c.startswith("linear/")
+              and ":" not in c]]  # fmt: skip
+    groups[0] += [c for c in table.columns if c.startswith("basin/") and ":" not in c
+                  and c != "basin/base"]  # fmt: skip
+    titles = ("basin: returned after a teleport", "retargeting: reached the new goal",
+              "linear probes: goal decoded (best layer)")  # fmt: skip
+    names = [p if pd.isna(k) else f"{p} {k:g}" for p, k in zip(table["preset"], table["knob"])]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
+    for ax, cols, title in zip(axes, groups, titles):
+        x = np.arange(len(table))
+        width = 0.8 / max(1, len(cols))
+        for j, m in enumerate(cols):
+            lo = table.get(f"{m}:lo", pd.Series(np.nan, index=table.index))
+            hi = table.get(f"{m}:hi", pd.Series(np.nan, index=table.index))
+            err = np.clip(np.nan_to_num([table[m] - lo, hi - table[m]]), 0, None)
+            ax.bar(x + j * width, table[m].fillna(0), width, yerr=err, label=m.split("/", 1)[-1])
+        ax.set_xticks(x + 0.4 - width / 2, names, rotation=35, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 1.05)
+        if len(cols) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{task}: optimizer-vs-heuristic probes, mean [95% t-interval over seeds]")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("folders", nargs="+", help="sweep folders of trained runs")
+    p.add_argument("--levels", type=int, default=100, help="deploy evaluation levels per probe")
+    p.add_argument("--out", default="runs/e03_probes", help="where tables and figures go")
+    args = p.parse_args(argv)
+    rows, refs = [], {}
+    try:
+        for folder in args.folders:
+            for run in finished_runs(Path(folder))[0]:
+                meta = read_config(run)
+                if meta.get("role") != "trained":
+                    continue
+                print(f"probing {run}", file=sys.stderr)
+                base = {k: meta[k] for k in ("task", "preset", "knob", "seed")}
+                rows.append(base | {"run": run.name} | _numbers(run, args.levels))
+                if meta["task"] not in refs:
+                    refs[meta["task"]] = _references(meta["task"], run, args.levels)
+    except (RunsError, OSError, ValueError) as e:
+        print(f"e03_probes: error: {e}", file=sys.stderr)
+        return 2
+    if not rows:
+        print("e03_probes: error: no finished trained runs in those folders", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = pd.DataFrame(rows)
+    runs.to_csv(out / "probe_runs.csv", index=False)
+    table = cells(runs)
+    for ref in refs.values():
+        table = pd.concat([table, pd.DataFrame(ref)], ignore_index=True)
+    table.to_csv(out / "probe_cells.csv", index=False)
+    for task, g in table.groupby("task", sort=False):
+        figure(g.reset_index(drop=True), out / f"probes_{task}", task)
+    shown = [c for c in table.columns if ":" not in c and c not in ("task",)]
+    print(table[["task", *shown]].round(2).to_string(index=False))
+    print(f"wrote {out / 'probe_cells.csv'} and {out}/probes_<task>.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
