@@ -6,7 +6,8 @@ rewritten; a planner's reward map edited, another network steered through its la
 layer, "n/a" for an MLP), and linear probes (the best layer's held-out accuracy decoding the
 nearest target of each objective, goal/<k>). Per (task, preset, knob): mean [95% t-interval
 over seeds]; the hand-coded optimizer and the memorised route are scored once per task on the
-same levels, as references. Writes <out>/probe_runs.csv, probe_cells.csv and probes_<task>.png.
+same levels, as references. Writes <out>/probe_runs.csv (after every run: an interrupted call,
+run again, probes only the runs it had not reached), probe_cells.csv and probes_<task>.png.
 
     python -m experiments.e03_probes sweeps/roomba-mlp sweeps/roomba-planner --out runs/e03
 """
@@ -26,6 +27,7 @@ from analysis.metrics import t_interval
 from analysis.runs import RunsError, finished_runs
 from experiments.run_probes import probe_run
 from experiments.runfolder import read_config
+from experiments.storage import atomic_write_text
 
 
 def _numbers(run: Path, levels: int) -> dict:
@@ -115,17 +117,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folders", nargs="+", help="sweep folders of trained runs")
     p.add_argument("--levels", type=int, default=100, help="deploy evaluation levels per probe")
     p.add_argument("--out", default="runs/e03_probes", help="where tables and figures go")
+    p.add_argument("--knob", type=float, default=None, help="only runs trained at this knob")
     args = p.parse_args(argv)
+    out = Path(args.out)
     rows, refs = [], {}
+    # Runs probed by an earlier call (same --out) are kept, not probed again.
+    done = pd.read_csv(out / "probe_runs.csv") if (out / "probe_runs.csv").is_file() else None
     try:
         for folder in args.folders:
             for run in finished_runs(Path(folder))[0]:
                 meta = read_config(run)
                 if meta.get("role") != "trained":
                     continue
-                print(f"probing {run}", file=sys.stderr)
+                if args.knob is not None and meta["knob"] != args.knob:
+                    continue
                 base = {k: meta[k] for k in ("task", "preset", "knob", "seed")}
-                rows.append(base | {"run": run.name} | _numbers(run, args.levels))
+                if done is not None and str(run) in set(done["path"]):
+                    rows.append(done[done["path"] == str(run)].iloc[0].to_dict())
+                else:
+                    print(f"probing {run}", file=sys.stderr)
+                    rows.append(
+                        base | {"run": run.name, "path": str(run)} | _numbers(run, args.levels)
+                    )
+                    out.mkdir(parents=True, exist_ok=True)
+                    atomic_write_text(
+                        out / "probe_runs.csv", pd.DataFrame(rows).to_csv(index=False)
+                    )
                 if meta["task"] not in refs:
                     refs[meta["task"]] = _references(meta["task"], run, args.levels)
     except (RunsError, OSError, ValueError) as e:
@@ -134,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("e03_probes: error: no finished trained runs in those folders", file=sys.stderr)
         return 2
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = pd.DataFrame(rows)
-    runs.to_csv(out / "probe_runs.csv", index=False)
+    atomic_write_text(out / "probe_runs.csv", runs.to_csv(index=False))
     table = cells(runs)
     for ref in refs.values():
         table = pd.concat([table, pd.DataFrame(ref)], ignore_index=True)
