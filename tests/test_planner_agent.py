@@ -192,3 +192,20 @@ def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):
     counts = agreement(table).set_index("knob")
     assert counts.loc[0, "agree"] == 1 and counts.loc[0, "disagree"] == 1
     assert counts.loc[0.25, "not comparable"] == 1
+
+
+@pytest.mark.parametrize("steps", [1, 4, 15])
+def test_value_iteration_equals_the_projects_oracle_on_a_known_reward_map(steps):
+    from envs.planning import position_values
+
+    rng = np.random.default_rng(10 + steps)
+    reward = rng.normal(size=(7, 8))
+    free = rng.random((7, 8)) > 0.2
+    free[[0, -1]] = free[:, [0, -1]] = False  # walled, as every level is
+    _, v = value_iteration(
+        torch.tensor(reward[None]), torch.tensor(free[None], dtype=torch.float64), steps, 1.0
+    )
+    flat, none = reward.reshape(-1), np.zeros(reward.size, bool)
+    for start in np.flatnonzero(free):
+        oracle = position_values(free.reshape(-1), start, (7, 8), steps, flat, none)
+        assert v[0].reshape(-1)[start].item() == pytest.approx(oracle, abs=1e-9)
