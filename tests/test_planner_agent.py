@@ -209,3 +209,18 @@ def test_value_iteration_equals_the_projects_oracle_on_a_known_reward_map(steps)
     for start in np.flatnonzero(free):
         oracle = position_values(free.reshape(-1), start, (7, 8), steps, flat, none)
         assert v[0].reshape(-1)[start].item() == pytest.approx(oracle, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_mesa_optimizer_demo_writes_every_figure(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "experiments.cli", "demo", "mesa-optimizer", "--quiet"]
+    cmd += ["--total-steps", "8192", "--out", str(tmp_path / "demo")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "demo" / "roomba-planner_knob0_seed0"
+    for name in ("thinking_time", "basin", "retarget", "linear"):
+        assert (run / "probes" / f"{name}.png").is_file(), name
+    assert (tmp_path / "demo" / "readout" / "reward_maps_roomba.png").is_file()
