@@ -52,8 +52,7 @@ def _references(task: str, run: Path, levels: int) -> list[dict]:
     """The hand-coded optimizer and the memorised route, on the levels of `run`."""
     rows = {}
     for kind in ("basin", "retarget", "linear"):
-        table, _ = probe_run(run, kind, levels)
-        table = table[~table["agent"].str.contains(run.name, regex=False)]
+        table, _ = probe_run(run, kind, levels, agent=False)
         for agent, g in table.groupby("agent", sort=False):
             row = rows.setdefault(agent, {"task": task, "preset": agent, "knob": np.nan})
             if kind == "basin":

@@ -48,10 +48,11 @@ def probe_run(
     split: str = "deploy",
     seed: int = 0,
     references: bool = True,
+    agent: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """`kind` on the run and (`references`) on the two references, on the first `levels`
     evaluation levels of `split` (the run's own evaluation seed). Returns the stacked table
-    and a verdict per agent."""
+    and a verdict per agent (`agent=False`: the references alone, on the run's levels)."""
     if kind not in KINDS:
         raise ValueError(f"unknown probe {kind!r}; known: {', '.join(KINDS)}")
     if split not in ("train", "deploy"):
@@ -61,22 +62,22 @@ def probe_run(
     policy, task, eval_seed = run_policy(Path(run))
     codes = eval_levels(task, split, levels, eval_seed)
     optimizer = ReferenceOptimizer(task)
-    agents = [policy]
+    agents = [policy] if agent else []
     if references:
         agents += [optimizer, FixedRoute.recorded(optimizer, task, codes, seed)]
     tables, verdicts = [], {}
-    for agent in agents:
+    for who in agents:
         if kind == "basin":
-            table = basin.basin_of_attraction(agent, task, codes, seed=seed)
-            verdicts[agent.name] = ", ".join(f"{k}: {v}" for k, v in basin.verdicts(table).items())
+            table = basin.basin_of_attraction(who, task, codes, seed=seed)
+            verdicts[who.name] = ", ".join(f"{k}: {v}" for k, v in basin.verdicts(table).items())
         elif kind == "retarget":
-            subject = agent if agent is not policy else _retargetable(policy, task, codes)
+            subject = who if who is not policy else _retargetable(policy, task, codes)
             table = retarget.retargeting(subject, task, codes, seed=seed)
-            table["agent"] = agent.name
-            verdicts[agent.name] = retarget.verdict(table)
+            table["agent"] = who.name
+            verdicts[who.name] = retarget.verdict(table)
         else:
-            table = linear_probes.linear_probes(agent, task, codes, seed=seed)
-            verdicts[agent.name] = _decodes(table)
+            table = linear_probes.linear_probes(who, task, codes, seed=seed)
+            verdicts[who.name] = _decodes(table)
         tables.append(table)
     return pd.concat(tables, ignore_index=True), verdicts
 
