@@ -73,6 +73,10 @@ def thinking_time(
             r["task"] = meta["task"]
         out += _summarize(rows, {"plan_steps": k, "network": agent_meta["network"]}, rng)
     table = pd.DataFrame(out)
+    table.attrs["knob"] = {
+        "planner": "value-iteration steps K at test time",
+        "recurrent": "ConvLSTM ticks per step at test time",
+    }.get(agent_meta["network"], "planning budget (none: feed-forward)")
     table.attrs["note"] = (
         ""
         if planner
@@ -93,7 +97,7 @@ def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> li
             ax.plot(part["plan_steps"], part[m], marker="o", label=m[len("norm/") :])
             ax.fill_between(part["plan_steps"], part[lo], part[hi], alpha=0.2)
         ax.set_xscale("log")
-        ax.set_xlabel("value-iteration steps K at test time")
+        ax.set_xlabel(table.attrs.get("knob", "value-iteration steps K at test time"))
         ax.set_title(f"{split} levels")
         ax.axhline(1.0, ls=":", c="k", lw=0.8)
     axes[0].set_ylabel("return / optimal base return")
