@@ -8,7 +8,11 @@ forward hook adds `strength` x that direction (in units of each channel's spread
 target cell of that layer's output, at every forward pass (every tick, for the recurrent
 agent). The network's own downstream computation has to turn it into movement: success here,
 unlike for the planner's explicit reward map, is evidence that the network represents a goal
-and pursues it.
+and pursues it. Default strength 10 spreads: on the Roomba's recurrent agent (seed 0, 96 deploy
+levels, top ConvLSTM layer) strength 3 / 10 / 30 reached the new cell 36% / 55% / 65% of the
+time against 27% unedited. Caveat: the probe's direction is "what the nearest floor dust looks
+like" in that layer; writing it may read to the network as "dust here" (an edited world model)
+rather than "go here" (an edited goal). For a pursuer of dust the two coincide.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class SteeredPolicy:
     (module docstring). `layer`: a spatial layer's module name (default: the last one)."""
 
     def __init__(
-        self, policy, task: str, codes: np.ndarray, layer: str | None = None, strength=3.0
+        self, policy, task: str, codes: np.ndarray, layer: str | None = None, strength=10.0
     ) -> None:
         self.policy, self.view, self.strength = policy, policy.view, float(strength)
         self.name = f"{getattr(policy, 'name', 'network')} (activations steered)"
