@@ -22,6 +22,7 @@ TINY = preset(
     num_minibatches=4,
     ticks=2,
     total_steps=1024,
+    eval_levels=6,
 )
 
 
