@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.ppo import gae, make_agent, ppo_loss
+from agents.ppo import gae, make_agent
 from agents.sampling import act
 from envs.registry import env_id, get_task
 from experiments.checkpoint import (
@@ -36,6 +36,7 @@ from experiments.checkpoint import (
 )
 from experiments.config import TrainConfig
 from experiments.evaluate import evaluate_trained
+from experiments.ppo_update import LOSS_KEYS, learn
 from experiments.progress import Progress, tensorboard, tensorboard_writer_class
 from experiments.runfolder import (
     AGENT_FILE,
@@ -53,8 +54,6 @@ from experiments.runfolder import (
     run_meta,
     write_config,
 )
-
-LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 
 
 def train(
@@ -263,7 +262,9 @@ class _Trainer:
         batch, finished = self._rollout()
         self.global_step += cfg.num_steps * cfg.num_envs
         self.update += 1
-        stats = self._learn(batch)
+        stats = learn(
+            self.agent, self.optimizer, self.gen, cfg, batch, self.recurrent, self.obs_shape
+        )
         v, r = batch["values"][:-1][batch["valid"]], batch["returns"][batch["valid"]]
         var = float(r.var()) if r.numel() > 1 else float("nan")
         explained = float("nan") if not var > 0 else 1.0 - float((r - v).var()) / var
@@ -319,55 +320,6 @@ class _Trainer:
         )
         b["returns"] = b["advantages"] + b["values"][:-1]
         return b, finished
-
-    def _learn(self, b: dict[str, torch.Tensor]) -> dict[str, list[float]]:
-        """update_epochs passes of minibatch PPO over the batch; returns the loss statistics.
-        Feed-forward agents: minibatches of transitions. Recurrent: minibatches of whole env
-        sequences, unrolled from the memory each env had at the rollout's start."""
-        cfg, agent = self.cfg, self.agent
-        stats: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
-        keys = ("actions", "logprobs", "advantages", "returns", "valid")
-        if self.recurrent:
-            per = cfg.num_envs // cfg.num_minibatches
-            for _ in range(cfg.update_epochs):
-                order = torch.randperm(cfg.num_envs, generator=self.gen)
-                for i in range(0, cfg.num_envs, per):
-                    e = order[i : i + per]
-                    logits, values = agent.unroll(b["obs"][:, e], b["memory0"][e], b["first"][:, e])
-                    sel = {k: b[k][:, e].reshape(-1) for k in keys}
-                    _, logprob, entropy, value = act(
-                        logits.reshape(-1, logits.shape[-1]),
-                        values.reshape(-1),
-                        sel["actions"],
-                        None,
-                    )
-                    self._optimize(logprob, entropy, value, sel, stats)
-            return stats
-        obs = b["obs"].reshape(cfg.batch_size, *self.obs_shape)
-        flat = {k: b[k].reshape(-1) for k in keys}
-        mb = cfg.batch_size // cfg.num_minibatches
-        for _ in range(cfg.update_epochs):
-            order = torch.randperm(cfg.batch_size, generator=self.gen)
-            for i in range(0, cfg.batch_size, mb):
-                idx = order[i : i + mb]
-                sel = {k: v[idx] for k, v in flat.items()}
-                _, logprob, entropy, value = agent.get_action_and_value(obs[idx], sel["actions"])
-                self._optimize(logprob, entropy, value, sel, stats)
-        return stats
-
-    def _optimize(self, logprob, entropy, value, sel: dict, stats: dict) -> None:
-        """One clipped-PPO gradient step on a minibatch (`sel`: its rollout columns)."""
-        cfg = self.cfg
-        loss, s = ppo_loss(
-            logprob, sel["logprobs"], sel["advantages"], value, sel["returns"], entropy,
-            sel["valid"], cfg.clip_coef, cfg.vf_coef, cfg.ent_coef,
-        )  # fmt: skip
-        self.optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
-        for k in LOSS_KEYS:
-            stats[k].append(s[k])
 
     def _row(self, finished: list[dict], stats: dict, explained: float) -> dict:
         eps = {k: np.concatenate([f[k] for f in finished]) for k in finished[0]} if finished else {}
