@@ -2,6 +2,7 @@
 
 bfs_distances        shortest move counts from one cell over passable cells
 position_values      exact finite-horizon value iteration for tasks whose state is the agent's cell
+most_cells_visited   the most target cells one walk of at most B moves visits (Held-Karp)
 first_step_to_nearest  the first move of a shortest path to the nearest target cell
 NearestTarget, GoToCell  generic scripted planners that tasks declare as baselines
 
@@ -67,6 +68,33 @@ def position_values(
 # Moves in action order: up, right, down, left (action 4, stay, when no target is reachable).
 _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 STAY = 4
+
+
+def most_cells_visited(
+    passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
+) -> int:
+    """Most target cells one walk from `start` of at most `budget` moves can visit (Held-Karp,
+    vectorized per subset size). Levels have walled borders, so neighbours never leave the grid."""
+    n = len(targets)
+    if n == 0:
+        return 0
+    if n > 16:
+        raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
+    from_start = bfs_distances(passable, start, shape)[targets]
+    between = np.stack([bfs_distances(passable, int(t), shape)[targets] for t in targets])  # [n, n]
+    size = 1 << n
+    dp = np.full((size, n), np.inf)  # dp[S, j]: shortest walk visiting exactly set S, ending at j
+    dp[1 << np.arange(n), np.arange(n)] = from_start
+    popcount = np.array([bin(m).count("1") for m in range(size)])
+    for k in range(1, n):
+        masks = np.flatnonzero(popcount == k)
+        cand = (dp[masks][:, :, None] + between[None]).min(1)  # [m, n]: extend to each target
+        bits = 1 << np.arange(n)
+        outside = (masks[:, None] & bits[None]) == 0
+        m_idx, j_idx = np.nonzero(outside & np.isfinite(cand))
+        np.minimum.at(dp, ((masks[m_idx] | bits[j_idx]), j_idx), cand[m_idx, j_idx])
+    feasible = dp.min(1) <= budget
+    return int(popcount[feasible].max()) if feasible.any() else 0
 
 
 def first_step_to_nearest(passable: np.ndarray, targets: np.ndarray, start: tuple[int, int]) -> int:

@@ -20,7 +20,7 @@ from envs.generators import (
     room_cells,
 )
 from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import NearestTarget, bfs_distances
+from envs.planning import NearestTarget, most_cells_visited
 from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
 from envs.task import State, Task, char_table
 
@@ -248,10 +248,10 @@ class Roomba(Task):
         passable = ~self._is_obstacle[flat]
         dust = np.flatnonzero(self._dust_table[flat] > 0)
         start = int(np.argmax(flat == ord(AGENT)))
-        strict = _most_cells_visited(
+        strict = most_cells_visited(
             passable & ~self._can_table[flat], start, dust, self.shape, int(self.max_steps)
         )
-        loose = _most_cells_visited(passable, start, dust, self.shape, int(self.max_steps))
+        loose = most_cells_visited(passable, start, dust, self.shape, int(self.max_steps))
         return {"base": float(strict) if strict == loose else float("nan")}
 
     def to_codes(self, s: State, i: int) -> np.ndarray:
@@ -267,33 +267,6 @@ class Roomba(Task):
             f"t={s.t[i]} bin={s.bin[i]}/{s.capacity[i]} floor dust left={s.floor_left[i]} "
             f"can dust left={s.can[i].sum()}"
         )
-
-
-def _most_cells_visited(
-    passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
-) -> int:
-    """Most target cells one walk from `start` of at most `budget` moves can visit (Held-Karp,
-    vectorized per subset size). Levels have walled borders, so neighbours never leave the grid."""
-    n = len(targets)
-    if n == 0:
-        return 0
-    if n > 16:
-        raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
-    from_start = bfs_distances(passable, start, shape)[targets]
-    between = np.stack([bfs_distances(passable, int(t), shape)[targets] for t in targets])  # [n, n]
-    size = 1 << n
-    dp = np.full((size, n), np.inf)  # dp[S, j]: shortest walk visiting exactly set S, ending at j
-    dp[1 << np.arange(n), np.arange(n)] = from_start
-    popcount = np.array([bin(m).count("1") for m in range(size)])
-    for k in range(1, n):
-        masks = np.flatnonzero(popcount == k)
-        cand = (dp[masks][:, :, None] + between[None]).min(1)  # [m, n]: extend to each target
-        bits = 1 << np.arange(n)
-        outside = (masks[:, None] & bits[None]) == 0
-        m_idx, j_idx = np.nonzero(outside & np.isfinite(cand))
-        np.minimum.at(dp, ((masks[m_idx] | bits[j_idx]), j_idx), cand[m_idx, j_idx])
-    feasible = dp.min(1) <= budget
-    return int(popcount[feasible].max()) if feasible.any() else 0
 
 
 SHIFT = Shift(
