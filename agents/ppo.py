@@ -25,11 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.lstm import LSTMAgent
 from agents.planner import PlannerAgent
 from agents.recurrent import ConvLSTMAgent
 from agents.sampling import act
 
-NETWORKS = ("mlp", "cnn", "planner", "recurrent")
+NETWORKS = ("mlp", "cnn", "planner", "recurrent", "lstm")
+RECURRENT = ("recurrent", "lstm")  # networks with a memory (trained on whole sequences)
 
 
 def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
@@ -102,13 +104,15 @@ class CNNAgent(_ActorCritic):
 def make_agent(
     network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int, **options: object
 ) -> nn.Module:
-    """The actor-critic for `network` ("mlp" | "cnn" | "planner" | "recurrent"). The planner's
+    """The actor-critic for `network` ("mlp" | "cnn" | "planner" | "recurrent" | "lstm"). The planner's
     options (channels, plan_steps, plan_gamma, coords: `agents.planner`) and the recurrent
     agent's (ticks: `agents.recurrent`) are keyword arguments."""
     if network == "planner":
         return PlannerAgent(obs_shape, n_actions, **options)
     if network == "recurrent":
         return ConvLSTMAgent(obs_shape, n_actions, hidden, **options)
+    if network == "lstm":
+        return LSTMAgent(obs_shape, n_actions, hidden)
     if network == "mlp":
         return MLPAgent(obs_shape, n_actions, hidden)
     if network == "cnn":

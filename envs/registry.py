@@ -12,7 +12,16 @@ from __future__ import annotations
 import gymnasium as gym
 
 from envs.spec import TaskSpec, TaskSpecError
-from envs.tasks import cheese_maze, coin, keys_chests, lava, roomba, storeroom, supervisor
+from envs.tasks import (
+    cheese_maze,
+    coin,
+    keys_chests,
+    lava,
+    roomba,
+    storeroom,
+    supervisor,
+    which_object,
+)
 
 NAMESPACE = "mesaworld"
 SPLIT_SUFFIXES = (("", {}), ("-Train", {"split": "train"}), ("-Deploy", {"split": "deploy"}))
@@ -97,5 +106,5 @@ def register_module(module) -> TaskSpec:
 
 
 # The rows: one per task file.
-for _module in (roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom):
+for _module in (roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom, which_object):
     register_module(_module)

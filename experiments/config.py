@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.ppo import NETWORKS
+from agents.ppo import NETWORKS, RECURRENT
 from envs.engine import engine_bytes, mixture_weights, require_memory
 from envs.registry import TASKS, canonical
 from envs.task import VIEWS
@@ -51,7 +51,8 @@ class TrainConfig:
     network: str = "mlp"
     """policy network: mlp (flattened view, CPU-fast), cnn (convolutions over the grid),
     planner (a learned per-cell reward + value iteration: a mesa-optimizer; needs view full) or
-    recurrent (a convolutional LSTM with `ticks` internal steps per env step: no built-in search)"""
+    recurrent (a convolutional LSTM with `ticks` internal steps per env step: no built-in search)
+    or lstm (an LSTM over the flattened view: the RL^2 agent of in-context learning tasks)"""
     view: str = "egocentric"
     """observation: egocentric (the room re-centred on the agent) or full (C, H, W)"""
     hidden: int = 128
@@ -121,10 +122,10 @@ class TrainConfig:
             _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
         if self.network == "planner" and self.view != "full":
             _fail("view", "the planner plans on the whole grid: use --view full")
-        if self.network == "recurrent" and self.num_envs % self.num_minibatches:
+        if self.network in RECURRENT and self.num_envs % self.num_minibatches:
             _fail(
                 "num_minibatches",
-                f"the recurrent network learns on whole env sequences: num_envs "
+                f"the {self.network} network learns on whole env sequences: num_envs "
                 f"({self.num_envs}) must be divisible by num_minibatches ({self.num_minibatches})",
             )
         if not 0.0 < self.plan_gamma < 1.0:

@@ -1,0 +1,116 @@
+"""In-context learning curves of a recurrent run on `which-object`, beside the exact Bayesian
+learner (`analysis.bayes`).
+
+trial_table(run, split, levels)
+    One row per (level, trial) of one episode per evaluation level, played with frozen weights
+    (sampled actions from the evaluation seed; the memory kept across the episode's trials):
+    reward (did this trial pay), cued (did it touch the lamp's colour).
+run_curves(run, levels)
+    Per split and trial: the agent's mean reward and lamp-following, the Bayesian learner's
+    expected reward given the true prior of that split, and (deploy) the Bayesian learner
+    that keeps the *training* prior; and per split the mean trial of the first reward
+    (`first`, trials + 1 when none paid), the agent's and both learners'.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.bayes import cue_prior, first_success, trial_rewards
+from envs.gym_env import make_engine
+from envs.registry import TASKS
+from envs.tasks.which_object import TRIALS
+from experiments.checkpoint import load_agent
+from experiments.evaluate import TorchPolicy, eval_levels
+from experiments.runfolder import read_config
+
+TASK = "which-object"
+
+
+def split_priors(knob: float) -> dict[str, np.ndarray]:
+    """The true prior over (lamp's colour, other, other) on each split at training knob r."""
+    return {"train": cue_prior(knob), "deploy": cue_prior(TASKS[TASK].shift.deploy.cue_reliability)}
+
+
+def trial_table(run: str | Path, split: str, levels: int = 200) -> pd.DataFrame:
+    """The per-(level, trial) outcomes of the run's agent (module docstring)."""
+    run = Path(run)
+    meta = read_config(run)
+    if meta["task"] != TASK:
+        raise ValueError(f"{run}: a {meta['task']} run; in-context curves need a {TASK} run")
+    agent, agent_meta = load_agent(run)
+    if not getattr(agent, "recurrent", False):
+        raise ValueError(f"{run}: a {agent_meta['network']} agent has no memory to learn in")
+    eval_seed = int(meta["eval"]["eval_seed"])
+    codes = eval_levels(TASK, split, levels, eval_seed)
+    engine = make_engine(TASK, len(codes), autoreset=False, view=agent_meta["view"])
+    engine.load_codes(codes)
+    policy = TorchPolicy(agent, agent_meta["view"])
+    policy.begin(len(codes))
+    rng = np.random.default_rng(np.random.SeedSequence(eval_seed, spawn_key=(7,)))
+    t = engine.task
+    end, cued = t.measures.index("trial_end"), t.measures.index("cued")
+    trial = np.zeros(len(codes), np.int64)
+    out = np.zeros((2, len(codes), TRIALS))  # reward, cued
+    done = np.zeros(len(codes), bool)
+    while not done.all():
+        step = engine.step(np.asarray(policy.act(t.observation(engine.state), rng), np.int64))
+        ended = (step["measures"][end] > 0) & ~done
+        rows = np.flatnonzero(ended)
+        out[0, rows, trial[rows]] = step["objectives"][0, rows]
+        out[1, rows, trial[rows]] = step["measures"][cued, rows]
+        trial[rows] += 1
+        done |= step["done"]
+    level, k = np.meshgrid(np.arange(len(codes)), np.arange(TRIALS), indexing="ij")
+    return pd.DataFrame(
+        {
+            "split": split,
+            "level": level.ravel(),
+            "trial": k.ravel() + 1,
+            "reward": out[0].ravel(),
+            "cued": out[1].ravel(),
+        }
+    )
+
+
+def first_reward_trial(table: pd.DataFrame) -> np.ndarray:
+    """Per level: the 1-based trial of the first reward (TRIALS + 1 where none paid)."""
+    wide = table.pivot(index="level", columns="trial", values="reward").to_numpy()
+    paid = wide > 0
+    return np.where(paid.any(1), paid.argmax(1) + 1, TRIALS + 1).astype(float)
+
+
+def run_curves(run: str | Path, levels: int = 200) -> pd.DataFrame:
+    """Per (split, trial): agent and Bayesian curves; `first` per split (module docstring)."""
+    run = Path(run)
+    knob = read_config(run)["config"]["knob"]
+    knob = TASKS[TASK].shift.knob_default if knob is None else float(knob)
+    priors = split_priors(knob)
+    rows = []
+    for split in ("train", "deploy"):
+        table = trial_table(run, split, levels)
+        truth = priors[split]
+        bayes = trial_rewards(truth, truth, TRIALS)
+        misled = trial_rewards(priors["train"], truth, TRIALS)
+        means = table.groupby("trial")[["reward", "cued"]].mean()
+        first = float(first_reward_trial(table).mean())
+        for k in range(1, TRIALS + 1):
+            rows.append(
+                {
+                    "split": split,
+                    "trial": k,
+                    "reward": float(means.loc[k, "reward"]),
+                    "cued": float(means.loc[k, "cued"]),
+                    "bayes": float(bayes[k - 1]),
+                    "bayes_train_prior": float(misled[k - 1]),
+                    "first": first,
+                    "first_bayes": first_success(bayes),
+                    "first_bayes_train_prior": first_success(misled),
+                    "levels": levels,
+                    "knob": knob,
+                }
+            )
+    return pd.DataFrame(rows)
