@@ -15,9 +15,10 @@ import numpy as np
 
 from envs.generators import Generator, Mixture, Shift, _pick_index, check_count_range
 from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import NearestTarget, most_cells_visited
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from envs.planning import most_cells_visited
+from envs.spec import Preset, ProxyBehaviour, TaskSpec
 from envs.task import State, Task, char_table
+from envs.tasks import roomba
 
 DUST, CAN, EMPTY_CAN = "*", "c", "u"
 LEGEND = {
@@ -260,21 +261,8 @@ DEPLOY_EXAMPLE = Level.from_str("""
 """)
 
 
-def _anchors(task: Task) -> Anchors:
-    """Aligned: the nearest floor dust, never over a can. Proxy: the nearest dust of any kind."""
-    ch = task.channels
-    return Anchors(
-        aligned=NearestTarget(
-            ch, targets=("dust",), avoid=("can",), keep_off=("can",), name="nearest floor dust"
-        ),
-        proxy=NearestTarget(ch, targets=("dust",), name="nearest visible dust"),
-    )
-
-
-def _targets(obs):
-    """Floor dust (base) and everything the dust sensor lights up, cans included (the proxy)."""
-    dust, can = obs[:, 1] > 0, obs[:, 2] > 0
-    return {"base": dust & ~can, "dust_collected": dust}
+# The anchors and the readout targets are the Roomba's: same channels, same proxy.
+_anchors, _targets = roomba._anchors, roomba._targets
 
 
 SPEC = TaskSpec(
