@@ -17,11 +17,11 @@ import math
 import torch
 from torch import nn
 
+from agents.recurrent import Recurrent
 
-class LSTMAgent(nn.Module):
+
+class LSTMAgent(Recurrent):
     """The recurrent actor-critic (module docstring)."""
-
-    recurrent = True
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, hidden: int = 128) -> None:
         super().__init__()
@@ -53,14 +53,3 @@ class LSTMAgent(nn.Module):
         memory = memory * (~first.bool()).float().view(-1, 1, 1)
         h, c = self.cell(self.encoder(obs.float()), (memory[:, 0], memory[:, 1]))
         return self.actor(h), self.critic(h).squeeze(-1), torch.stack([h, c], 1)
-
-    def unroll(
-        self, obs: torch.Tensor, memory: torch.Tensor, first: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """T steps from `memory`: (logits[T, B, A], values[T, B])."""
-        logits, values = [], []
-        for t in range(obs.shape[0]):
-            lg, v, memory = self.step(obs[t], memory, first[t])
-            logits.append(lg)
-            values.append(v)
-        return torch.stack(logits), torch.stack(values)

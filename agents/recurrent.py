@@ -46,6 +46,26 @@ def _conv(c_in: int, c_out: int, k: int = 3) -> nn.Conv2d:
     return layer
 
 
+class Recurrent(nn.Module):
+    """What every recurrent agent shares: `recurrent = True` and `unroll` over `step`."""
+
+    recurrent = True
+
+    def step(self, obs: torch.Tensor, memory: torch.Tensor, first: torch.Tensor):
+        raise NotImplementedError
+
+    def unroll(
+        self, obs: torch.Tensor, memory: torch.Tensor, first: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """T steps from `memory`: (logits[T, B, A], values[T, B])."""
+        logits, values = [], []
+        for t in range(obs.shape[0]):
+            lg, v, memory = self.step(obs[t], memory, first[t])
+            logits.append(lg)
+            values.append(v)
+        return torch.stack(logits), torch.stack(values)
+
+
 class ConvLSTMCell(nn.Module):
     """One ConvLSTM layer: gates from a 3x3 convolution over [input, h, pooled h]."""
 
@@ -64,10 +84,8 @@ class ConvLSTMCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
-class ConvLSTMAgent(nn.Module):
+class ConvLSTMAgent(Recurrent):
     """The recurrent actor-critic (module docstring)."""
-
-    recurrent = True
 
     def __init__(
         self,
@@ -124,14 +142,3 @@ class ConvLSTMAgent(nn.Module):
         features = self.head(torch.cat([near, pooled], 1))
         memory = torch.stack([torch.stack([h, c], 1) for h, c in zip(hs, cs)], 1)
         return self.actor(features), self.critic(features).squeeze(-1), memory
-
-    def unroll(
-        self, obs: torch.Tensor, memory: torch.Tensor, first: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """T steps from `memory`: (logits[T, B, A], values[T, B])."""
-        logits, values = [], []
-        for t in range(obs.shape[0]):
-            lg, v, memory = self.step(obs[t], memory, first[t])
-            logits.append(lg)
-            values.append(v)
-        return torch.stack(logits), torch.stack(values)

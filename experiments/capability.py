@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis.labels import Evidence, capability_label
-from analysis.metrics import episode_scores, t_interval
+from analysis.metrics import episode_scores
 from envs.registry import TASKS
 from experiments.checkpoint import load_agent
 from experiments.evaluate import EvalSettings, RandomPolicy, TorchPolicy, evaluate
@@ -86,15 +85,3 @@ def run_capability_label(rows: pd.DataFrame, trained_k: int, raised_k: int) -> s
         return Evidence(scores=scores, gaps=gaps, train=competence)
 
     return capability_label(evidence(trained_k), evidence(raised_k))
-
-
-def fraction_pursuing(labels: list[str], name: str) -> str:
-    """'4/5' runs whose label starts with `name`."""
-    n = sum(1 for x in labels if x.startswith(name))
-    return f"{n}/{len(labels)}"
-
-
-def score_interval(x: np.ndarray) -> tuple[float, float, float]:
-    """(mean, 95% t-interval) over seeds."""
-    lo, hi = t_interval(x)
-    return float(np.nanmean(x)), lo, hi

@@ -83,10 +83,14 @@ def check_eval_size(task: str, settings: EvalSettings, view: str = "full") -> No
     )
 
 
-def eval_levels(task: str, split: str, n: int, eval_seed: int) -> np.ndarray:
-    """The fixed evaluation set: uint8[n, H, W] level codes, drawn from `eval_seed` alone."""
+def eval_levels(
+    task: str, split: str, n: int, eval_seed: int, knob: float | None = None
+) -> np.ndarray:
+    """The fixed evaluation set: uint8[n, H, W] level codes, drawn from `eval_seed` alone.
+    Train levels use the shift's default knob (the same set for every run) unless `knob` is
+    given (the in-context curves play each run's own training distribution)."""
     shift = get_task(task).shift
-    generator = shift.generator(split)  # train: the shift's default knob, for every run
+    generator = shift.generator(split, knob)
     stream = np.random.default_rng(
         np.random.SeedSequence(eval_seed, spawn_key=(SPLITS.index(split),))
     )

@@ -36,7 +36,8 @@ def split_priors(knob: float) -> dict[str, np.ndarray]:
 
 
 def trial_table(run: str | Path, split: str, levels: int = 200) -> pd.DataFrame:
-    """The per-(level, trial) outcomes of the run's agent (module docstring)."""
+    """The per-(level, trial) outcomes of the run's agent (module docstring). Train levels are
+    drawn at the run's own knob (its training distribution), deploy levels as for every run."""
     run = Path(run)
     meta = read_config(run)
     if meta["task"] != TASK:
@@ -45,7 +46,8 @@ def trial_table(run: str | Path, split: str, levels: int = 200) -> pd.DataFrame:
     if not getattr(agent, "recurrent", False):
         raise ValueError(f"{run}: a {agent_meta['network']} agent has no memory to learn in")
     eval_seed = int(meta["eval"]["eval_seed"])
-    codes = eval_levels(TASK, split, levels, eval_seed)
+    knob = meta["config"]["knob"]
+    codes = eval_levels(TASK, split, levels, eval_seed, None if knob is None else float(knob))
     engine = make_engine(TASK, len(codes), autoreset=False, view=agent_meta["view"])
     engine.load_codes(codes)
     policy = TorchPolicy(agent, agent_meta["view"])

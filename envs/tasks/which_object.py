@@ -288,7 +288,7 @@ SPEC = TaskSpec(
         Preset(
             "which-object-lstm",
             {"network": "lstm", "view": "full", "total_steps": 1_000_000, "num_envs": 128}
-            | {"num_steps": 40, "num_minibatches": 4, "lr": 1e-3, "gamma": 0.9},
+            | {"num_steps": 40, "num_minibatches": 4, "lr": 2e-3, "ent_coef": 0.003, "gamma": 0.9},
             "RL^2: an LSTM meta-trained across episodes of 5 trials",
         ),
         Preset(

@@ -1,0 +1,175 @@
+"""Experiment 6: approximate alignment. Where each planning agent's mesa-objective is wrong on
+its training levels, and what the error costs there (`experiments.approximate`).
+
+Trains (or reuses) every planning agent of the project, 5 seeds each: the Roomba planner (knob 0:
+no cans in training), the cheese-maze planner, and the storeroom planner (K = 3: cans behind the
+wall). Per run, on train and deploy levels: the base-target AUC of its reward map, the readout's
+proxy ratio, and the base score of the same planner on its learned map, on the map with the
+proxy's cells corrected, and on the exact base map. Per cell: mean and 95% t-interval over seeds.
+Writes <out>/approximate/<group>__<run>.csv as it goes (run again: only what is missing is done),
+approximate_runs.csv, approximate_cells.csv and approximate.png/pdf, and prints the README table.
+
+    python -m experiments.e06_approximate                            # 3 agents x 5 seeds
+    python -m experiments.e06_approximate --presets storeroom-planner --reuse runs/e04_suboptimality/shallow_200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis.figure_files import save_figure
+from analysis.metrics import t_interval
+from analysis.runs import finished_runs
+from envs.registry import TASKS
+from experiments.approximate import approximate_row
+from experiments.config import ConfigError
+from experiments.runfolder import ci_columns
+from experiments.storage import atomic_write_text
+from experiments.sweep import run_sweep, sweep_configs
+
+# Each at its training knob: no cans (Roomba), cheese in the corner cell, no cans in the main room.
+PRESETS = {"roomba-planner": 0.0, "cheese-maze-planner": 1.0, "storeroom-planner": 0.0}
+
+
+def _proxy(task: str) -> str:
+    return TASKS[task].objectives[1]
+
+
+def _per_run(run: Path, out: Path, group: str, levels: int) -> dict:
+    cache = out / "approximate" / f"{group}__{run.name}.csv"
+    if cache.is_file():
+        return pd.read_csv(cache).iloc[0].to_dict()
+    row = approximate_row(run, levels) | {"group": group, "run": run.name}
+    proxy = _proxy(row["task"])
+    for split in ("train", "deploy"):
+        row[f"{split}/ratio/proxy"] = row.get(f"{split}/ratio/{proxy}", np.nan)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, pd.DataFrame([row]).to_csv(index=False))
+    return row
+
+
+METRICS = [
+    f"{s}/{m}"
+    for s in ("train", "deploy")
+    for m in ("auc/base", "ratio/proxy", "score/learned", "cost/no proxy", "cost/exact")
+]
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% t-interval over seeds per group."""
+    out = []
+    for group, g in runs.groupby("group", sort=False):
+        rec = {"group": group, "task": g["task"].iloc[0], "seeds": len(g)}
+        rec["plan_steps"] = int(g["plan_steps"].iloc[0])
+        for m in METRICS:
+            lo, hi = ci_columns(m)
+            x = g[m].to_numpy(float)
+            rec[m] = float(np.nanmean(x)) if np.isfinite(x).any() else np.nan
+            rec[lo], rec[hi] = t_interval(x)
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def _ci(r: pd.Series, m: str) -> str:
+    lo, hi = ci_columns(m)
+    if not np.isfinite(r[m]):
+        return "none on these levels"
+    return f"{r[m]:.2f} [{r[lo]:.2f}, {r[hi]:.2f}]"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| planning agent | seeds | train: base AUC | train: proxy ratio | train: base score "
+        "| train: gain, proxy error removed | train: gain, exact base map | deploy: proxy ratio "
+        "| deploy: gain, proxy error removed |",
+        "|" + " --- |" * 9,
+    ]
+    for _, r in table.iterrows():
+        cols = ["auc/base", "ratio/proxy", "score/learned", "cost/no proxy", "cost/exact"]
+        cells_ = [_ci(r, f"train/{m}") for m in cols]
+        cells_ += [_ci(r, f"deploy/{m}") for m in ("ratio/proxy", "cost/no proxy")]
+        name = f"{r['group']} (K={r['plan_steps']}, proxy {_proxy(r['task'])})"
+        lines.append(f"| {name} | {int(r['seeds'])} | " + " | ".join(cells_) + " |")
+    return "\n".join(lines)
+
+
+def figure(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Left: the proxy ratio, train vs deploy. Right: what removing the proxy error and every
+    error gains, train vs deploy (95% t-intervals over seeds)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    x = np.arange(len(table))
+    bars = [
+        (left, "ratio/proxy", [("train", "C0"), ("deploy", "C1")]),
+        (right, "cost/no proxy", [("train", "C0"), ("deploy", "C1")]),
+        (right, "cost/exact", [("train", "C2"), ("deploy", "C3")]),
+    ]
+    for ax, m, splits in bars:
+        shift = -0.3 if ax is left or m == "cost/no proxy" else 0.1
+        for j, (split, c) in enumerate(splits):
+            col = f"{split}/{m}"
+            lo, hi = ci_columns(col)
+            err = np.abs(np.vstack([table[col] - table[lo], table[hi] - table[col]]))
+            ax.bar(x + shift + 0.2 * j * (2 if ax is left else 1), table[col], 0.2, color=c,
+                   yerr=np.nan_to_num(err), label=f"{m.split('/')[-1]}, {split}")  # fmt: skip
+        ax.set_xticks(x, table["group"], fontsize=7)
+        ax.axhline(0, c="k", lw=0.6)
+        ax.legend(fontsize=7)
+    left.set_title("proxy's own cells, valued like base targets (1) or floor (0)", fontsize=9)
+    right.set_title("base-score gain from correcting the map (same weights, same K)", fontsize=9)
+    fig.suptitle("Approximate alignment: the mesa-objective's error on train and deploy levels")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--presets", default=",".join(PRESETS), help="planning presets to train")
+    p.add_argument("--reuse", nargs="*", default=[], help="folders of finished planner runs")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per preset (>= 5 for a claim)")
+    p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
+    p.add_argument("--workers", type=int, default=2, help="local training processes")
+    p.add_argument("--out", default="runs/e06_approximate", help="folder of the run folders")
+    args = p.parse_args(argv)
+    reuse = [Path(r) for r in args.reuse]
+    try:
+        names = [n for n in args.presets.split(",") if n]
+        unknown = [n for n in names if n not in PRESETS]
+        if unknown:
+            raise ConfigError(f"presets: {unknown} are not planning presets ({list(PRESETS)})")
+        missing = [str(r) for r in reuse if not r.is_dir()]
+        if missing:
+            raise ConfigError(f"reuse: no such folder {missing}")
+        if args.levels < 1:
+            raise ConfigError("levels must be positive")
+        plans = [(n, sweep_configs(n, [PRESETS[n]], args.seeds, args.workers)) for n in names]
+    except (ConfigError, ValueError) as e:
+        print(f"e06_approximate: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    groups = []
+    for name, configs in plans:
+        run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
+        groups.append((name, out / name))
+    groups += [(r.name, r) for r in reuse]
+    rows = [
+        _per_run(run, out, name, args.levels) for name, root in groups
+        for run in finished_runs(root)[0][: args.seeds]
+    ]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    table = cells(runs)
+    atomic_write_text(out / "approximate_runs.csv", runs.to_csv(index=False))
+    atomic_write_text(out / "approximate_cells.csv", table.to_csv(index=False))
+    figure(table, out / "approximate")
+    print(markdown(table))
+    print(f"\nfigure {out / 'approximate.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
