@@ -23,6 +23,8 @@ from functools import cache
 
 import numpy as np
 
+TIE = 1e-9  # values this close are the same value (1/3 and (1 - 1/3) / 2 differ in float)
+
 
 def cue_prior(reliability: float, m: int = 3) -> np.ndarray:
     """[r, (1 - r) / (m - 1), ...]: the lamp's option first (`which-object`'s knob r)."""
@@ -38,10 +40,13 @@ def _check(p: np.ndarray, name: str) -> np.ndarray:
     return p
 
 
-def policy(belief: np.ndarray, trials: int) -> tuple[float, dict[tuple[int, int], int]]:
+def policy(
+    belief: np.ndarray, trials: int
+) -> tuple[float, dict[tuple[int, int], tuple[int, ...]]]:
     """(expected total reward, choice) of the Bayes-optimal learner under `belief` over `trials`
-    trials. `choice[(ruled_out_mask, trials_left)]` is the option it tries while it has not
-    found the prize (once found, it repeats it). Ties go to the lowest index."""
+    trials. `choice[(ruled_out_mask, trials_left)]` holds every option that is optimal to try
+    while it has not found the prize (once found, it repeats it); the learner picks one of them
+    uniformly at random (so a uniform prior favours no option)."""
     b = _check(belief, "belief")
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
@@ -55,15 +60,14 @@ def policy(belief: np.ndarray, trials: int) -> tuple[float, dict[tuple[int, int]
         open_ = [i for i in range(m) if not out >> i & 1]
         mass = sum(b[i] for i in open_)
         if mass <= 0:  # the belief rules out every open option: nothing can pay
-            choice[(out, left)] = open_[0] if open_ else 0
+            choice[(out, left)] = tuple(open_) or (0,)
             return 0.0
-        best, pick = -1.0, -1
+        vals = {}
         for i in open_:
             p = b[i] / mass
-            v = p * left + (1 - p) * value(out | 1 << i, left - 1)
-            if v > best + 1e-12:
-                best, pick = v, i
-        choice[(out, left)] = pick
+            vals[i] = p * left + (1 - p) * value(out | 1 << i, left - 1)
+        best = max(vals.values())
+        choice[(out, left)] = tuple(i for i, v in vals.items() if v >= best - TIE)
         return best
 
     total = value(0, trials)
@@ -77,19 +81,22 @@ def trial_rewards(belief: np.ndarray, truth: np.ndarray, trials: int) -> np.ndar
     if len(b) != len(q):
         raise ValueError(f"belief has {len(b)} options, truth {len(q)}")
     _, choice = policy(b, trials)
-    out = np.zeros(trials)
-    for prize, weight in enumerate(q):
-        if weight == 0:
-            continue
-        ruled, found = 0, False
-        for t in range(trials):
-            pick = prize if found else choice[(ruled, trials - t)]
-            if pick == prize:
-                found = True
-                out[t] += weight
+
+    @cache
+    def curve(prize: int, ruled: int, t: int) -> np.ndarray:
+        """Expected rewards of trials t.. before the prize is found, ties averaged."""
+        if t == trials:
+            return np.zeros(0)
+        picks = choice[(ruled, trials - t)]
+        out = np.zeros(trials - t)
+        for pick in picks:
+            if pick == prize:  # found: it pays now and in every trial left
+                out += 1.0
             else:
-                ruled |= 1 << pick
-    return out
+                out[1:] += curve(prize, ruled | 1 << pick, t + 1)
+        return out / len(picks)
+
+    return sum(w * curve(prize, 0, 0) for prize, w in enumerate(q) if w > 0)
 
 
 def first_success(rewards: np.ndarray) -> float:

@@ -61,11 +61,8 @@ def _masks(task: str, obs: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarra
 
 def _median(r: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
     """Per row: the median of r over mask (0 where empty)."""
-    out = torch.zeros(len(r))
-    for i in range(len(r)):
-        sel = r[i][torch.from_numpy(mask[i])]
-        out[i] = sel.median() if len(sel) else 0.0
-    return out
+    masked = torch.where(torch.from_numpy(mask), r, torch.full_like(r, float("nan")))
+    return torch.nan_to_num(masked.nanmedian(1).values, nan=0.0)
 
 
 class MapFix:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
 from analysis.figure_files import save_figure
 from analysis.labels import SUBOPTIMALITY, cell_label
@@ -77,6 +80,20 @@ def _per_run(run: Path, root: Path, group: str, steps: list[int], levels: int) -
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, rows.to_csv(index=False))
     return rows
+
+
+def _job(job: tuple) -> pd.DataFrame:
+    torch.set_num_threads(1)  # a worker per core: evaluation beside training stays fast
+    return _per_run(*job)
+
+
+def _evaluate_all(jobs: list[tuple], workers: int) -> list[pd.DataFrame]:
+    """Every run's capability rows, in `workers` spawned processes (the numbers do not depend
+    on the process: every evaluation draws from its run's evaluation seed)."""
+    if workers == 1 or len(jobs) < 2:
+        return [_per_run(*job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_job, jobs))
 
 
 def cells(runs: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=5, help="seeds per group (>= 5 for a claim)")
     p.add_argument("--budgets", default="50000,100000,200000", help="training steps, K = 3")
-    p.add_argument("--steps", default="1,2,3,5,8,12,16,24,32,40", help="test-time K values")
+    p.add_argument("--steps", default="1,3,8,16,24,40", help="test-time K values")
     p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
     p.add_argument("--no-control", dest="control", action="store_false", help="skip K = 24")
     p.add_argument("--workers", type=int, default=2, help="local training processes")
@@ -200,12 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"e04_suboptimality: error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    frames = []
+    jobs = []
     for name, configs in plans:
         run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
-        for run in finished_runs(out / name)[0]:
-            frames.append(_per_run(run, out, name, steps, args.levels))
-    runs = pd.concat(frames, ignore_index=True)
+        jobs += [(run, out, name, steps, args.levels) for run in finished_runs(out / name)[0]]
+    runs = pd.concat(_evaluate_all(jobs, args.workers), ignore_index=True)
     table = cells(runs)
     labels = runs.drop_duplicates(["group", "run"])[["group", "run", "seed", "label"]]
     for name, frame in (("capability_runs", runs), ("capability_cells", table), ("labels", labels)):

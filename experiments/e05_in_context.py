@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -27,7 +28,7 @@ from analysis.figure_files import save_figure
 from analysis.metrics import t_interval
 from analysis.runs import finished_runs
 from envs.tasks.which_object import TRIALS
-from experiments.config import ConfigError, parse_value
+from experiments.config import ConfigError
 from experiments.in_context import run_curves
 from experiments.runfolder import ci_columns, read_config
 from experiments.storage import atomic_write_text
@@ -35,6 +36,14 @@ from experiments.sweep import run_sweep, sweep_configs
 
 PRESET = "which-object-lstm"
 METRICS = ("reward", "cued", "first")
+
+
+def _knob(text: str) -> float:
+    """A lamp reliability: a number or a fraction ("1/3": exactly uninformative)."""
+    try:
+        return float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"knobs: {text!r} is not a number or a fraction like 1/3") from None
 
 
 def _per_run(run: Path, root: Path, levels: int) -> pd.DataFrame:
@@ -105,7 +114,7 @@ def markdown(table: pd.DataFrame) -> str:
     """The README's table: per (knob, split), trial 1 and 2 reward, lamp-following in trial 1,
     and the trial of the first reward, against both Bayesian learners."""
     lines = [
-        "| lamp reliability (train) | levels | seeds | trial 1 reward | trial 2 reward "
+        "| lamp reliability (train) | levels of | seeds | trial 1 reward | trial 2 reward "
         "| trial 1 follows lamp | first reward: agent | Bayes, true prior | Bayes, train prior |",
         "|" + " --- |" * 9,
     ]
@@ -122,7 +131,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--knobs", default="0.33,0.8", help="lamp reliabilities on training levels")
+    p.add_argument("--knobs", default="1/3,0.8", help="lamp reliabilities on training levels")
     p.add_argument("--seeds", type=int, default=5, help="seeds per knob (>= 5 for a claim)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--levels", type=int, default=400, help="evaluation levels per split")
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/e05_in_context", help="folder of the run folders")
     args = p.parse_args(argv)
     try:
-        knobs = [parse_value("knobs", "float", k) for k in args.knobs.split(",")]
+        knobs = [_knob(k) for k in args.knobs.split(",")]
         if args.levels < 1 or (args.steps is not None and args.steps < 1):
             raise ConfigError("steps and levels must be positive")
         extra = {} if args.steps is None else {"total_steps": args.steps}

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--presets", default=",".join(PRESETS), help="planning presets to train")
     p.add_argument("--reuse", nargs="*", default=[], help="folders of finished planner runs")
     p.add_argument("--seeds", type=int, default=5, help="seeds per preset (>= 5 for a claim)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: presets')")
     p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
     p.add_argument("--workers", type=int, default=2, help="local training processes")
     p.add_argument("--out", default="runs/e06_approximate", help="folder of the run folders")
@@ -145,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = [str(r) for r in reuse if not r.is_dir()]
         if missing:
             raise ConfigError(f"reuse: no such folder {missing}")
-        if args.levels < 1:
-            raise ConfigError("levels must be positive")
-        plans = [(n, sweep_configs(n, [PRESETS[n]], args.seeds, args.workers)) for n in names]
+        if args.levels < 1 or (args.steps is not None and args.steps < 1):
+            raise ConfigError("steps and levels must be positive")
+        extra = {} if args.steps is None else {"total_steps": args.steps}
+        plans = [
+            (n, sweep_configs(n, [PRESETS[n]], args.seeds, args.workers, **extra)) for n in names
+        ]
     except (ConfigError, ValueError) as e:
         print(f"e06_approximate: error: {e}", file=sys.stderr)
         return 2
