@@ -29,7 +29,7 @@ from analysis.runs import finished_runs
 from envs.registry import TASKS
 from experiments.approximate import approximate_row
 from experiments.config import ConfigError
-from experiments.runfolder import ci_columns
+from experiments.runfolder import ci_columns, read_config
 from experiments.storage import atomic_write_text
 from experiments.sweep import run_sweep, sweep_configs
 
@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, configs in plans:
         run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
         groups.append((name, out / name))
-    groups += [(r.name, r) for r in reuse]
+    for root in reuse:  # grouped by preset, like the runs this script trains
+        found = finished_runs(root)[0]
+        if not found:
+            print(f"e06_approximate: error: no finished runs under {root}", file=sys.stderr)
+            return 2
+        groups.append((str(read_config(found[0])["preset"]), root))
     rows = [
         _per_run(run, out, name, args.levels) for name, root in groups
         for run in finished_runs(root)[0][: args.seeds]
