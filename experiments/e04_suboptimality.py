@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from analysis.figure_files import save_figure
 from analysis.labels import SUBOPTIMALITY, cell_label
@@ -38,7 +35,7 @@ from experiments.config import ConfigError, parse_value
 from experiments.readout import readout_run
 from experiments.runfolder import ci_columns, read_config
 from experiments.storage import atomic_write_text
-from experiments.sweep import run_sweep, sweep_configs
+from experiments.sweep import parallel_map, run_sweep, sweep_configs
 
 SHALLOW, DEEP = "storeroom-planner", "storeroom-planner-deep"
 METRICS = ("score/base", "score/dust_collected", "behaviour", "readout")
@@ -80,20 +77,6 @@ def _per_run(run: Path, root: Path, group: str, steps: list[int], levels: int) -
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, rows.to_csv(index=False))
     return rows
-
-
-def _job(job: tuple) -> pd.DataFrame:
-    torch.set_num_threads(1)  # a worker per core: evaluation beside training stays fast
-    return _per_run(*job)
-
-
-def _evaluate_all(jobs: list[tuple], workers: int) -> list[pd.DataFrame]:
-    """Every run's capability rows, in `workers` spawned processes (the numbers do not depend
-    on the process: every evaluation draws from its run's evaluation seed)."""
-    if workers == 1 or len(jobs) < 2:
-        return [_per_run(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_job, jobs))
 
 
 def cells(runs: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, configs in plans:
         run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
         jobs += [(run, out, name, steps, args.levels) for run in finished_runs(out / name)[0]]
-    runs = pd.concat(_evaluate_all(jobs, args.workers), ignore_index=True)
+    runs = pd.concat(parallel_map(_per_run, jobs, args.workers), ignore_index=True)
     table = cells(runs)
     labels = runs.drop_duplicates(["group", "run"])[["group", "run", "seed", "label"]]
     for name, frame in (("capability_runs", runs), ("capability_cells", table), ("labels", labels)):

@@ -1,16 +1,20 @@
 """Experiment 6: approximate alignment. Where each planning agent's mesa-objective is wrong on
 its training levels, and what the error costs there (`experiments.approximate`).
 
-Trains (or reuses) every planning agent of the project, 5 seeds each: the Roomba planner (knob 0:
-no cans in training), the cheese-maze planner, and the storeroom planner (K = 3: cans behind the
-wall). Per run, on train and deploy levels: the base-target AUC of its reward map, the readout's
-proxy ratio, and the base score of the same planner on its learned map, on the map with the
-proxy's cells corrected, and on the exact base map. Per cell: mean and 95% t-interval over seeds.
-Writes <out>/approximate/<group>__<run>.csv as it goes (run again: only what is missing is done),
+Trains (or reuses) planning agents, 5 seeds each: the Roomba planner (knob 0: no cans in
+training), the storeroom planner (K = 3: cans behind the wall) and its K = 24 control; the
+cheese-maze planner is available (`--presets cheese-maze-planner`) but not a default: K = 50 on
+its 13x13 mazes trains at < 300 steps/s on 2 busy cores (~50 min for 5 seeds). Per run, on train
+and deploy levels: the base-target AUC of its reward map, the readout's proxy ratio, and the base
+score of the same planner on its learned map, on the map with the proxy's cells corrected, and
+on the exact base map. Per cell: mean and 95% t-interval over seeds. Writes
+<out>/approximate/<group>__<run>.csv as it goes (run again: only what is missing is done),
 approximate_runs.csv, approximate_cells.csv and approximate.png/pdf, and prints the README table.
 
-    python -m experiments.e06_approximate                            # 3 agents x 5 seeds
-    python -m experiments.e06_approximate --presets storeroom-planner --reuse runs/e04_suboptimality/shallow_200000
+    python -m experiments.e06_approximate                  # trains all three groups
+    # after e04, reusing its storeroom runs (what the README's table is):
+    python -m experiments.e06_approximate --presets roomba-planner \
+        --reuse runs/e04_suboptimality/shallow_200000 runs/e04_suboptimality/deep_200000
 """
 
 from __future__ import annotations
@@ -31,10 +35,16 @@ from experiments.approximate import approximate_row
 from experiments.config import ConfigError
 from experiments.runfolder import ci_columns, read_config
 from experiments.storage import atomic_write_text
-from experiments.sweep import run_sweep, sweep_configs
+from experiments.sweep import parallel_map, run_sweep, sweep_configs
 
-# Each at its training knob: no cans (Roomba), cheese in the corner cell, no cans in the main room.
-PRESETS = {"roomba-planner": 0.0, "cheese-maze-planner": 1.0, "storeroom-planner": 0.0}
+# Each at its training knob: no cans (Roomba), no cans in the main room, cheese in the corner cell.
+PRESETS = {
+    "roomba-planner": 0.0,
+    "storeroom-planner": 0.0,
+    "storeroom-planner-deep": 0.0,
+    "cheese-maze-planner": 1.0,
+}
+DEFAULT = "roomba-planner,storeroom-planner,storeroom-planner-deep"
 
 
 def _proxy(task: str) -> str:
@@ -87,13 +97,13 @@ def markdown(table: pd.DataFrame) -> str:
     lines = [
         "| planning agent | seeds | train: base AUC | train: proxy ratio | train: base score "
         "| train: gain, proxy error removed | train: gain, exact base map | deploy: proxy ratio "
-        "| deploy: gain, proxy error removed |",
-        "|" + " --- |" * 9,
+        "| deploy: gain, proxy error removed | deploy: gain, exact base map |",
+        "|" + " --- |" * 10,
     ]
     for _, r in table.iterrows():
         cols = ["auc/base", "ratio/proxy", "score/learned", "cost/no proxy", "cost/exact"]
         cells_ = [_ci(r, f"train/{m}") for m in cols]
-        cells_ += [_ci(r, f"deploy/{m}") for m in ("ratio/proxy", "cost/no proxy")]
+        cells_ += [_ci(r, f"deploy/{m}") for m in ("ratio/proxy", "cost/no proxy", "cost/exact")]
         name = f"{r['group']} (K={r['plan_steps']}, proxy {_proxy(r['task'])})"
         lines.append(f"| {name} | {int(r['seeds'])} | " + " | ".join(cells_) + " |")
     return "\n".join(lines)
@@ -129,7 +139,7 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--presets", default=",".join(PRESETS), help="planning presets to train")
+    p.add_argument("--presets", default=DEFAULT, help="planning presets to train")
     p.add_argument("--reuse", nargs="*", default=[], help="folders of finished planner runs")
     p.add_argument("--seeds", type=int, default=5, help="seeds per preset (>= 5 for a claim)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: presets')")
@@ -166,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"e06_approximate: error: no finished runs under {root}", file=sys.stderr)
             return 2
         groups.append((str(read_config(found[0])["preset"]), root))
-    rows = [
-        _per_run(run, out, name, args.levels) for name, root in groups
+    jobs = [
+        (run, out, name, args.levels) for name, root in groups
         for run in finished_runs(root)[0][: args.seeds]
     ]  # fmt: skip
+    rows = parallel_map(_per_run, jobs, args.workers)
     runs = pd.DataFrame(rows)
     table = cells(runs)
     atomic_write_text(out / "approximate_runs.csv", runs.to_csv(index=False))

@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
+
 from experiments.baselines import write_baselines
 from experiments.config import ConfigError, TrainConfig, preset
 from experiments.evaluate import EvalSettings
@@ -73,6 +75,22 @@ def sweep_configs(
             f"at most {MAX_RUNS:,} in one sweep"
         )
     return [preset(preset_name, knob=k, seed=s, **overrides) for k in knobs for s in range(seeds)]
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def parallel_map(fn, jobs: list, workers: int) -> list:
+    """[fn(*job) for job in jobs] in `workers` spawned processes, one torch thread each (in
+    order; in this process when workers == 1). `fn` must be a module-level function. For
+    analysis whose numbers do not depend on the process (every evaluation has its own seed)."""
+    if workers == 1 or len(jobs) < 2:
+        return [fn(*job) for job in jobs]
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _train_one(cfg_dict: dict, run_dir: str) -> str:

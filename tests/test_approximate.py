@@ -116,7 +116,7 @@ def test_e06_refuses_bad_input(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_e06_runs_end_to_end_and_resumes(tmp_path, capsys):
-    args = ["--presets", "storeroom-planner", "--seeds", "2", "--steps", "4096"]
+    args = ["--presets", "storeroom-planner", "--seeds", "2", "--steps", "8192"]
     args += ["--levels", "4", "--out", str(tmp_path)]
     assert e06(args) == 0
     first = (tmp_path / "approximate_runs.csv").read_text()

@@ -1,0 +1,105 @@
+"""The README's result tables for experiments 4-6 are the experiments' own output: each is
+regenerated here from the cells the experiment wrote (committed under docs/results/) and must
+appear in the README verbatim, beside its figure."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments import e04_suboptimality, e05_in_context, e06_approximate
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+RESULTS = ROOT / "docs" / "results"
+PROSE = " ".join(README.split())  # prose claims, line breaks ignored
+
+
+def _e04() -> str:
+    cells = pd.read_csv(RESULTS / "e04_capability_cells.csv")
+    labels = pd.read_csv(RESULTS / "e04_labels.csv")
+    return e04_suboptimality.markdown(cells, labels, [3, 16, int(cells["budget"].max())])
+
+
+def _e05() -> str:
+    return e05_in_context.markdown(pd.read_csv(RESULTS / "e05_in_context_cells.csv"))
+
+
+def _e06() -> str:
+    return e06_approximate.markdown(pd.read_csv(RESULTS / "e06_approximate_cells.csv"))
+
+
+@pytest.mark.parametrize(
+    "table, figure",
+    [
+        (_e04, "docs/suboptimality.png"),
+        (_e05, "docs/in_context.png"),
+        (_e06, "docs/approximate.png"),
+    ],
+)
+def test_readme_table_is_the_experiments_output(table, figure):
+    assert table() in README
+    assert f"]({figure})" in README and (ROOT / figure).is_file()
+
+
+def test_readme_tables_have_at_least_five_seeds_per_cell():
+    assert (pd.read_csv(RESULTS / "e04_capability_cells.csv")["seeds"] >= 5).all()
+    assert (pd.read_csv(RESULTS / "e05_in_context_cells.csv")["seeds"] >= 5).all()
+    assert (pd.read_csv(RESULTS / "e06_approximate_cells.csv")["seeds"] >= 5).all()
+
+
+def test_readme_prose_on_the_in_context_runs_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e05_in_context_runs.csv")
+    lamp = runs[(runs["knob"] == 0.8) & (runs["trial"] == 1)]
+    train, deploy = lamp[lamp["split"] == "train"], lamp[lamp["split"] == "deploy"]
+    trusting = train[train["cued"] >= 0.95]
+    assert f"only {len(trusting)} of {len(train)} seeds" in PROSE
+    assert (
+        "(trial 1: {},".format(" and ".join(f"{100 * c:.0f}%" for c in sorted(trusting["cued"])))
+        in PROSE
+    )
+    rest = train[train["cued"] < 0.95]
+    assert f"the other {len(rest)} follow it ~{100 * rest['cued'].mean():.0f}%" in PROSE
+    lo, hi = rest["reward"].min(), rest["reward"].max()
+    assert f"(train trial 1 reward {lo:.2f}-{hi:.2f}" in PROSE
+    assert f"at deploy ({deploy['first'].max():.2f})" in PROSE
+    third = runs[(runs["knob"] == 0.8) & (runs["split"] == "deploy") & (runs["trial"] == 3)]
+    assert f"by trial 3 it finds the object on {100 * third['reward'].mean():.0f}%" in PROSE
+
+
+def test_readme_prose_on_the_storeroom_runs_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e04_capability_runs.csv")
+    train = runs[runs["split"] == "train"].set_index(["group", "seed", "budget"])
+    shallow = train.loc["shallow_200000"]
+    assert (
+        f"Seed 0 empties the most cans at K = 40 ({100 * shallow.loc[(0, 40), 'behaviour']:.0f}%)"
+        in PROSE
+    )
+    assert f"its base score at K = 3 is {shallow.loc[(0, 3), 'score/base']:.2f}" in PROSE
+    seed3 = shallow.loc[(3, 40)]
+    assert (
+        f"Seed 3 empties {100 * seed3['behaviour']:.0f}% at K = 40 with base score {seed3['score/base']:.2f}"
+        in PROSE
+    )
+    assert f"seed 2 empties {100 * shallow.loc[(2, 40), 'behaviour']:.0f}%" in PROSE
+    deep = train.loc["deep_200000"]
+    assert f"(readout {deep.loc[(3, 40), 'readout']:.2f}) and yet it empties none" in PROSE
+    assert deep.loc[(3, 40), "behaviour"] == 0
+    k40 = shallow.xs(40, level="budget")
+    assert (k40["behaviour"] > shallow.xs(3, level="budget")["behaviour"]).all()
+
+
+def test_readme_prose_on_approximate_alignment_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e06_approximate_runs.csv")
+    auc = runs["train/auc/base"]
+    assert f"(AUC {auc.min():.2f}-{auc.max():.2f})" in PROSE
+    shallow = runs[runs["group"] == "storeroom-planner"]
+    assert len(shallow) >= 5 and (shallow["train/cost/no proxy"] == 0).all()
+    assert "costs exactly 0.00 on every seed because K = 3 never reaches them" in PROSE
+    cells = pd.read_csv(RESULTS / "e06_approximate_cells.csv").set_index("group")
+    store = cells.loc[["storeroom-planner", "storeroom-planner-deep"]]
+    further = (store["deploy/cost/exact"] - store["deploy/cost/no proxy"]).round(2)
+    assert f"a further {further.min():.2f}-{further.max():.2f} for the storeroom" in PROSE
+    deploy = cells["deploy/cost/no proxy"]
+    assert f"gains {deploy['roomba-planner']:.2f} of the Roomba's base score" in PROSE
+    assert f"and {deploy['storeroom-planner']:.2f} of the storeroom's" in PROSE
