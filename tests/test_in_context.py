@@ -12,6 +12,7 @@ from analysis.bayes import cue_prior, first_success, policy, trial_rewards
 from envs.gym_env import make_engine
 from envs.tasks.which_object import LAMP_CELL, SPOTS, START_CELL, TRIAL_STEPS, TRIALS
 from experiments.config import preset
+from experiments.e05_in_context import main as e05
 from experiments.evaluate import eval_levels
 from experiments.in_context import first_reward_trial, run_curves, trial_table
 from experiments.train import train
@@ -174,3 +175,18 @@ def test_in_context_curves_need_a_recurrent_which_object_run(tmp_path):
     train(preset("storeroom-tiny"), other, quiet=True)
     with pytest.raises(ValueError, match="which-object run"):
         run_curves(other, levels=4)
+
+
+@pytest.mark.slow
+def test_e05_runs_end_to_end_and_resumes(tmp_path, capsys):
+    args = ["--knobs", "1/3,0.8", "--seeds", "2", "--steps", "5120", "--levels", "8"]
+    args += ["--out", str(tmp_path)]
+    assert e05(args) == 0
+    first = (tmp_path / "in_context_cells.csv").read_text()
+    out = capsys.readouterr().out
+    assert "| 0.33 | deploy | 2 |" in out and "| 0.80 | train | 2 |" in out
+    assert (tmp_path / "in_context.png").is_file()
+    assert e05(args) == 0  # resumed: nothing retrained, the same numbers
+    assert (tmp_path / "in_context_cells.csv").read_text() == first
+    assert e05(["--knobs", "x", "--out", str(tmp_path)]) == 2
+    assert "not a number or a fraction" in capsys.readouterr().err

@@ -103,3 +103,20 @@ def test_readme_prose_on_approximate_alignment_is_what_the_runs_say():
     deploy = cells["deploy/cost/no proxy"]
     assert f"gains {deploy['roomba-planner']:.2f} of the Roomba's base score" in PROSE
     assert f"and {deploy['storeroom-planner']:.2f} of the storeroom's" in PROSE
+
+
+def test_readme_prose_on_the_weak_seeds_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e05_in_context_runs.csv")
+    late = runs[(runs["knob"] == 0.8) & (runs["split"] == "deploy") & (runs["trial"] >= 3)]
+    worst = late.groupby("seed")["reward"].min().min()
+    assert f"it finds the paying object on only {100 * worst:.0f}% of deploy levels" in PROSE
+    cap = pd.read_csv(RESULTS / "e04_capability_runs.csv")
+    k40 = cap[
+        (cap["group"] == "shallow_200000") & (cap["split"] == "train") & (cap["budget"] == 40)
+    ]
+    seed1 = k40[k40["seed"] == 1].iloc[0]
+    margin = seed1["score/dust_collected"] - seed1["score/base"] - 0.2
+    assert (
+        f"by {margin:.3f} ({seed1['score/dust_collected']:.2f} vs {seed1['score/base']:.2f})"
+        in PROSE
+    )
