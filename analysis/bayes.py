@@ -40,9 +40,7 @@ def _check(p: np.ndarray, name: str) -> np.ndarray:
     return p
 
 
-def policy(
-    belief: np.ndarray, trials: int
-) -> tuple[float, dict[tuple[int, int], tuple[int, ...]]]:
+def policy(belief: np.ndarray, trials: int) -> tuple[float, dict[tuple[int, int], tuple[int, ...]]]:
     """(expected total reward, choice) of the Bayes-optimal learner under `belief` over `trials`
     trials. `choice[(ruled_out_mask, trials_left)]` holds every option that is optimal to try
     while it has not found the prize (once found, it repeats it); the learner picks one of them
