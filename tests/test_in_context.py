@@ -7,13 +7,15 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
+from agents.lstm import LSTMAgent
 from analysis.bayes import cue_prior, first_success, policy, trial_rewards
 from envs.gym_env import make_engine
 from envs.tasks.which_object import LAMP_CELL, SPOTS, START_CELL, TRIAL_STEPS, TRIALS
 from experiments.config import preset
 from experiments.e05_in_context import main as e05
-from experiments.evaluate import eval_levels
+from experiments.evaluate import TorchPolicy, eval_levels
 from experiments.in_context import first_reward_trial, run_curves, trial_table
 from experiments.train import train
 
@@ -190,3 +192,39 @@ def test_e05_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert (tmp_path / "in_context_cells.csv").read_text() == first
     assert e05(["--knobs", "x", "--out", str(tmp_path)]) == 2
     assert "not a number or a fraction" in capsys.readouterr().err
+
+
+def test_the_agents_memory_is_kept_across_trials_and_reset_only_between_episodes():
+    """Evaluation steps the LSTM with its memory reset on an episode's first step only: the
+    memory at the end of an episode is the one a manual unroll with a single reset gives, and
+    not the one with a reset at every trial start."""
+    torch.manual_seed(0)
+    codes = eval_levels("which-object", "train", 6, eval_seed=3)
+    engine = _engine(codes)
+    t = engine.task
+    agent = LSTMAgent(t.observation(engine.state).shape[1:], 5, hidden=16)
+    policy = TorchPolicy(agent, "full")
+    policy.begin(len(codes))
+    rng = np.random.default_rng(0)
+    end = t.measures.index("trial_end")
+    obs_seq, trial_start = [], [np.ones(len(codes), bool)]
+    done = np.zeros(len(codes), bool)
+    while not done.all():
+        obs = t.observation(engine.state)
+        obs_seq.append(obs)
+        step = engine.step(np.asarray(policy.act(obs, rng), np.int64))
+        trial_start.append(step["measures"][end] > 0)
+        done |= step["done"]
+    obs_t = torch.from_numpy(np.stack(obs_seq))
+    once = torch.zeros(len(obs_seq), len(codes), dtype=torch.bool)
+    once[0] = True
+    every = torch.from_numpy(np.stack(trial_start[: len(obs_seq)]))
+    with torch.no_grad():
+        kept = agent.initial_memory(len(codes))
+        reset = agent.initial_memory(len(codes))
+        for k in range(len(obs_seq)):
+            _, _, kept = agent.step(obs_t[k], kept, once[k])
+            _, _, reset = agent.step(obs_t[k], reset, every[k])
+    assert every[1:].any()  # trials did end inside the episode
+    torch.testing.assert_close(policy.memory, kept)
+    assert not torch.allclose(policy.memory, reset)
