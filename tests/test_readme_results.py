@@ -120,3 +120,20 @@ def test_readme_prose_on_the_weak_seeds_is_what_the_runs_say():
         f"by {margin:.3f} ({seed1['score/dust_collected']:.2f} vs {seed1['score/base']:.2f})"
         in PROSE
     )
+
+
+def test_readme_prose_on_the_longer_meta_training_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e05_2M_in_context_runs.csv")
+    one = runs[runs["trial"] == 1]
+    train, deploy = one[one["split"] == "train"], one[one["split"] == "deploy"]
+    good = train[train["cued"] >= 0.95]["seed"]
+    assert f"At 2M steps, {len(good)} of {len(train)} seeds follow the lamp" in PROSE
+    lo, hi = train.set_index("seed").loc[good, "cued"].agg(["min", "max"])
+    assert f"on {100 * lo:.1f}-{100 * hi:.1f}% of levels" in PROSE
+    first = deploy.set_index("seed").loc[good, "first"]
+    assert f"at trial {first.min():.2f}-{first.max():.2f}" in PROSE
+    stuck = train[train["cued"] < 0.95].iloc[0]
+    assert f"Seed {stuck['seed']} is where it was at 1M" in PROSE
+    assert f"(trial 1 follows the lamp {100 * stuck['cued']:.0f}%" in PROSE
+    deploy_stuck = deploy[deploy["seed"] == stuck["seed"]].iloc[0]
+    assert f"deploy first reward {deploy_stuck['first']:.2f})" in PROSE
