@@ -4,9 +4,11 @@ appear in the README verbatim, beside its figure."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.metrics import t_interval
 from experiments import e04_suboptimality, e05_in_context, e06_approximate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,3 +139,23 @@ def test_readme_prose_on_the_longer_meta_training_is_what_the_runs_say():
     assert f"(trial 1 follows the lamp {100 * stuck['cued']:.0f}%" in PROSE
     deploy_stuck = deploy[deploy["seed"] == stuck["seed"]].iloc[0]
     assert f"deploy first reward {deploy_stuck['first']:.2f})" in PROSE
+
+
+def test_readme_prose_on_the_longer_storeroom_training_is_what_the_runs_say():
+    runs = pd.read_csv(RESULTS / "e04_400k_capability_runs.csv")
+    train = runs[runs["split"] == "train"].set_index(["seed", "budget"])
+    cells = pd.read_csv(RESULTS / "e04_capability_cells.csv")  # the 0.2M cells, for contrast
+    assert len(cells)
+    read = train.xs(3, level="budget")["readout"]
+    lo, hi = t_interval(read.to_numpy())
+    assert f"the readout falls to {read.mean():.2f} [{lo:.2f}, {hi:.2f}]" in PROSE
+    k40 = train.xs(40, level="budget")
+    assert f"cans emptied at K = 40 to {100 * k40['behaviour'].mean():.0f}%" in PROSE
+    n = k40["label"].str.startswith("suboptimality alignment").sum()
+    assert f"label holds on {n} of {len(k40)} runs" in PROSE
+    assert f"(seed 1: {100 * k40.loc[1, 'behaviour']:.0f}% of the cans at K = 40" in PROSE
+    assert f"(readout {read.loc[4]:.2f})" in PROSE
+    log = pd.read_csv(RESULTS / "e04_400k_seed4_train_log.csv")["measure/cans_emptied"]
+    quarters = [np.nanmean(q) for q in np.array_split(log.to_numpy(), 4)]
+    assert f"({quarters[1]:.2f} cans emptied per episode in the second quarter" in PROSE
+    assert quarters[3] == 0 and "0 in the last" in PROSE
