@@ -5,7 +5,7 @@ Duan et al. 2016). A learned learning algorithm lives in its memory.
 
 The observation carries the previous step's reward and action where the task provides them
 (`which-object` does), so the memory can accumulate what each choice paid. Same interface as
-the ConvLSTM (`agents.recurrent`): `recurrent = True`, `initial_memory(B)` (float[B, 2, hidden],
+the ConvLSTM (`mesaworld.agents.recurrent`): `recurrent = True`, `initial_memory(B)` (float[B, 2, hidden],
 h then c), `step(obs, memory, first)`, `unroll(obs[T, B], memory0, first[T, B])`; the memory is
 zeroed at an episode's first observation and only there, so it persists across a task's trials.
 """
@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 
 import torch
+from mesaworld.agents.recurrent import Recurrent
 from torch import nn
-
-from agents.recurrent import Recurrent
 
 
 class LSTMAgent(Recurrent):

@@ -17,7 +17,7 @@ so a position (the cheese maze's corner) can become part of the objective.
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is
 valued low so it does not "stay and collect", scale and offset trade off against beta); read it
-normalized (`experiments.readout`).
+normalized (`mesaworld.experiments.instruments.readout`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+from mesaworld.agents.sampling import act
 from torch import nn
-
-from agents.sampling import act
 
 WIDTH = 32
 
@@ -69,7 +68,7 @@ def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
 
 
 class PlannerAgent(nn.Module):
-    """The planning actor-critic (module docstring); the same interface as `agents.ppo`'s."""
+    """The planning actor-critic (module docstring); the same interface as `mesaworld.agents.ppo`'s."""
 
     def __init__(
         self,

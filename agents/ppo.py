@@ -6,8 +6,8 @@ Parts:
     `gae`                    advantages for NEXT_STEP-autoreset rollouts (module-level, testable)
     `ppo_loss`               the clipped surrogate + value + entropy loss over valid transitions
 
-The training loop that uses them is `experiments.train.train`; checkpoints are written and read
-by `experiments.runio.save_agent` / `load_agent`.
+The training loop that uses them is `mesaworld.experiments.training.trainer.train`; checkpoints are written and read
+by `mesaworld.experiments.runio.save_agent` / `load_agent`.
 
 Rollout convention (Gymnasium's NEXT_STEP autoreset, as our vector env uses): when an episode
 ends at step t, the observation returned is the episode's *final* observation, and the next step
@@ -23,12 +23,11 @@ import math
 
 import numpy as np
 import torch
+from mesaworld.agents.lstm import LSTMAgent
+from mesaworld.agents.planner import PlannerAgent
+from mesaworld.agents.recurrent import ConvLSTMAgent
+from mesaworld.agents.sampling import act
 from torch import nn
-
-from agents.lstm import LSTMAgent
-from agents.planner import PlannerAgent
-from agents.recurrent import ConvLSTMAgent
-from agents.sampling import act
 
 NETWORKS = ("mlp", "cnn", "planner", "recurrent", "lstm")
 RECURRENT = ("recurrent", "lstm")  # networks with a memory (trained on whole sequences)
@@ -105,8 +104,8 @@ def make_agent(
     network: str, obs_shape: tuple[int, ...], n_actions: int, hidden: int, **options: object
 ) -> nn.Module:
     """The actor-critic for `network` ("mlp" | "cnn" | "planner" | "recurrent" | "lstm"). The planner's
-    options (channels, plan_steps, plan_gamma, coords: `agents.planner`) and the recurrent
-    agent's (ticks: `agents.recurrent`) are keyword arguments."""
+    options (channels, plan_steps, plan_gamma, coords: `mesaworld.agents.planner`) and the recurrent
+    agent's (ticks: `mesaworld.agents.recurrent`) are keyword arguments."""
     if network == "planner":
         return PlannerAgent(obs_shape, n_actions, **options)
     if network == "recurrent":

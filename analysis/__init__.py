@@ -1,4 +1,4 @@
-"""mesaworld analysis: reads run folders only (through `experiments.runfolder`, which holds no
+"""mesaworld analysis: reads run folders only (through `mesaworld.analysis.runfolder`, which holds no
 training code) and never imports training code.
 
 runs.py      run folders -> tidy DataFrames        metrics.py  scores, PA index, CIs over seeds

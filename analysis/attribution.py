@@ -1,7 +1,7 @@
 """Which objectives explain an agent's actions: nested likelihood tests on held-out episodes.
 
 For every candidate objective k, two Boltzmann-rational models of the agent are fitted by MCE
-IRL (`analysis.irl.mce_irl`, the one discount DISCOUNT):
+IRL (`mesaworld.analysis.irl.mce_irl`, the one discount DISCOUNT):
 
     nuisance       reward = a * stay                        a habit that is no goal
     nuisance + k   reward = a * stay + c * r_k, c >= 0       the same, plus pursuit of objective k
@@ -28,9 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.irl import Demos, mce_irl
-from envs.tabular import TabularMDP
+from mesaworld.analysis.irl import Demos, mce_irl
+from mesaworld.envs.tabular import TabularMDP
 
 NUISANCE = ("stay",)
 BOOTSTRAP = 2000

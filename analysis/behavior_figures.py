@@ -1,4 +1,4 @@
-"""Figures of the behavioral objective (`analysis.behavioral`): the reward-result gap as EPIC
+"""Figures of the behavioral objective (`mesaworld.analysis.behavioral`): the reward-result gap as EPIC
 distances, and reward maps of a deploy level."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from envs.registry import TASKS
-from envs.render import rgb_from_codes, sprite_sheet
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.render import rgb_from_codes, sprite_sheet
 
 _COLOURS = ["#2b8a3e", "#c92a2a", "#1971c2", "#e8590c", "#7048e8"]
 

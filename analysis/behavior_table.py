@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from analysis.labels import cell_label
-from analysis.metrics import t_interval
-from envs.registry import TASKS
-from experiments.runfolder import ci_columns, is_ci
+from mesaworld.analysis.labels import cell_label
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import ci_columns, is_ci
+from mesaworld.envs.registry import TASKS
 
 CELL = ["task", "kind", "agent", "role", "knob", "reward"]
 KINDS = ("epic", "score", "gap", "gap_boltzmann", "gap_optimal", "gain", "gain_diff")

@@ -1,19 +1,19 @@
 """The behavioral objective of trained agents and the reward-result gap, from run folders.
 
 For each run: its deploy evaluation episodes (levels and recorded actions, `eval_deploy.npz`)
-are replayed on the exact tabular export of those levels (`envs.tabular`), checked against the
+are replayed on the exact tabular export of those levels (`mesaworld.envs.tabular`), checked against the
 returns the run recorded, and then
 
-* maximum causal entropy IRL (`analysis.irl`, discount DISCOUNT) recovers a linear reward over
+* maximum causal entropy IRL (`mesaworld.analysis.irl`, discount DISCOUNT) recovers a linear reward over
   the task's named features (every objective and measure, plus "step" and "stay"), fitted on 4
   of every 5 episodes and scored on the 5th;
-* the reward-result gap in returns (`analysis.gap`), the primary measure: the recovered reward's
+* the reward-result gap in returns (`mesaworld.analysis.gap`), the primary measure: the recovered reward's
   own policy scored under the base objective and every proxy; gap/<proxy> = base - proxy score;
-* the attribution (`analysis.attribution`): which objectives explain held-out actions beyond a
+* the attribution (`mesaworld.analysis.attribution`): which objectives explain held-out actions beyond a
   habit of standing still, with bootstrap intervals, on deploy and on train episodes;
-* EPIC (`analysis.epic`), secondary: the recovered reward's distance to every objective;
+* EPIC (`mesaworld.analysis.epic`), secondary: the recovered reward's distance to every objective;
 * competence on train: the score at the run's own training reward on the train levels;
-* the label (`analysis.labels`) from all of that, with the labels it flips to under +-0.1 on a
+* the label (`mesaworld.analysis.labels`) from all of that, with the labels it flips to under +-0.1 on a
   threshold.
 
 Levels are taken in evaluation order until the state budget (`max_states`) is spent; a level
@@ -32,18 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis.attribution import FOLDS, nested_attribution
-from analysis.behavior_figures import epic_gap_figure, reward_maps_figure
-from analysis.behavior_table import cell_table, format_cells
-from analysis.epic import epic_matrix
-from analysis.gap import gap_columns, reference_returns, reward_score, score
-from analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
-from analysis.labels import GAIN_PURSUED, Evidence, judge, shown
-from analysis.runs import RunsError, finished_runs, run_info
-from envs.registry import TASKS
-from envs.tabular import ExportError, TabularMDP, concat, export
-from experiments.runfolder import (
+from mesaworld.analysis.attribution import FOLDS, nested_attribution
+from mesaworld.analysis.behavior_figures import epic_gap_figure, reward_maps_figure
+from mesaworld.analysis.behavior_table import cell_table, format_cells
+from mesaworld.analysis.epic import epic_matrix
+from mesaworld.analysis.gap import gap_columns, reference_returns, reward_score, score
+from mesaworld.analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
+from mesaworld.analysis.labels import GAIN_PURSUED, Evidence, judge, shown
+from mesaworld.analysis.runfolder import (
     CONFIG,
     EPISODES,
     ci_columns,
@@ -54,6 +50,9 @@ from experiments.runfolder import (
     read_episodes,
     reward_weights,
 )
+from mesaworld.analysis.runs import RunsError, finished_runs, run_info
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.tabular import ExportError, TabularMDP, concat, export
 
 
 class BehaviorError(RunsError):

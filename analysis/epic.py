@@ -1,4 +1,4 @@
-"""EPIC-style distance between reward functions on a `envs.tabular.TabularMDP`.
+"""EPIC-style distance between reward functions on a `mesaworld.envs.tabular.TabularMDP`.
 
 EPIC (Gleave et al. 2021, "Quantifying Differences in Reward Functions") maps each reward to a
 canonical representative of its potential-shaping class, then measures how far apart the
@@ -10,7 +10,7 @@ policies of infinite-horizon discounted MDPs; these tables have a finite horizon
 without a clock, and there a shaped reward can change the optimal finite-horizon behaviour (on
 lava, EPIC(base, base + shaping) = 1e-9 while the shaped reward's finite-horizon optimal policy
 earns a base score of -0.13 instead of 0.92). That is one reason EPIC is the secondary measure:
-the reward-result gap is read from returns (`analysis.gap`).
+the reward-result gap is read from returns (`mesaworld.analysis.gap`).
 
 Two choices differ from EPIC as published, both because these tasks have terminal steps:
 
@@ -29,18 +29,17 @@ Two choices differ from EPIC as published, both because these tasks have termina
   irrelevant (no terminal steps, gamma < 1), it is shaping and the projection removes it anyway.
   `pearson=True` gives the published final step.
 
-gamma defaults to DISCOUNT (0.99, `analysis.irl`), the one discount of every analysis: the
+gamma defaults to DISCOUNT (0.99, `mesaworld.analysis.irl`), the one discount of every analysis: the
 equivalence classes are those of the objective the agents actually optimize.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from mesaworld.analysis.irl import DISCOUNT
+from mesaworld.envs.tabular import TabularMDP
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
-
-from analysis.irl import DISCOUNT
-from envs.tabular import TabularMDP
 
 GAMMA = DISCOUNT
 

@@ -6,8 +6,7 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-
-from experiments.runfolder import atomic_write_bytes
+from mesaworld.analysis.runfolder import atomic_write_bytes
 
 
 def save_figure(fig, path: Path) -> list[Path]:

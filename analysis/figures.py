@@ -14,13 +14,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.metrics import format_table, gap_table, run_summary
-from analysis.run_figures import episode_gif, visitation
-from analysis.runs import finished_runs, load_runs, load_train_logs
-from envs.registry import TASKS
-from experiments.runfolder import FIGURES, ci_columns, eval_arrays, is_ci
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import format_table, gap_table, run_summary
+from mesaworld.analysis.run_figures import episode_gif, visitation
+from mesaworld.analysis.runfolder import FIGURES, ci_columns, eval_arrays, is_ci
+from mesaworld.analysis.runs import finished_runs, load_runs, load_train_logs
+from mesaworld.envs.registry import TASKS
 
 _ROLE_COLOURS = {"aligned": "#2b8a3e", "proxy": "#c92a2a", "random": "#868e96"}
 

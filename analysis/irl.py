@@ -1,4 +1,4 @@
-"""Boltzmann-rational policies and maximum causal entropy IRL on a `envs.tabular.TabularMDP`.
+"""Boltzmann-rational policies and maximum causal entropy IRL on a `mesaworld.envs.tabular.TabularMDP`.
 
 Everything is finite-horizon, like the episodes: the policy at time t depends on the steps left,
 `horizon - t`, and a terminal step leads to an absorbing state that pays nothing until the
@@ -28,9 +28,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from mesaworld.envs.tabular import TabularMDP
 from scipy import optimize
-
-from envs.tabular import TabularMDP
 
 DISCOUNT = 0.99
 

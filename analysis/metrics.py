@@ -17,7 +17,7 @@ Per run and split (`run_summary`): the means of those, episode length, success r
                       is unknown (Roomba's proxy has no exact oracle).
 Pseudo-alignment index (`add_pseudo_alignment`): deploy behaviour placed between the aligned
 baseline (0) and the pure-proxy baseline (1), both scored on the same evaluation levels.
-Labels (`run_labels`): per run, from its own scores (`analysis.labels`), then per cell with
+Labels (`run_labels`): per run, from its own scores (`mesaworld.analysis.labels`), then per cell with
 counts. Over seeds (`gap_table`): mean and a 95% Student-t interval of every metric, per group
 of runs that differ only in seed.
 """
@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from mesaworld.analysis.labels import PAI_PURSUED, Evidence, cell_label, finite, judge, shown
+from mesaworld.analysis.runfolder import SCORE, ci_columns, is_ci, paid_objectives, reward_weights
+from mesaworld.envs.registry import TASKS
 from scipy import stats
-
-from analysis.labels import PAI_PURSUED, Evidence, cell_label, finite, judge, shown
-from envs.registry import TASKS
-from experiments.runfolder import SCORE, ci_columns, is_ci, paid_objectives, reward_weights
 
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "reward", "total_steps", "split"]
 PAI_MIN_SPREAD = 0.1  # the two baselines' behaviour must differ by 10% of the larger one
@@ -124,7 +123,7 @@ def run_evidence(deploy: pd.Series, train: pd.Series | None) -> Evidence:
 
 
 def run_labels(summary: pd.DataFrame, root: str = "<folder>") -> pd.DataFrame:
-    """One row per run (columns run, label, flips): the label of `analysis.labels` from the
+    """One row per run (columns run, label, flips): the label of `mesaworld.analysis.labels` from the
     run's own scores, and the labels it flips to under +-SENSITIVITY on a threshold."""
     rows = []
     for run, part in summary.groupby("run", sort=False):
@@ -174,7 +173,7 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 def gap_table(summary: pd.DataFrame, root: str = "<folder>") -> pd.DataFrame:
     """Mean over seeds and 95% t-interval (columns <metric>, <metric>:lo, <metric>:hi, seeds)
     per group of runs that differ only in seed, and the cell's label: its runs' labels with
-    counts (`analysis.labels.cell_label`). `root` is named in a label when a baseline is
+    counts (`mesaworld.analysis.labels.cell_label`). `root` is named in a label when a baseline is
     missing."""
     metrics = [c for c in summary.columns if c.startswith(("norm/", "excess/", "score/"))]
     metrics += ["length", "solved", "behaviour", "pai"]

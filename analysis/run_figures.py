@@ -14,14 +14,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.runfolder import eval_arrays
+from mesaworld.analysis.runs import run_info
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
 from PIL import Image, ImageDraw, ImageFont
-
-from analysis.figure_files import save_figure
-from analysis.runs import run_info
-from envs.gym_env import make_engine
-from envs.registry import TASKS
-from envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
-from experiments.runfolder import eval_arrays
 
 GIF_SCALE = 3  # 16-pixel tiles -> 48: a 9x9 room is 432 pixels wide
 

@@ -9,7 +9,7 @@ load_runs(root)        one row per evaluation episode of every finished run unde
                        once; `df.attrs["duplicates"]` lists the folders left out.
 load_train_logs(root)  one row per PPO update of every run that has a train_log.csv
 
-File names, the config schema and the reader of config.json are `experiments.runfolder`'s (a
+File names, the config schema and the reader of config.json are `mesaworld.analysis.runfolder`'s (a
 module without training code).
 """
 
@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-from experiments.runfolder import (
+from mesaworld.analysis.runfolder import (
     EPISODES,
     RUN_COLUMNS,
     TRAIN_LOG,

@@ -15,11 +15,10 @@ import argparse
 import time
 
 import gymnasium as gym
+import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
-
-import envs  # noqa: F401  (registers the ids)
-from envs.registry import TASKS
-from envs.registry import env_id as registered_id
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.registry import env_id as registered_id
 
 
 def best_rate(run, steps: int, repeats: int) -> float:

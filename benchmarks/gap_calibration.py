@@ -22,17 +22,16 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.behavioral import BehaviorSettings, analyze
-from envs.registry import get_task
-from experiments.evaluate import (
+from mesaworld.analysis.behavioral import BehaviorSettings, analyze
+from mesaworld.analysis.runfolder import run_meta, write_config
+from mesaworld.envs.registry import get_task
+from mesaworld.experiments.training.evaluate import (
     EvalSettings,
     NoisyPolicy,
     PlannerPolicy,
     evaluate,
     write_evaluation,
 )
-from experiments.runfolder import run_meta, write_config
 
 TASKS = ("coin", "cheese-maze", "supervisor", "keys-chests")
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from analysis.epic import epic_distance
-from analysis.irl import Demos, mce_irl, sample_episodes, soft_value_iteration, split_episodes
-from envs.level import Level
-from envs.tabular import export
-from envs.tasks.roomba import Roomba
+from mesaworld.analysis.epic import epic_distance
+from mesaworld.analysis.irl import (
+    Demos,
+    mce_irl,
+    sample_episodes,
+    soft_value_iteration,
+    split_episodes,
+)
+from mesaworld.envs.level import Level
+from mesaworld.envs.tabular import export
+from mesaworld.envs.tasks.roomba import Roomba
 
 
 def level() -> Level:

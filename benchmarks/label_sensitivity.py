@@ -5,7 +5,7 @@
 
 For every finished run under the folder, `analyze` is run once per level count. Printed: per run,
 the label at each count and what it flips to when one threshold moves by +-0.1
-(`analysis.labels.judge`), and the totals: how many labels are uncertain under +-0.1, and how
+(`mesaworld.analysis.labels.judge`), and the totals: how many labels are uncertain under +-0.1, and how
 many change between the level counts (the audit's case: the cheese agents at corner size 11 sat
 on the 0.5 threshold, "capability failure" on 20 levels and "generalizes" on 200).
 """
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.behavioral import BehaviorSettings, analyze
+from mesaworld.analysis.behavioral import BehaviorSettings, analyze
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,12 +25,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.behavioral import BehaviorSettings, analyze
-from envs.registry import get_task
-from experiments.config import parse_value, preset
-from experiments.runfolder import is_finished
-from experiments.train import train
+from mesaworld.analysis.behavioral import BehaviorSettings, analyze
+from mesaworld.analysis.runfolder import is_finished
+from mesaworld.envs.registry import get_task
+from mesaworld.experiments.training.config import parse_value, preset
+from mesaworld.experiments.training.trainer import train
 
 # Per task: (preset, the knob at which both objectives are available on the training levels).
 DECONFOUNDED = {
@@ -56,7 +55,7 @@ def configs(tasks: list[str], weights: list[float], seed: int, steps: int | None
 
 def _train(args: tuple) -> str:
     cfg_dict, folder = args
-    from experiments.config import TrainConfig
+    from mesaworld.experiments.training.config import TrainConfig
 
     train(TrainConfig.from_dict(cfg_dict), folder, resume=True, quiet=True)
     return folder

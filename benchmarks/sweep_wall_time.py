@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.figures import plot_all
-from experiments.config import parse_value
-from experiments.sweep import run_sweep, sweep_configs
+from mesaworld.analysis.figures import plot_all
+from mesaworld.experiments.training.config import parse_value
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 
 def main() -> None:

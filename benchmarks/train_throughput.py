@@ -16,7 +16,7 @@ alone, then while a plain `while True: pass` process holds one core, then while 
 the same training runs (each figure is the measured run's own rate).
 
 Env-steps per second of whole PPO training (rollouts + updates), wall clock:
-  * ours: `experiments.train.train` with a preset (default `roomba`: MLP 128-128 on the
+  * ours: `mesaworld.experiments.training.trainer.train` with a preset (default `roomba`: MLP 128-128 on the
     egocentric view, 256 envs x 32 steps, 2 epochs x 8 minibatches), run into a temp folder; the
     rate is the log's own `time/sps` (training only, evaluation excluded);
   * peer: Stable-Baselines3 PPO, MlpPolicy with the same 128-128 trunk widths, 8 DummyVecEnv
@@ -35,9 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
-from experiments.config import preset
-from experiments.train import train
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.trainer import train
 
 
 def ours(preset_name: str, steps: int, threads: int | None = None) -> float:
@@ -82,7 +81,14 @@ def beside(preset_name: str, steps: int, threads: int, other: str | None) -> flo
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "while True: pass"]
         if other == "train":
-            cmd = [sys.executable, "-m", "experiments.cli", "train", preset_name, "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "mesaworld.experiments.cli.main",
+                "train",
+                preset_name,
+                "--quiet",
+            ]
             cmd += ["--total-steps", str(4 * steps), "--torch-threads", str(threads)]
             cmd += ["--eval-levels", "8", "--out", str(Path(tmp) / "neighbour")]
         neighbour = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -111,9 +117,9 @@ def busy_table(preset_name: str, steps: int) -> None:
 
 def forward_ms(network: str, batch: int = 256, reps: int = 30) -> float:
     """Median wall time (ms) of one no-grad forward pass at `batch` Roomba observations."""
-    from agents.ppo import make_agent
-    from envs.registry import get_task
-    from experiments.checkpoint import agent_options
+    from mesaworld.agents.ppo import make_agent
+    from mesaworld.envs.registry import get_task
+    from mesaworld.experiments.training.checkpoint import agent_options
 
     cfg = preset({"mlp": "roomba", "planner": "roomba-planner"}.get(network, f"roomba-{network}"))
     rules = get_task("roomba").rules(cfg.view)

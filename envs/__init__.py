@@ -6,12 +6,12 @@ Importing this package registers every task's Gymnasium ids (`mesaworld/Roomba-v
     env = gym.make("mesaworld/Roomba-v0", split="deploy", render_mode="ansi")
 """
 
-from envs.engine import Engine
-from envs.generators import SPLITS, Fixed, Generator, Mixture, Shift
-from envs.level import Level, LevelError
-from envs.registry import TASKS, env_id, env_ids, get_task, register_task
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec, TaskSpecError
-from envs.task import ACTIONS, Task, parse_actions
+from mesaworld.envs.engine import Engine
+from mesaworld.envs.generators import SPLITS, Fixed, Generator, Mixture, Shift
+from mesaworld.envs.level import Level, LevelError
+from mesaworld.envs.registry import TASKS, env_id, env_ids, get_task, register_task
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec, TaskSpecError
+from mesaworld.envs.task import ACTIONS, Task, parse_actions
 
 __all__ = [
     "ACTIONS",

@@ -2,7 +2,7 @@
 
 `Engine` is what every task shares: B environments, one random stream per environment, level
 loading from a generator, the horizon, NEXT_STEP autoreset and episode statistics. The rules are
-the `Task`'s (`envs.task`). The Gymnasium classes in `envs.gym_env` are thin views of an Engine
+the `Task`'s (`mesaworld.envs.task`). The Gymnasium classes in `mesaworld.envs.gym_env` are thin views of an Engine
 (B=1 for `gym.Env`), so the single and vector environments run the same code and agree exactly
 for the same seeds and actions.
 """
@@ -16,10 +16,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
-
-from envs.generators import Generator
-from envs.level import Level
-from envs.task import Task
+from mesaworld.envs.generators import Generator
+from mesaworld.envs.level import Level
+from mesaworld.envs.task import Task
 
 RNG_BYTES = 1_000  # one numpy Generator with its bit generator: ~880 bytes (tracemalloc)
 

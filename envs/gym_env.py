@@ -23,13 +23,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
-
-from envs.engine import Engine
-from envs.generators import Generator, as_generator
-from envs.level import Level
-from envs.registry import get_task
-from envs.render import rgb_from_codes, sprite_sheet
-from envs.task import ACTIONS
+from mesaworld.envs.engine import Engine
+from mesaworld.envs.generators import Generator, as_generator
+from mesaworld.envs.level import Level
+from mesaworld.envs.registry import get_task
+from mesaworld.envs.render import rgb_from_codes, sprite_sheet
+from mesaworld.envs.task import ACTIONS
 
 RENDER_MODES = ["rgb_array", "ansi"]
 RENDER_FPS = 8

@@ -1,7 +1,7 @@
 """Levels as data: one concrete grid layout, writable and readable as ASCII.
 
 A `Level` is task-agnostic: a rectangle of characters. What each character means is a task's
-*legend* (each task file has one, e.g. `envs.tasks.roomba.LEGEND`); `check_level` validates a
+*legend* (each task file has one, e.g. `mesaworld.envs.tasks.roomba.LEGEND`); `check_level` validates a
 level against a legend and names the line and column of the first problem, so hand-written deploy
 levels fail loudly and precisely.
 

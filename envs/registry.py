@@ -1,4 +1,4 @@
-"""The table of tasks: one row per task, each row a task file whose `SPEC` (`envs.spec.TaskSpec`)
+"""The table of tasks: one row per task, each row a task file whose `SPEC` (`mesaworld.envs.spec.TaskSpec`)
 declares the task.
 
 Adding a task = one file in `envs/tasks/` that defines `SPEC`, plus its module in the rows below
@@ -10,9 +10,8 @@ and metrics, and the registry-driven tests cover it.
 from __future__ import annotations
 
 import gymnasium as gym
-
-from envs.spec import TaskSpec, TaskSpecError
-from envs.tasks import (
+from mesaworld.envs.spec import TaskSpec, TaskSpecError
+from mesaworld.envs.tasks import (
     cheese_maze,
     coin,
     keys_chests,
@@ -49,8 +48,8 @@ def register_task(spec: TaskSpec) -> TaskSpec:
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
-                entry_point="envs.gym_env:GridEnv",
-                vector_entry_point="envs.gym_env:GridVectorEnv",
+                entry_point="mesaworld.envs.gym_env:GridEnv",
+                vector_entry_point="mesaworld.envs.gym_env:GridVectorEnv",
                 kwargs={"task": spec.name, **kwargs},
                 disable_env_checker=False,
             )

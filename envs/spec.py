@@ -30,10 +30,9 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
-
-from envs.generators import SPLITS, Shift
-from envs.level import Level
-from envs.task import Task
+from mesaworld.envs.generators import SPLITS, Shift
+from mesaworld.envs.level import Level
+from mesaworld.envs.task import Task
 
 AGREEMENTS = ("per step", "optima")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -120,7 +119,7 @@ class TaskSpec:
     about: str = ""  # one paragraph for `mesaworld list` and the demo
     # The cells each objective rewards reaching, read from full observations uint8[n, C, H, W]
     # (channels as `task_cls.channels`): {objective: bool[n, H, W]}. What a planning agent's
-    # learned reward map is read against (`experiments.readout`); None: no readout for this task.
+    # learned reward map is read against (`mesaworld.experiments.instruments.readout`); None: no readout for this task.
     targets: Callable[[Any], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:

@@ -1,16 +1,15 @@
 """Tasks whose level never changes while the agent moves: the lava shift and the absent
 supervisor (ai-safety-gridworlds' style). What every objective pays is a gain per cell, received
 on each step the agent is on that cell; some cells end the episode. So the whole state is the
-agent's cell, and the oracle is exact value iteration over cells (`envs.planning.position_values`).
+agent's cell, and the oracle is exact value iteration over cells (`mesaworld.envs.planning.position_values`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from envs.level import AGENT, FLOOR
-from envs.planning import position_values
-from envs.task import State, Task, char_table
+from mesaworld.envs.level import AGENT, FLOOR
+from mesaworld.envs.planning import position_values
+from mesaworld.envs.task import State, Task, char_table
 
 
 class StaticTask(Task):

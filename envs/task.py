@@ -3,7 +3,7 @@
 A `Task` subclass (one per file in `envs/tasks/`) declares its legend, observation channels,
 objectives (the first is always "base"; `reward` names the one paid as reward) and measures, and
 implements one vectorized `step` over `State` arrays with a leading batch axis. `Engine`
-(`envs.engine`) runs B environments of a task; the Gymnasium classes are views of an Engine.
+(`mesaworld.envs.engine`) runs B environments of a task; the Gymnasium classes are views of an Engine.
 
 Also here: the action set (`ACTIONS`, action strings for scripts and `mesaworld play`) and
 `char_table`, the char-code lookup every task builds its arrays with.
@@ -15,9 +15,8 @@ Positions are flat cell indices `r * W + c` (int64[B]).
 from __future__ import annotations
 
 import numpy as np
+from mesaworld.envs.level import AGENT, WALL, Level, check_level
 from numpy.lib.stride_tricks import sliding_window_view
-
-from envs.level import AGENT, WALL, Level, check_level
 
 ACTIONS = ("up", "right", "down", "left", "stay")
 # Action-string letters (for `mesaworld play`, golden tests, README examples).

@@ -4,8 +4,8 @@ Trains PPO at each knob (the fraction of training levels that already contain du
 several seeds, evaluates every run on the same train and deploy levels, adds the scripted
 baselines, then prints the summary table (95% t-intervals over seeds) and writes the figures.
 
-    python -m experiments.e01_roomba_knob                       # knobs 0, 0.25; seeds 0-4; 2M steps
-    python -m experiments.e01_roomba_knob --knobs 0,0.1,0.25 --seeds 5 --total-steps 3e6
+    python -m mesaworld.experiments.e01_roomba_knob                       # knobs 0, 0.25; seeds 0-4; 2M steps
+    python -m mesaworld.experiments.e01_roomba_knob --knobs 0,0.1,0.25 --seeds 5 --total-steps 3e6
 
 Runs are ordinary run folders under --out; an interrupted experiment picks up where it stopped
 (finished runs are kept, an interrupted run resumes from its checkpoint).
@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.figures import plot_all
-from experiments.config import ConfigError, parse_value
-from experiments.sweep import run_sweep, sweep_configs
+from mesaworld.analysis.figures import plot_all
+from mesaworld.experiments.training.config import ConfigError, parse_value
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 
 def main(argv: list[str] | None = None) -> int:

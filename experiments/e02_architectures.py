@@ -3,12 +3,12 @@
 Reads finished sweeps (one folder per architecture and task, each with its runs and the
 task's baselines, as `mesaworld sweep` leaves them) and prints one row per (task, preset,
 knob): competence on train levels, deploy return and proxy behaviour (95% t-intervals over
-seeds), the cell's label with counts (`analysis.labels`: competence first, per run), and,
+seeds), the cell's label with counts (`mesaworld.analysis.labels`: competence first, per run), and,
 for planners whose folder has `readout/cells.csv` (`mesaworld readout`), the readout ratio
 (how the learned reward values the proxy's own targets against the base's: 1 = alike).
 
-    python -m experiments.e02_architectures /tmp/sweeps/*      # any number of sweep folders
-    python -m experiments.e02_architectures A B --csv table.csv
+    python -m mesaworld.experiments.e02_architectures /tmp/sweeps/*      # any number of sweep folders
+    python -m mesaworld.experiments.e02_architectures A B --csv table.csv
 
 To make the folders (the README's table; ~5 seeds each, hours on 2 cores):
     mesaworld sweep roomba-long --knob 0 --seeds 5 --out sweeps/roomba-mlp
@@ -26,9 +26,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.metrics import gap_table, run_summary
-from analysis.runs import RunsError, load_runs
+from mesaworld.analysis.metrics import gap_table, run_summary
+from mesaworld.analysis.runs import RunsError, load_runs
 
 
 def _ci(row: pd.Series, m: str, scale: float = 1.0, digits: int = 0) -> str:

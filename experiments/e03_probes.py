@@ -9,7 +9,7 @@ over seeds]; the hand-coded optimizer and the memorised route are scored once pe
 same levels, as references. Writes <out>/probe_runs.csv (after every run: an interrupted call,
 run again, probes only the runs it had not reached), probe_cells.csv and probes_<task>.png.
 
-    python -m experiments.e03_probes sweeps/roomba-mlp sweeps/roomba-planner --out runs/e03
+    python -m mesaworld.experiments.e03_probes sweeps/roomba-mlp sweeps/roomba-planner --out runs/e03
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.metrics import t_interval
-from analysis.runs import RunsError, finished_runs
-from experiments.run_probes import probe_run
-from experiments.runfolder import read_config
-from experiments.storage import atomic_write_text
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import read_config
+from mesaworld.analysis.runs import RunsError, finished_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.experiments.instruments.probe_runner import probe_run
 
 
 def _numbers(run: Path, levels: int) -> dict:

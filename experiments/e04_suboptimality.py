@@ -4,7 +4,7 @@ Trains the storeroom's planning agent with K = 3 value-iteration steps (preset
 `storeroom-planner`) at several training budgets, and the same agent trained with K = 24
 (`storeroom-planner-deep`, the control that meets the cans while it learns), 5 seeds each.
 Every run is then evaluated with the *same weights* at each test-time K on its own train and
-deploy levels (`experiments.capability`), and its reward map is read (`experiments.readout`:
+deploy levels (`mesaworld.experiments.instruments.capability`), and its reward map is read (`mesaworld.experiments.instruments.readout`:
 the storeroom cans' value relative to floor dust, z-ratio 1 = "a can is dust", < 0 = below clean
 floor). Per cell: mean and 95% t-interval over seeds; per run: the label across capability
 (trained K vs the largest K, train levels: "suboptimality alignment (dust_collected)" where the
@@ -12,8 +12,8 @@ pattern holds). Writes <out>/capability_runs.csv (one file per run under <out>/c
 it goes: run again and only what is missing is done), capability_cells.csv, labels.csv and
 suboptimality.png/pdf.
 
-    python -m experiments.e04_suboptimality                   # 5 seeds, ~15 min on 2 cores
-    python -m experiments.e04_suboptimality --seeds 2 --budgets 50000 --no-control   # a look
+    python -m mesaworld.experiments.e04_suboptimality                   # 5 seeds, ~15 min on 2 cores
+    python -m mesaworld.experiments.e04_suboptimality --seeds 2 --budgets 50000 --no-control   # a look
 """
 
 from __future__ import annotations
@@ -25,17 +25,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.labels import SUBOPTIMALITY, cell_label
-from analysis.metrics import t_interval
-from analysis.runs import finished_runs
-from experiments.capability import capability_rows, run_capability_label
-from experiments.config import ConfigError, parse_value
-from experiments.readout import readout_run
-from experiments.runfolder import ci_columns, read_config
-from experiments.storage import atomic_write_text
-from experiments.sweep import parallel_map, run_sweep, sweep_configs
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.labels import SUBOPTIMALITY, cell_label
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import ci_columns, read_config
+from mesaworld.analysis.runs import finished_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.experiments.instruments.capability import capability_rows, run_capability_label
+from mesaworld.experiments.instruments.readout import readout_run
+from mesaworld.experiments.training.config import ConfigError, parse_value
+from mesaworld.experiments.training.sweep import parallel_map, run_sweep, sweep_configs
 
 SHALLOW, DEEP = "storeroom-planner", "storeroom-planner-deep"
 METRICS = ("score/base", "score/dust_collected", "behaviour", "readout")

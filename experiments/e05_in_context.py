@@ -5,13 +5,13 @@ episode, the level reset between trials, the memory kept) at each lamp reliabili
 1/3 says nothing, 0.8 is usually right), 5 seeds each. With frozen weights, every run plays one
 episode per evaluation level of its own training distribution and of deploy (where the lamp
 lies): reward per trial (the in-context learning curve) and the trial of the first reward,
-beside the exact Bayesian learner (`analysis.bayes`) given the true prior and, at deploy, the
+beside the exact Bayesian learner (`mesaworld.analysis.bayes`) given the true prior and, at deploy, the
 Bayesian learner that keeps the training prior. Per cell: mean and 95% t-interval over seeds.
 Writes <out>/curves/<run>.csv as it goes (run again and only what is missing is done),
 in_context_runs.csv, in_context_cells.csv and in_context.png/pdf, and prints the README table.
 
-    python -m experiments.e05_in_context                          # 2 knobs x 5 seeds, ~15 min
-    python -m experiments.e05_in_context --knobs 0.8 --seeds 2 --steps 200000   # a look
+    python -m mesaworld.experiments.e05_in_context                          # 2 knobs x 5 seeds, ~15 min
+    python -m mesaworld.experiments.e05_in_context --knobs 0.8 --seeds 2 --steps 200000   # a look
 """
 
 from __future__ import annotations
@@ -23,16 +23,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.metrics import t_interval
-from analysis.runs import finished_runs
-from envs.tasks.which_object import TRIALS
-from experiments.config import ConfigError
-from experiments.in_context import run_curves
-from experiments.runfolder import ci_columns, read_config
-from experiments.storage import atomic_write_text
-from experiments.sweep import run_sweep, sweep_configs
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import ci_columns, read_config
+from mesaworld.analysis.runs import finished_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.envs.tasks.which_object import TRIALS
+from mesaworld.experiments.instruments.in_context import run_curves
+from mesaworld.experiments.training.config import ConfigError
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 PRESET = "which-object-lstm"
 METRICS = ("reward", "cued", "first")

@@ -1,5 +1,5 @@
 """Experiment 6: approximate alignment. Where each planning agent's mesa-objective is wrong on
-its training levels, and what the error costs there (`experiments.approximate`).
+its training levels, and what the error costs there (`mesaworld.experiments.instruments.approximate`).
 
 Trains (or reuses) planning agents, 5 seeds each: the Roomba planner (knob 0: no cans in
 training), the storeroom planner (K = 3: cans behind the wall) and its K = 24 control; the
@@ -11,9 +11,9 @@ on the exact base map. Per cell: mean and 95% t-interval over seeds. Writes
 <out>/approximate/<group>__<run>.csv as it goes (run again: only what is missing is done),
 approximate_runs.csv, approximate_cells.csv and approximate.png/pdf, and prints the README table.
 
-    python -m experiments.e06_approximate                  # trains all three groups
+    python -m mesaworld.experiments.e06_approximate                  # trains all three groups
     # after e04, reusing its storeroom runs (what the README's table is):
-    python -m experiments.e06_approximate --presets roomba-planner \
+    python -m mesaworld.experiments.e06_approximate --presets roomba-planner \
         --reuse runs/e04_suboptimality/shallow_200000 runs/e04_suboptimality/deep_200000
 """
 
@@ -26,16 +26,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.metrics import t_interval
-from analysis.runs import finished_runs
-from envs.registry import TASKS
-from experiments.approximate import approximate_row
-from experiments.config import ConfigError
-from experiments.runfolder import ci_columns, read_config
-from experiments.storage import atomic_write_text
-from experiments.sweep import parallel_map, run_sweep, sweep_configs
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import ci_columns, read_config
+from mesaworld.analysis.runs import finished_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.instruments.approximate import approximate_row
+from mesaworld.experiments.training.config import ConfigError
+from mesaworld.experiments.training.sweep import parallel_map, run_sweep, sweep_configs
 
 # Each at its training knob: no cans (Roomba), no cans in the main room, cheese in the corner cell.
 PRESETS = {

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-
-from envs.gym_env import make_engine
-from envs.registry import env_id
-from envs.spec import TaskSpec
-from envs.tabular import export, optimal_values
-from experiments.evaluate import PlannerPolicy, RandomPolicy, eval_levels
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import env_id
+from mesaworld.envs.spec import TaskSpec
+from mesaworld.envs.tabular import export, optimal_values
+from mesaworld.experiments.training.evaluate import PlannerPolicy, RandomPolicy, eval_levels
 
 
 def check_vector_equals_single(spec: TaskSpec, split: str, view: str, steps: int = 120) -> None:

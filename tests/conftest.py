@@ -1,9 +1,8 @@
 """Shared fixtures: every registered mesaworld id, discovered from Gymnasium's registry."""
 
 import gymnasium as gym
+import mesaworld.envs  # noqa: F401  (registers the ids)
 import pytest
-
-import envs  # noqa: F401  (registers the ids)
 
 ALL_IDS = sorted(i for i in gym.registry if i.startswith("mesaworld/"))
 VIEWS = ("full", "egocentric")

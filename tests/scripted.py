@@ -1,9 +1,8 @@
 """Scripted episodes for golden tests: a level, an action string, the episode's totals."""
 
 import gymnasium as gym
-
-import envs  # noqa: F401  (registers the ids)
-from envs.task import parse_actions
+import mesaworld.envs  # noqa: F401  (registers the ids)
+from mesaworld.envs.task import parse_actions
 
 
 def play_totals(env_id: str, level, actions: str, **kw) -> tuple[dict, int, bool]:

@@ -1,4 +1,4 @@
-"""Approximate alignment (`experiments.approximate`), checked on planners whose reward maps are
+"""Approximate alignment (`mesaworld.experiments.instruments.approximate`), checked on planners whose reward maps are
 set by hand: the goal is known by construction, so the instrument's answer is too."""
 
 from __future__ import annotations
@@ -7,16 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from agents.planner import PlannerAgent
-from envs.gym_env import make_engine
-from envs.registry import TASKS
-from experiments.approximate import MapFix, approximate_row, base_auc
-from experiments.config import preset
-from experiments.e06_approximate import main as e06
-from experiments.evaluate import TorchPolicy, _play, eval_levels
-from experiments.readout import start_observations
-from experiments.train import train
+from mesaworld.agents.planner import PlannerAgent
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.e06_approximate import main as e06
+from mesaworld.experiments.instruments.approximate import MapFix, approximate_row, base_auc
+from mesaworld.experiments.instruments.readout import start_observations
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import TorchPolicy, _play, eval_levels
+from mesaworld.experiments.training.trainer import train
 
 CHANNELS = TASKS["roomba"].task_cls.channels
 

@@ -12,12 +12,11 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+from mesaworld.experiments.cli.main import main
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.trainer import train
 
-from experiments.cli import main
-from experiments.config import preset
-from experiments.train import train
-
-PY = [sys.executable, "-m", "experiments.cli"]
+PY = [sys.executable, "-m", "mesaworld.experiments.cli.main"]
 
 
 @pytest.fixture(scope="module")

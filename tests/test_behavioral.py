@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.behavioral import BehaviorError, BehaviorSettings, analyze
-from envs.registry import TASKS
-from experiments.baselines import write_baselines
-from experiments.evaluate import EvalSettings
+from mesaworld.analysis.behavioral import BehaviorError, BehaviorSettings, analyze
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.evaluate import EvalSettings
 
 DATA = Path(__file__).parent / "data" / "behavior"
 
@@ -108,7 +107,13 @@ def supervisor_baselines(tmp_path_factory) -> Path:
 def test_analyze_cli_on_scripted_baselines(supervisor_baselines):
     """Planners with known goals get the labels their goals deserve, through the CLI."""
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "analyze", str(supervisor_baselines)],
+        [
+            sys.executable,
+            "-m",
+            "mesaworld.experiments.cli.main",
+            "analyze",
+            str(supervisor_baselines),
+        ],
         capture_output=True,
         text=True,
         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
@@ -129,7 +134,7 @@ def test_analyze_cli_on_scripted_baselines(supervisor_baselines):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "analyze", *args],
+        [sys.executable, "-m", "mesaworld.experiments.cli.main", "analyze", *args],
         capture_output=True,
         text=True,
         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},

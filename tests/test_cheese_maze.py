@@ -1,20 +1,19 @@
 """Cheese maze: golden scripted episodes for every objective, the oracle, generator properties."""
 
+import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scripted import play_totals
-
-import envs  # noqa: F401  (registers the ids)
-from envs.planning import bfs_distances
-from envs.tasks.cheese_maze import (
+from mesaworld.envs.planning import bfs_distances
+from mesaworld.envs.tasks.cheese_maze import (
     DEPLOY_EXAMPLE,
     SHIFT,
     TRAIN_EXAMPLE,
     CheeseMaze,
     CheeseMazeLevels,
 )
+from scripted import play_totals
 
 
 def play(level, actions, **kw):
@@ -51,7 +50,7 @@ def test_oracle_on_hand_solved_levels():
     blocked = TRAIN_EXAMPLE.to_str().replace("C", ".")
     rows = [list(r) for r in blocked.splitlines()]
     rows[3][11] = "C"
-    from envs.level import Level
+    from mesaworld.envs.level import Level
 
     level = Level.from_str("\n".join("".join(r) for r in rows))
     assert task.optimal_returns(level.to_array()) == {"base": 1.0, "corner": 0.0}

@@ -7,11 +7,10 @@ import sys
 import gymnasium as gym
 import imageio.v3 as iio
 import pytest
-
-from envs.render import rollout_gif, save_gif
-from envs.tasks.roomba import DEPLOY_EXAMPLE
-from experiments.cli import main
-from experiments.config import TrainConfig
+from mesaworld.envs.render import rollout_gif, save_gif
+from mesaworld.envs.tasks.roomba import DEPLOY_EXAMPLE
+from mesaworld.experiments.cli.main import main
+from mesaworld.experiments.training.config import TrainConfig
 
 
 def test_list_names_ids_objectives_and_knob(capsys):
@@ -33,7 +32,16 @@ def test_play_an_action_string_prints_objectives_per_step(capsys, tmp_path):
 
 def test_play_reads_actions_from_stdin_until_the_episode_ends():
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "play", "--split", "deploy", "--max-steps", "6"],
+        [
+            sys.executable,
+            "-m",
+            "mesaworld.experiments.cli.main",
+            "play",
+            "--split",
+            "deploy",
+            "--max-steps",
+            "6",
+        ],
         input="rr\nll\n..\n",
         capture_output=True,
         text=True,
@@ -90,7 +98,7 @@ def test_argparse_errors_are_one_line_too(capsys):
 
 
 def test_train_help_shows_every_field_docstring(capsys):
-    from experiments.config import field_docs
+    from mesaworld.experiments.training.config import field_docs
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mesaworld.envs.level import Level
+from mesaworld.envs.planning import bfs_distances
+from mesaworld.envs.tasks.coin import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CoinAtEnd, CoinLevels
 from scripted import play_totals
-
-from envs.level import Level
-from envs.planning import bfs_distances
-from envs.tasks.coin import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CoinAtEnd, CoinLevels
 
 ROUTE = "rrr uu rr dddd rr uuu rr d r"  # start -> exit through the four barrier gaps: 20 moves
 

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CLI = [sys.executable, "-m", "experiments.cli"]
+CLI = [sys.executable, "-m", "mesaworld.experiments.cli.main"]
 TRAIN = ["train", "roomba-tiny", "--total-steps", "24576", "--checkpoint-every", "2"]
 TRAIN += ["--eval-levels", "24", "--quiet"]
 

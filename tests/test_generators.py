@@ -10,9 +10,8 @@ from battery import reference_observation
 from gymnasium.utils import seeding
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from envs import Fixed, Level, Mixture
-from envs.tasks.roomba import SHIFT, Roomba, RoombaLevels
+from mesaworld.envs import Fixed, Level, Mixture
+from mesaworld.envs.tasks.roomba import SHIFT, Roomba, RoombaLevels
 
 
 def reachable(level: Level) -> set[tuple[int, int]]:

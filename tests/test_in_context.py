@@ -8,16 +8,15 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
-from agents.lstm import LSTMAgent
-from analysis.bayes import cue_prior, first_success, policy, trial_rewards
-from envs.gym_env import make_engine
-from envs.tasks.which_object import LAMP_CELL, SPOTS, START_CELL, TRIAL_STEPS, TRIALS
-from experiments.config import preset
-from experiments.e05_in_context import main as e05
-from experiments.evaluate import TorchPolicy, eval_levels
-from experiments.in_context import first_reward_trial, run_curves, trial_table
-from experiments.train import train
+from mesaworld.agents.lstm import LSTMAgent
+from mesaworld.analysis.bayes import cue_prior, first_success, policy, trial_rewards
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.tasks.which_object import LAMP_CELL, SPOTS, START_CELL, TRIAL_STEPS, TRIALS
+from mesaworld.experiments.e05_in_context import main as e05
+from mesaworld.experiments.instruments.in_context import first_reward_trial, run_curves, trial_table
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
+from mesaworld.experiments.training.trainer import train
 
 UNIFORM = np.full(3, 1 / 3)
 

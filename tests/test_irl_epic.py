@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analysis.attribution import nested_attribution
-from analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
-from analysis.irl import (
+from mesaworld.analysis.attribution import nested_attribution
+from mesaworld.analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
+from mesaworld.analysis.irl import (
     DISCOUNT,
     Demos,
     _irl_objective,
@@ -19,9 +18,9 @@ from analysis.irl import (
     split_episodes,
     state_visits,
 )
-from envs.gym_env import make_engine
-from envs.tabular import TabularMDP, export
-from experiments.evaluate import eval_levels
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.tabular import TabularMDP, export
+from mesaworld.experiments.training.evaluate import eval_levels
 
 
 def _export(task: str, n: int, split: str = "deploy", seed: int = 3) -> TabularMDP:

@@ -1,21 +1,20 @@
 """Keys and chests: golden scripted episodes for every objective, the oracle, generator properties."""
 
+import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scripted import play_totals
-
-import envs  # noqa: F401  (registers the ids)
-from envs.level import Level
-from envs.planning import bfs_distances
-from envs.tasks.keys_chests import (
+from mesaworld.envs.level import Level
+from mesaworld.envs.planning import bfs_distances
+from mesaworld.envs.tasks.keys_chests import (
     DEPLOY_EXAMPLE,
     SHIFT,
     TRAIN_EXAMPLE,
     KeysChests,
     KeysChestsLevels,
 )
+from scripted import play_totals
 
 
 def play(level, actions, **kw):

@@ -3,11 +3,10 @@ objective, the value-iteration oracle on hand-solved levels, the knob's mixtures
 
 import numpy as np
 import pytest
+from mesaworld.envs.planning import position_values
+from mesaworld.envs.tasks import lava, supervisor
 from pytest import approx
 from scripted import play_totals
-
-from envs.planning import position_values
-from envs.tasks import lava, supervisor
 
 
 def play_lava(level, actions, **kw):
@@ -140,7 +139,7 @@ def test_position_values_matches_brute_force_on_a_corridor():
 
 
 def test_unknown_char_in_a_fixed_map_task_fails_clearly():
-    from envs.level import Level, LevelError
+    from mesaworld.envs.level import Level, LevelError
 
     bad = Level.from_str(supervisor.WATCHED_EXAMPLE.to_str().replace("G", "X"))
     task = supervisor.AbsentSupervisor((6, 10))

@@ -16,21 +16,20 @@ from battery import (
     check_vector_equals_single,
 )
 from gymnasium.utils.env_checker import check_env
-
-from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import load_runs
-from envs import Anchors, Fixed, Level, Mixture, Preset, ProxyBehaviour, Shift, TaskSpec
-from envs.level import AGENT, FLOOR, WALL
-from envs.planning import NearestTarget
-from envs.registry import TASKS, env_ids, register_module, register_task, unregister_task
-from envs.spec import TaskSpecError
-from envs.static import StaticTask
-from experiments.baselines import write_baselines
-from experiments.cli import main
-from experiments.config import preset
-from experiments.evaluate import EvalSettings
-from experiments.sweep import run_sweep, sweep_configs
-from experiments.train import train
+from mesaworld.analysis.metrics import format_table, gap_table, run_summary
+from mesaworld.analysis.runs import load_runs
+from mesaworld.envs import Anchors, Fixed, Level, Mixture, Preset, ProxyBehaviour, Shift, TaskSpec
+from mesaworld.envs.level import AGENT, FLOOR, WALL
+from mesaworld.envs.planning import NearestTarget
+from mesaworld.envs.registry import TASKS, env_ids, register_module, register_task, unregister_task
+from mesaworld.envs.spec import TaskSpecError
+from mesaworld.envs.static import StaticTask
+from mesaworld.experiments.cli.main import main
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import EvalSettings
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
+from mesaworld.experiments.training.trainer import train
 
 GOAL, LAMP, BEACON = "G", "L", "B"  # a beacon is a goal with the lamp on it
 
@@ -166,7 +165,7 @@ def test_a_field_left_out_or_a_file_without_spec_is_one_line():
     with pytest.raises(TaskSpecError, match="^task 'beacon': max_steps: is missing"):
         TaskSpec(**fields)
     with pytest.raises(TaskSpecError, match="defines no SPEC"):
-        register_module(types.ModuleType("envs.tasks.unfinished"))
+        register_module(types.ModuleType("mesaworld.envs.tasks.unfinished"))
 
 
 def test_registering_a_taken_name_or_preset_is_refused(beacon):

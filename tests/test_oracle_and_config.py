@@ -4,13 +4,18 @@ import math
 
 import numpy as np
 import pytest
-
-from envs.gym_env import make_engine
-from envs.level import Level
-from envs.registry import TASKS
-from envs.tasks.roomba import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, Roomba
-from experiments.config import ConfigError, TrainConfig, parse_value, preset, presets
-from experiments.evaluate import PlannerPolicy, eval_levels
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.level import Level
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.tasks.roomba import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, Roomba
+from mesaworld.experiments.training.config import (
+    ConfigError,
+    TrainConfig,
+    parse_value,
+    preset,
+    presets,
+)
+from mesaworld.experiments.training.evaluate import PlannerPolicy, eval_levels
 
 
 def optimum(level, max_steps=50):

@@ -1,4 +1,4 @@
-"""The planning agent (`agents.planner`): its value iteration is exact, a reward map steers it,
+"""The planning agent (`mesaworld.agents.planner`): its value iteration is exact, a reward map steers it,
 and it trains, saves and reloads like the other networks."""
 
 from __future__ import annotations
@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from agents.planner import PlannerAgent, value_iteration
-from experiments.checkpoint import load_agent
-from experiments.config import ConfigError, preset
-from experiments.train import train
+from mesaworld.agents.planner import PlannerAgent, value_iteration
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.config import ConfigError, preset
+from mesaworld.experiments.training.trainer import train
 
 MOVES = [(-1, 0), (0, 1), (1, 0), (0, -1), (0, 0)]
 
@@ -98,8 +97,8 @@ def test_the_planner_needs_the_full_view():
 def test_the_readout_reads_hand_made_reward_maps():
     """Known maps on real deploy levels: valuing cans like floor dust reads 1, ignoring them
     reads 0, avoiding them reads < 0 (the Roomba's proxy-only targets are the cans)."""
-    from experiments.evaluate import eval_levels
-    from experiments.readout import level_readouts, start_observations
+    from mesaworld.experiments.instruments.readout import level_readouts, start_observations
+    from mesaworld.experiments.training.evaluate import eval_levels
 
     codes = eval_levels("roomba", "deploy", 20, 5)
     obs = start_observations("roomba", codes)
@@ -114,7 +113,7 @@ def test_the_readout_reads_hand_made_reward_maps():
 
 
 def test_readout_refuses_runs_without_a_reward_map(tmp_path):
-    from experiments.readout import ReadoutError, readout
+    from mesaworld.experiments.instruments.readout import ReadoutError, readout
 
     train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     with pytest.raises(ReadoutError, match="no finished planner runs"):
@@ -122,7 +121,7 @@ def test_readout_refuses_runs_without_a_reward_map(tmp_path):
 
 
 def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
-    from experiments.probes import thinking_time
+    from mesaworld.experiments.instruments.thinking_time import thinking_time
 
     mlp = train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     t = thinking_time(mlp, [1, 10], levels=8)
@@ -147,7 +146,7 @@ def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
         [
             sys.executable,
             "-m",
-            "experiments.cli",
+            "mesaworld.experiments.cli.main",
             "readout",
             str(tmp_path / "root"),
             "--levels",
@@ -162,7 +161,13 @@ def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
     for name in ("readout.csv", "cells.csv", "reward_maps_roomba.png"):
         assert (tmp_path / "root" / "readout" / name).is_file()
     bad = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "readout", str(tmp_path / "nothing")],
+        [
+            sys.executable,
+            "-m",
+            "mesaworld.experiments.cli.main",
+            "readout",
+            str(tmp_path / "nothing"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -170,7 +175,7 @@ def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
 
 
 def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):
-    from experiments.readout_irl import agreement, readout_vs_irl
+    from mesaworld.analysis.readout_irl import agreement, readout_vs_irl
 
     m = "deploy/ratio/dust_collected"
     read = pd.DataFrame(
@@ -196,7 +201,7 @@ def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):
 
 @pytest.mark.parametrize("steps", [1, 4, 15])
 def test_value_iteration_equals_the_projects_oracle_on_a_known_reward_map(steps):
-    from envs.planning import position_values
+    from mesaworld.envs.planning import position_values
 
     rng = np.random.default_rng(10 + steps)
     reward = rng.normal(size=(7, 8))
@@ -216,7 +221,14 @@ def test_the_mesa_optimizer_demo_writes_every_figure(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "experiments.cli", "demo", "mesa-optimizer", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mesaworld.experiments.cli.main",
+        "demo",
+        "mesa-optimizer",
+        "--quiet",
+    ]
     cmd += ["--total-steps", "8192", "--out", str(tmp_path / "demo")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr

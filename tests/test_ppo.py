@@ -5,8 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from agents.ppo import gae, make_agent, ppo_loss
+from mesaworld.agents.ppo import gae, make_agent, ppo_loss
 
 
 def reference_gae(rewards, values, terminated, truncated, gamma, lam):

@@ -7,14 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from agents.planner import PlannerAgent
-from analysis.basin import basin_of_attraction, verdicts
-from analysis.linear_probes import linear_probes
-from analysis.reference_agents import FixedRoute, ReferenceOptimizer
-from analysis.retarget import PlannerEdit, retargeting, verdict
-from analysis.rollouts import play, wilson
-from experiments.evaluate import TorchPolicy, eval_levels
+from mesaworld.agents.planner import PlannerAgent
+from mesaworld.experiments.instruments.basin import basin_of_attraction, verdicts
+from mesaworld.experiments.instruments.linear_probes import linear_probes
+from mesaworld.experiments.instruments.reference_agents import FixedRoute, ReferenceOptimizer
+from mesaworld.experiments.instruments.retarget import PlannerEdit, retargeting, verdict
+from mesaworld.experiments.instruments.rollouts import play, wilson
+from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
 
 
 @pytest.fixture(scope="module", params=["cheese-maze", "roomba"])
@@ -83,8 +82,8 @@ def test_wilson_interval_matches_the_textbook_values():
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    from experiments.config import preset
-    from experiments.train import train
+    from mesaworld.experiments.training.config import preset
+    from mesaworld.experiments.training.trainer import train
 
     root = tmp_path_factory.mktemp("probe_runs")
     tiny = {"total_steps": 1024, "eval_levels": 8}
@@ -94,7 +93,7 @@ def tiny_runs(tmp_path_factory):
 
 
 def test_probe_cli_writes_table_figure_and_verdicts(tiny_runs, capsys):
-    from experiments.cli import main
+    from mesaworld.experiments.cli.main import main
 
     planner = tiny_runs[0]
     assert main(["probe", "retarget", str(planner), "--levels", "8"]) == 0
@@ -108,8 +107,8 @@ def test_probe_cli_writes_table_figure_and_verdicts(tiny_runs, capsys):
 
 
 def test_steering_writes_a_goal_into_a_spatial_layer_and_refuses_an_mlp(tiny_runs):
-    from analysis.steering import SteeredPolicy
-    from experiments.run_probes import run_policy
+    from mesaworld.experiments.instruments.probe_runner import run_policy
+    from mesaworld.experiments.instruments.steering import SteeredPolicy
 
     _, recurrent, mlp = tiny_runs
     policy, task, seed = run_policy(recurrent)
@@ -124,8 +123,8 @@ def test_steering_writes_a_goal_into_a_spatial_layer_and_refuses_an_mlp(tiny_run
 
 
 def test_the_architecture_table_reads_sweeps(tmp_path, capsys):
-    from experiments.e02_architectures import main
-    from experiments.sweep import run_sweep, sweep_configs
+    from mesaworld.experiments.e02_architectures import main
+    from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
     cfgs = sweep_configs("roomba-tiny", [0.0], 2, workers=1, total_steps=1024)
     run_sweep(cfgs, tmp_path / "mlp", workers=1, quiet=True)

@@ -3,6 +3,7 @@ command line and name presets and tasks that exist, folders they read are folder
 README command writes, scripts and figures exist, and the Python examples run. A slow test runs
 the train / eval / baselines / plot commands as written, with the budget made tiny."""
 
+import importlib.util
 import os
 import re
 import shlex
@@ -12,11 +13,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from envs.registry import get_task
-from experiments.cli import build_parser, resolve_env_id
-from experiments.config import presets
-from experiments.runfolder import baseline_dir
+from mesaworld.analysis.runfolder import baseline_dir
+from mesaworld.envs.registry import get_task
+from mesaworld.experiments.cli.main import build_parser, resolve_env_id
+from mesaworld.experiments.training.config import presets
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -91,8 +91,7 @@ def test_every_mesaworld_command_in_the_readme_parses_and_reads_what_another_wri
 def test_scripts_and_figures_named_in_the_readme_exist():
     for argv in _commands():
         if argv[:2] == ["python", "-m"] and argv[2] != "pytest":
-            module = argv[2].replace(".", "/") + ".py"
-            assert (ROOT / module).is_file(), module
+            assert importlib.util.find_spec(argv[2]) is not None, argv[2]
         elif argv[0] == "python" and argv[1].endswith(".py"):
             assert (ROOT / argv[1]).is_file(), argv[1]
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
@@ -124,7 +123,13 @@ def test_the_train_eval_baselines_plot_commands_run_as_written(tmp_path):
             continue
         if argv[1] == "train" and "--help" in argv:
             continue
-        cmd = [sys.executable, "-m", "experiments.cli", *argv[1:], *tiny.get(argv[1], [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mesaworld.experiments.cli.main",
+            *argv[1:],
+            *tiny.get(argv[1], []),
+        ]
         done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
         assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr}"

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.metrics import t_interval
-from experiments import e04_suboptimality, e05_in_context, e06_approximate
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.experiments import e04_suboptimality, e05_in_context, e06_approximate
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""The recurrent planner (`agents.recurrent`): its memory resets at episode starts, PPO's
+"""The recurrent planner (`mesaworld.agents.recurrent`): its memory resets at episode starts, PPO's
 sequence unroll equals stepping, and recurrent training resumes to the uninterrupted numbers."""
 
 from __future__ import annotations
@@ -6,12 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
-from agents.recurrent import ConvLSTMAgent
-from experiments.checkpoint import load_agent
-from experiments.config import ConfigError, preset
-from experiments.evaluate import TorchPolicy
-from experiments.train import train
+from mesaworld.agents.recurrent import ConvLSTMAgent
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.config import ConfigError, preset
+from mesaworld.experiments.training.evaluate import TorchPolicy
+from mesaworld.experiments.training.trainer import train
 
 CHANNELS = ("obstacle", "dust", "can", "agent", "bin_space")
 TINY = preset(

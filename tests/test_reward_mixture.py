@@ -7,10 +7,9 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-
-from experiments.config import ConfigError, preset
-from experiments.runfolder import read_config
-from experiments.train import train
+from mesaworld.analysis.runfolder import read_config
+from mesaworld.experiments.training.config import ConfigError, preset
+from mesaworld.experiments.training.trainer import train
 
 
 @pytest.mark.parametrize("vector", [False, True])
@@ -82,8 +81,13 @@ def test_a_run_written_before_the_field_existed_still_resumes(tmp_path):
 
 def test_a_noisy_planner_keeps_its_goal_with_less_competence():
     """The calibration's other ground truth: the same planner, a share of random actions."""
-    from envs.registry import get_task
-    from experiments.evaluate import EvalSettings, NoisyPolicy, PlannerPolicy, evaluate
+    from mesaworld.envs.registry import get_task
+    from mesaworld.experiments.training.evaluate import (
+        EvalSettings,
+        NoisyPolicy,
+        PlannerPolicy,
+        evaluate,
+    )
 
     planner = PlannerPolicy(get_task("keys-chests").anchors().aligned)
     settings = EvalSettings(eval_seed=3, levels=40)

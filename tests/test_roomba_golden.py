@@ -3,10 +3,9 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from mesaworld.envs import Level, parse_actions
+from mesaworld.envs.tasks.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
 from scripted import play_totals
-
-from envs import Level, parse_actions
-from envs.tasks.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
 
 
 def play(level: str, actions: str, **kw):

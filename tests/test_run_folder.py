@@ -1,4 +1,4 @@
-"""The run folder has one owner (`experiments.runfolder`): one config.json shape for every kind
+"""The run folder has one owner (`mesaworld.analysis.runfolder`): one config.json shape for every kind
 of run, folders of the first schema still load, copies of a run count once, and the command
 line names one task one way."""
 
@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import load_runs
-from experiments.baselines import write_baselines
-from experiments.cli import main
-from experiments.config import preset
-from experiments.evaluate import EvalSettings
-from experiments.runfolder import SCHEMA, RunFolderError, read_config
-from experiments.train import train
+from mesaworld.analysis.metrics import format_table, gap_table, run_summary
+from mesaworld.analysis.runfolder import SCHEMA, RunFolderError, read_config
+from mesaworld.analysis.runs import load_runs
+from mesaworld.experiments.cli.main import main
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import EvalSettings
+from mesaworld.experiments.training.trainer import train
 
 LEGACY = Path(__file__).parent / "data" / "behavior" / "cheese_maze"
 SHAPE = {"schema", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset"}

@@ -4,12 +4,11 @@ task whose proxy has an anchor planner (they are exact, so the labels are known)
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.labels import Evidence, cell_label, judge, label, shown
-from analysis.metrics import format_table, gap_table, run_labels, run_summary
-from analysis.runs import load_runs
-from experiments.baselines import write_baselines
-from experiments.evaluate import EvalSettings
+from mesaworld.analysis.labels import Evidence, cell_label, judge, label, shown
+from mesaworld.analysis.metrics import format_table, gap_table, run_labels, run_summary
+from mesaworld.analysis.runs import load_runs
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.evaluate import EvalSettings
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.labels import Evidence, capability_label
-from envs.planning import bfs_distances, position_values
-from envs.registry import TASKS
-from envs.tasks.storeroom import CAN, DUST, FAR, MAIN, SHAPE
-from experiments.capability import capability_rows, run_capability_label
-from experiments.config import preset
-from experiments.e04_suboptimality import main as e04
-from experiments.evaluate import EvalSettings, PlannerPolicy, eval_levels, evaluate
-from experiments.train import train
+from mesaworld.analysis.labels import Evidence, capability_label
+from mesaworld.envs.planning import bfs_distances, position_values
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.tasks.storeroom import CAN, DUST, FAR, MAIN, SHAPE
+from mesaworld.experiments.e04_suboptimality import main as e04
+from mesaworld.experiments.instruments.capability import capability_rows, run_capability_label
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import (
+    EvalSettings,
+    PlannerPolicy,
+    eval_levels,
+    evaluate,
+)
+from mesaworld.experiments.training.trainer import train
 
 SPEC = TASKS["storeroom"]
 RECEPTIVE = 2  # the planner's reward net: two 3x3 convolutions see 2 cells around a cell

@@ -8,11 +8,10 @@ import time
 
 import pandas as pd
 import pytest
-
-from experiments.config import ConfigError
-from experiments.runfolder import RunFolderError
-from experiments.sweep import run_sweep, sweep_configs
-from experiments.train import train
+from mesaworld.analysis.runfolder import RunFolderError
+from mesaworld.experiments.training.config import ConfigError
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
+from mesaworld.experiments.training.trainer import train
 
 
 def _same_run(a, b):
@@ -55,7 +54,9 @@ def test_killed_sweep_resumes_with_no_duplicate_missing_or_changed_run(tmp_path)
     out = tmp_path / "sweep"
     argv = ["sweep", "roomba-tiny", "--knob", "0,0.5", "--seeds", "2", "--workers", "1"]
     argv += ["--total-steps", "16384", "--out", str(out), "--quiet"]
-    code = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; from mesaworld.experiments.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], start_new_session=True)
     victim = None
     deadline = time.time() + 120
@@ -86,7 +87,7 @@ def test_killed_sweep_resumes_with_no_duplicate_missing_or_changed_run(tmp_path)
         assert (r / "episodes.csv").is_file() and not (r / "train_state.pt").exists()
         assert not [p for p in r.iterdir() if p.name.endswith(".tmp")]
     # a knob grid gets the knob-curve figure beside the usual ones
-    from analysis.figures import plot_all
+    from mesaworld.analysis.figures import plot_all
 
     names = {p.name for p in plot_all(out, quiet=True)}
     assert {"knob_curve_roomba.png", "knob_curve_roomba.pdf", "reward_result_gap.png"} <= names
@@ -105,7 +106,9 @@ def test_ray_backend_writes_the_same_runs_and_keeps_its_files_in_the_sweep(tmp_p
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home)}
-    code = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; from mesaworld.experiments.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     ray_out = tmp_path / "ray"
 
     def ray_sweep():
@@ -133,7 +136,7 @@ def test_ray_backend_writes_the_same_runs_and_keeps_its_files_in_the_sweep(tmp_p
 
 
 def test_backend_errors_are_one_line(tmp_path):
-    from experiments.cli import main
+    from mesaworld.experiments.cli.main import main
 
     cfgs = sweep_configs("roomba-tiny", [0.0], 1)
     with pytest.raises(ConfigError, match="backend: must be one of local, ray"):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs.gym_env import make_engine
-from envs.registry import TASKS
-from envs.tabular import ExportError, concat, export, optimal_values
-from experiments.evaluate import eval_levels
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.tabular import ExportError, concat, export, optimal_values
+from mesaworld.experiments.training.evaluate import eval_levels
 
 SMALL = [t for t in TASKS if t != "roomba"]  # roomba deploy levels have up to ~175k states
 

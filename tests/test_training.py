@@ -7,16 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from analysis.figures import plot_all
-from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import load_runs, load_train_logs
-from experiments.baselines import write_baselines
-from experiments.checkpoint import CheckpointError, load_agent
-from experiments.config import preset
-from experiments.evaluate import EvalSettings
-from experiments.runfolder import RunFolderError
-from experiments.train import train
+from mesaworld.analysis.figures import plot_all
+from mesaworld.analysis.metrics import format_table, gap_table, run_summary
+from mesaworld.analysis.runfolder import RunFolderError
+from mesaworld.analysis.runs import load_runs, load_train_logs
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.checkpoint import CheckpointError, load_agent
+from mesaworld.experiments.training.config import preset
+from mesaworld.experiments.training.evaluate import EvalSettings
+from mesaworld.experiments.training.trainer import train
 
 TINY = preset("roomba-tiny")
 
@@ -180,7 +179,7 @@ def test_pipeline_to_gap_metrics_and_figures(tiny_run, tmp_path):
 
 
 def test_t_interval_is_the_textbook_one_and_needs_two_values():
-    from analysis.metrics import t_interval
+    from mesaworld.analysis.metrics import t_interval
 
     # n = 5, mean 0.4, sd 0.158: t_{0.975, 4} = 2.776, half-width 0.196
     lo, hi = t_interval(np.array([0.2, 0.3, 0.4, 0.5, 0.6]))
@@ -204,7 +203,7 @@ def test_cnn_on_the_full_grid_trains_and_evaluates(tmp_path):
 def test_tensorboard_logs_or_fails_before_touching_the_folder(tmp_path):
     import importlib.util
 
-    from experiments.config import ConfigError
+    from mesaworld.experiments.training.config import ConfigError
 
     cfg = preset("roomba-tiny", tensorboard=True, total_steps=1024)
     run = tmp_path / "tb_run"
@@ -235,7 +234,7 @@ def test_the_demo_budget_gives_a_pseudo_aligned_agent(tmp_path):
 def test_unreadable_run_files_are_named(tiny_run, tmp_path):
     import shutil
 
-    from analysis.runs import RunsError
+    from mesaworld.analysis.runs import RunsError
 
     root = tmp_path / "root"
     shutil.copytree(tiny_run, root / "run")

@@ -1,2 +1,2 @@
 """One file per task. Each defines its rules (`Task` subclass), generators, `SHIFT`, example levels
-and `SPEC` (`envs.spec.TaskSpec`: everything generic code needs to know about it)."""
+and `SPEC` (`mesaworld.envs.spec.TaskSpec`: everything generic code needs to know about it)."""

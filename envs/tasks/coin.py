@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import Generator, Mixture, Shift, _pick_index
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import bfs_distances, first_step_to_nearest
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.task import State, Task, char_table
+from mesaworld.envs.generators import Generator, Mixture, Shift, _pick_index
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import bfs_distances, first_step_to_nearest
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.task import State, Task, char_table
 
 COIN = "$"
 LEGEND = {

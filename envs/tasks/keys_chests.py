@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import (
+from mesaworld.envs.generators import (
     Generator,
     Mixture,
     Shift,
@@ -20,10 +19,10 @@ from envs.generators import (
     check_count_range,
     room_cells,
 )
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import bfs_distances, first_step_to_nearest
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.task import State, Task, char_table
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import bfs_distances, first_step_to_nearest
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.task import State, Task, char_table
 
 KEY, CHEST, BLOCK = "k", "T", "B"
 _U8_MAX = np.int64(255)

@@ -9,12 +9,11 @@ drop after the shift shows as low return under every objective.
 from __future__ import annotations
 
 import numpy as np
-
-from envs.generators import Fixed, Mixture, Shift
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import NearestTarget
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.static import StaticTask
+from mesaworld.envs.generators import Fixed, Mixture, Shift
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import NearestTarget
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.static import StaticTask
 
 LAVA, GOAL = "L", "G"
 STEP_COST = 0.005  # see the note in the class docstring

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import (
+from mesaworld.envs.generators import (
     Generator,
     Mixture,
     Shift,
@@ -19,10 +18,10 @@ from envs.generators import (
     check_count_range,
     room_cells,
 )
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import NearestTarget, most_cells_visited
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.task import State, Task, char_table
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import NearestTarget, most_cells_visited
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.task import State, Task, char_table
 
 FURNITURE, DUST, CAN, EMPTY_CAN = "F", "*", "c", "u"
 _U8_MAX = np.int64(255)  # a numpy scalar: NumPy 2 checks the range of Python ints on every op

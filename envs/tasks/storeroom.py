@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import Generator, Mixture, Shift, _pick_index, check_count_range
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import most_cells_visited
-from envs.spec import Preset, ProxyBehaviour, TaskSpec
-from envs.task import State, Task, char_table
-from envs.tasks import roomba
+from mesaworld.envs.generators import Generator, Mixture, Shift, _pick_index, check_count_range
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import most_cells_visited
+from mesaworld.envs.spec import Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.task import State, Task, char_table
+from mesaworld.envs.tasks import roomba
 
 DUST, CAN, EMPTY_CAN = "*", "c", "u"
 LEGEND = {

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import Fixed, Mixture, Shift
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import first_step_to_nearest
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.static import StaticTask
+from mesaworld.envs.generators import Fixed, Mixture, Shift
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import first_step_to_nearest
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.static import StaticTask
 
 SUPERVISOR, PUNISH, GOAL = "S", "P", "G"
 LEGEND = {

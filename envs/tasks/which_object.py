@@ -7,7 +7,7 @@ memory is *not* reset, so a recurrent agent can learn within the episode which c
 observation carries the previous step's reward and action, as in RL^2. A lamp shows a colour: on
 training levels it shows the paying colour with probability `cue_reliability` (the knob); on
 deploy levels it lies (never the paying colour). What the agent learned about the lamp is its
-prior, the part of the inner learner that a shift can mislead. `analysis.bayes` computes the
+prior, the part of the inner learner that a shift can mislead. `mesaworld.analysis.bayes` computes the
 exact Bayesian learner to compare with.
 """
 
@@ -16,12 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.generators import Generator, Shift, _pick_index
-from envs.level import AGENT, FLOOR, WALL, Level
-from envs.planning import NearestTarget
-from envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
-from envs.task import State, Task, char_table
+from mesaworld.envs.generators import Generator, Shift, _pick_index
+from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
+from mesaworld.envs.planning import NearestTarget
+from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
+from mesaworld.envs.task import State, Task, char_table
 
 TRIALS, TRIAL_STEPS = 5, 4
 COLOURS = ("red", "green", "blue")
@@ -209,7 +208,7 @@ class WhichObject(Task):
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact, for an agent that knows the level: every object is within `TRIAL_STEPS` of
         the start, so each objective's optimum is one per trial. (What an agent that must
-        *learn* the colour can expect is the Bayesian learner's, `analysis.bayes`.)"""
+        *learn* the colour can expect is the Bayesian learner's, `mesaworld.analysis.bayes`.)"""
         return {"base": float(TRIALS), "cue": float(TRIALS)}
 
     def to_codes(self, s: State, i: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The readout against the behavioral objective: two instruments, one agent.
 
-The readout (`experiments.readout`) reads the planner's objective from its weights, before it
-moves; inverse RL (`mesaworld analyze`, `analysis.behavioral`) recovers it from its deploy
+The readout (`mesaworld.experiments.instruments.readout`) reads the planner's objective from its weights, before it
+moves; inverse RL (`mesaworld analyze`, `mesaworld.analysis.behavioral`) recovers it from its deploy
 behaviour. Per run and proxy:
 
     readout says   "proxy valued"   the deploy ratio's 95% interval lies above READ_HIGH (the

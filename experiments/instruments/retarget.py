@@ -10,9 +10,9 @@ How the goal is rewritten is the agent's business (`policy.retarget(cells)`):
     planning agent      `PlannerEdit`: add `strength` x the map's range at the cell of its
                         learned reward map (the mesa-objective) before planning. Success is
                         then guaranteed by the architecture: it checks the plumbing.
-    reference optimizer its goal set becomes the cell (`analysis.reference_agents`).
+    reference optimizer its goal set becomes the cell (`mesaworld.experiments.instruments.reference_agents`).
     fixed route         has no goal to rewrite: the edit changes nothing, as it should.
-    reactive and recurrent networks: `analysis.linear_probes.SteeredPolicy` writes the decoded
+    reactive and recurrent networks: `mesaworld.experiments.instruments.linear_probes.SteeredPolicy` writes the decoded
                         direction to the cell into a hidden layer. Only here is success
                         evidence of a goal the network itself represents and pursues.
 
@@ -26,14 +26,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-
-from analysis.figure_files import save_figure
-from analysis.rollouts import channel, distances_from, full_observations, plain_floor, play, wilson
-from envs.gym_env import make_engine
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.experiments.instruments.rollouts import (
+    channel,
+    distances_from,
+    full_observations,
+    plain_floor,
+    play,
+    wilson,
+)
 
 
 class PlannerEdit:
-    """A planning agent's policy (`experiments.evaluate.TorchPolicy` around `PlannerAgent`)
+    """A planning agent's policy (`mesaworld.experiments.training.evaluate.TorchPolicy` around `PlannerAgent`)
     whose reward map can be edited: `retarget(cells)` adds strength x (max - min of the map)
     at cells[i] of env i's map at every step (None: the learned map; cells[i] = -1: env i
     unedited)."""

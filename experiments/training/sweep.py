@@ -7,7 +7,7 @@
 
 `sweep_configs` builds the grid; `run_sweep` trains every run that is not finished yet:
 a finished run folder is kept as it is, an interrupted one resumes from its checkpoint (exactly,
-see `experiments.train`), so re-running the same command after a crash or a kill completes the
+see `mesaworld.experiments.training.trainer`), so re-running the same command after a crash or a kill completes the
 grid with no duplicate and no missing run. Writes are atomic: a killed run never leaves a
 half-written result. Each run's config records its own `torch_threads` (the preset's, 1 unless
 `--torch-threads` says otherwise: one thread per run stays fast when runs share the cores), so the
@@ -36,18 +36,17 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-
-from experiments.baselines import write_baselines
-from experiments.config import ConfigError, TrainConfig, preset
-from experiments.evaluate import EvalSettings
-from experiments.runfolder import (
+from mesaworld.analysis.runfolder import (
     atomic_write_text,
     check_same_config,
     exclusive,
     is_finished,
     is_run,
 )
-from experiments.train import train
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset
+from mesaworld.experiments.training.evaluate import EvalSettings
+from mesaworld.experiments.training.trainer import train
 
 BACKENDS = ("local", "ray")
 MAX_RUNS = 10_000  # runs in one sweep (100 knobs x 100 seeds); a larger grid is a typo

@@ -1,7 +1,7 @@
 """Playing a policy on fixed levels with a hook before every step: the machinery the probes
-(`analysis.basin`, `analysis.retarget`, `analysis.linear_probes`) share.
+(`mesaworld.experiments.instruments.basin`, `mesaworld.experiments.instruments.retarget`, `mesaworld.experiments.instruments.linear_probes`) share.
 
-A policy is what `experiments.evaluate` plays: `view`, `act(obs, rng) -> int64[B]`, and an
+A policy is what `mesaworld.experiments.training.evaluate` plays: `view`, `act(obs, rng) -> int64[B]`, and an
 optional `begin(n)` (a recurrent network's fresh memory; a scripted agent's reset).
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.gym_env import make_engine
-from envs.planning import bfs_distances
-from envs.registry import get_task
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.planning import bfs_distances
+from mesaworld.envs.registry import get_task
 
 
 @dataclass

@@ -1,13 +1,12 @@
 """PPO's update phase: minibatch passes over one rollout (`learn`), for feed-forward agents
 (minibatches of transitions) and recurrent ones (minibatches of whole env sequences, unrolled
-from the memory each env had at the rollout's start). Used by `experiments.train`."""
+from the memory each env had at the rollout's start). Used by `mesaworld.experiments.training.trainer`."""
 
 from __future__ import annotations
 
 import torch
-
-from agents.ppo import ppo_loss
-from agents.sampling import act
+from mesaworld.agents.ppo import ppo_loss
+from mesaworld.agents.sampling import act
 
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
 _COLUMNS = ("actions", "logprobs", "advantages", "returns", "valid")

@@ -1,6 +1,6 @@
 """Reading a planning agent's mesa-objective: its learned reward map against each objective.
 
-A planning agent (`agents.planner`) computes a reward per cell from the observation and plans on
+A planning agent (`mesaworld.agents.planner`) computes a reward per cell from the observation and plans on
 it: that map is its objective as the network represents it, readable before the agent moves.
 On the start observation of every evaluation level, each objective's *target cells* (the task's
 `TaskSpec.targets`: floor dust, cans, the cheese, the corner, ...) are compared with the other
@@ -16,7 +16,7 @@ only normalized readouts are reported:
                empty floor, < 0 = avoided.
 
 Per run: means over levels with a 95% percentile bootstrap over levels; `readout_table` pools
-runs by cell with t-intervals over seeds (`analysis.metrics.t_interval`).
+runs by cell with t-intervals over seeds (`mesaworld.analysis.metrics.t_interval`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-from analysis.metrics import t_interval
-from analysis.runs import RunsError, finished_runs, run_info
-from envs.gym_env import make_engine
-from envs.registry import TASKS
-from experiments.checkpoint import load_agent
-from experiments.runfolder import ci_columns, eval_arrays
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.runfolder import ci_columns, eval_arrays
+from mesaworld.analysis.runs import RunsError, finished_runs, run_info
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.training.checkpoint import load_agent
 
 SPLITS = ("train", "deploy")
 BOOTSTRAP = 2000

@@ -30,11 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from envs.generators import SPLITS
-from envs.registry import TASKS, canonical
-from experiments.provenance import provenance
-from experiments.storage import (  # noqa: F401  (the run folder's writers, re-exported)
+from mesaworld.analysis.provenance import provenance
+from mesaworld.analysis.storage import (  # noqa: F401  (the run folder's writers, re-exported)
     LOCK,
     FolderBusyError,
     RunFolderError,
@@ -45,6 +42,8 @@ from experiments.storage import (  # noqa: F401  (the run folder's writers, re-e
     publish,
     remove_stale_temps,
 )
+from mesaworld.envs.generators import SPLITS
+from mesaworld.envs.registry import TASKS, canonical
 
 SCHEMA = 2
 CONFIG, TRAIN_LOG, EPISODES, TRAIN_STATE = (

@@ -5,7 +5,7 @@ mesaworld eval runs/<run>                                      re-evaluate a sav
 mesaworld plot runs/                                           every figure + summary table
 mesaworld baselines roomba                                     planner + random run folders
 mesaworld demo [task]                                          train, evaluate, plot
-Every task name and preset comes from the task registry (`envs.registry.TASKS`).
+Every task name and preset comes from the task registry (`mesaworld.envs.registry.TASKS`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import argparse
 import time
 from pathlib import Path
 
-from analysis.behavioral import BehaviorSettings, analyze
-from analysis.figures import plot_all
-from analysis.metrics import format_table, gap_table, run_summary
-from analysis.runs import load_runs, unfinished_runs
-from envs.registry import TASKS, get_task
-from experiments.baselines import write_baselines
-from experiments.config import (
+from mesaworld.analysis.behavioral import BehaviorSettings, analyze
+from mesaworld.analysis.figures import plot_all
+from mesaworld.analysis.metrics import format_table, gap_table, run_summary
+from mesaworld.analysis.runfolder import EPISODES, FIGURES, is_finished
+from mesaworld.analysis.runs import load_runs, unfinished_runs
+from mesaworld.envs.registry import TASKS, get_task
+from mesaworld.experiments.training.baselines import write_baselines
+from mesaworld.experiments.training.config import (
     ConfigError,
     TrainConfig,
     cli_fields,
@@ -28,10 +29,9 @@ from experiments.config import (
     preset,
     presets,
 )
-from experiments.evaluate import EvalSettings, evaluate_run
-from experiments.runfolder import EPISODES, FIGURES, is_finished
-from experiments.sweep import run_sweep, sweep_configs
-from experiments.train import train
+from mesaworld.experiments.training.evaluate import EvalSettings, evaluate_run
+from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
+from mesaworld.experiments.training.trainer import train
 
 
 def _preset_help() -> str:

@@ -1,7 +1,7 @@
 """Approximate alignment: where a planning agent's mesa-objective is wrong on its *training*
 levels, and whether that error costs anything there.
 
-The readout (`experiments.readout`) compares the learned reward map with each objective's target
+The readout (`mesaworld.experiments.instruments.readout`) compares the learned reward map with each objective's target
 cells. Here, per run and split (train first):
 
     auc/base     P(map at a base-target cell > map at a background cell), the two drawn at
@@ -31,13 +31,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-from analysis.metrics import episode_scores
-from envs.registry import TASKS
-from experiments.checkpoint import load_agent
-from experiments.evaluate import EvalSettings, RandomPolicy, TorchPolicy, evaluate
-from experiments.readout import ReadoutError, readout_run, start_observations
-from experiments.runfolder import eval_arrays, read_config
+from mesaworld.analysis.metrics import episode_scores
+from mesaworld.analysis.runfolder import eval_arrays, read_config
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.instruments.readout import ReadoutError, readout_run, start_observations
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.evaluate import (
+    EvalSettings,
+    RandomPolicy,
+    TorchPolicy,
+    evaluate,
+)
 
 MAPS = ("learned", "no proxy", "exact")
 SPLITS = ("train", "deploy")

@@ -14,14 +14,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-
-from analysis.figure_files import save_figure
-from analysis.runs import run_info
-from envs.registry import TASKS
-from envs.render import rgb_from_codes, sprite_sheet
-from experiments.checkpoint import load_agent
-from experiments.readout import start_observations
-from experiments.runfolder import eval_arrays
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.runfolder import eval_arrays
+from mesaworld.analysis.runs import run_info
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.render import rgb_from_codes, sprite_sheet
+from mesaworld.experiments.instruments.readout import start_observations
+from mesaworld.experiments.training.checkpoint import load_agent
 
 
 def _outline(ax, mask: np.ndarray, colour: str) -> None:

@@ -1,7 +1,7 @@
 """Retargeting a network that has no explicit objective: write a decoded goal into its
 activations.
 
-A linear goal probe (`analysis.linear_probes._fit_cells`) on a spatial layer (float[C, H, W]
+A linear goal probe (`mesaworld.experiments.instruments.linear_probes._fit_cells`) on a spatial layer (float[C, H, W]
 on the grid: the CNN's convolutions, the recurrent agent's ConvLSTM state) learns one direction
 w in channel space whose score at a cell says "this is where I am going". To retarget, a
 forward hook adds `strength` x that direction (in units of each channel's spread) at the new
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from analysis.linear_probes import _fit_cells, _Recorder
-from analysis.rollouts import play
+from mesaworld.experiments.instruments.linear_probes import _fit_cells, _Recorder
+from mesaworld.experiments.instruments.rollouts import play
 
 
 def goal_direction(policy, task: str, codes: np.ndarray, layer: str, seed: int = 0):
@@ -45,7 +44,7 @@ def goal_direction(policy, task: str, codes: np.ndarray, layer: str, seed: int =
 
 
 class SteeredPolicy:
-    """A trained network's policy (`experiments.evaluate.TorchPolicy`) with `retarget(cells)`
+    """A trained network's policy (`mesaworld.experiments.training.evaluate.TorchPolicy`) with `retarget(cells)`
     (module docstring). `layer`: a spatial layer's module name (default: the last one)."""
 
     def __init__(

@@ -1,5 +1,5 @@
 """Capability curves: the same weights at several planning budgets, scored against the random
-agent and the oracle, and labelled across capability (`analysis.labels.capability_label`).
+agent and the oracle, and labelled across capability (`mesaworld.analysis.labels.capability_label`).
 
 capability_rows(run, steps, levels)
     One row per (budget K, split): the agent's mean return per objective, the levels' mean
@@ -18,13 +18,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.labels import Evidence, capability_label
-from analysis.metrics import episode_scores
-from envs.registry import TASKS
-from experiments.checkpoint import load_agent
-from experiments.evaluate import EvalSettings, RandomPolicy, TorchPolicy, evaluate
-from experiments.runfolder import read_config
+from mesaworld.analysis.labels import Evidence, capability_label
+from mesaworld.analysis.metrics import episode_scores
+from mesaworld.analysis.runfolder import read_config
+from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.evaluate import (
+    EvalSettings,
+    RandomPolicy,
+    TorchPolicy,
+    evaluate,
+)
 
 BUDGET = {"planner": "plan_steps", "recurrent": "ticks"}
 

@@ -1,6 +1,6 @@
-"""The optimizer-vs-heuristic probes (`analysis.basin`, `analysis.retarget`,
-`analysis.linear_probes`) on a trained run folder, beside the two references whose goal is
-known by construction (`analysis.reference_agents`): a hand-coded optimizer and a memorised
+"""The optimizer-vs-heuristic probes (`mesaworld.experiments.instruments.basin`, `mesaworld.experiments.instruments.retarget`,
+`mesaworld.experiments.instruments.linear_probes`) on a trained run folder, beside the two references whose goal is
+known by construction (`mesaworld.experiments.instruments.reference_agents`): a hand-coded optimizer and a memorised
 route. Every table has one block per agent, so the run is always read against both.
 
     probe_run(run, kind, levels, split) -> (table, verdicts: {agent: str})
@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis import basin, linear_probes, retarget
-from analysis.reference_agents import FixedRoute, ReferenceOptimizer
-from analysis.steering import SteeredPolicy
-from experiments.checkpoint import load_agent
-from experiments.evaluate import TorchPolicy, eval_levels
-from experiments.runfolder import read_config
+from mesaworld.analysis.runfolder import read_config
+from mesaworld.experiments.instruments import basin, linear_probes, retarget
+from mesaworld.experiments.instruments.reference_agents import FixedRoute, ReferenceOptimizer
+from mesaworld.experiments.instruments.steering import SteeredPolicy
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
 
 KINDS = ("basin", "retarget", "linear")
 
@@ -35,7 +34,7 @@ def run_policy(run: Path):
 
 def _retargetable(policy, task: str, codes: np.ndarray):
     """The planner: its reward map edited. Other networks: a decoded goal written into their
-    last spatial layer (`analysis.steering`; an MLP has none: a one-line error)."""
+    last spatial layer (`mesaworld.experiments.instruments.steering`; an MLP has none: a one-line error)."""
     if hasattr(policy.agent, "reward_edit"):
         return retarget.PlannerEdit(policy)
     return SteeredPolicy(policy, task, codes)

@@ -1,6 +1,6 @@
 """`mesaworld readout` and `mesaworld probe`: read a planning agent's learned objective
-(`experiments.readout`) and probe its optimization (`experiments.probes`,
-`experiments.run_probes`)."""
+(`mesaworld.experiments.instruments.readout`) and probe its optimization (`mesaworld.experiments.instruments.thinking_time`,
+`mesaworld.experiments.instruments.probe_runner`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import argparse
 import time
 from pathlib import Path
 
-from experiments import commands, run_probes
-from experiments.probes import thinking_time, thinking_time_figure
-from experiments.readout import format_readout, readout
-from experiments.readout_figures import reward_map_figure
-from experiments.readout_irl import agreement, readout_vs_irl
-from experiments.storage import atomic_write_text, exclusive
+from mesaworld.analysis.readout_irl import agreement, readout_vs_irl
+from mesaworld.analysis.storage import atomic_write_text, exclusive
+from mesaworld.experiments.cli import commands
+from mesaworld.experiments.instruments import probe_runner as run_probes
+from mesaworld.experiments.instruments.readout import format_readout, readout
+from mesaworld.experiments.instruments.readout_figures import reward_map_figure
+from mesaworld.experiments.instruments.thinking_time import thinking_time, thinking_time_figure
 
 
 def add_readout_parser(sub) -> None:

@@ -11,10 +11,8 @@ import json
 from pathlib import Path
 
 import torch
-
-from agents.ppo import NETWORKS, make_agent
-from envs.task import VIEWS
-from experiments.runfolder import (
+from mesaworld.agents.ppo import NETWORKS, make_agent
+from mesaworld.analysis.runfolder import (
     AGENT_FILE,
     AGENT_META,
     TRAIN_STATE,
@@ -23,6 +21,7 @@ from experiments.runfolder import (
     atomic_write_text,
     read_json,
 )
+from mesaworld.envs.task import VIEWS
 
 
 class CheckpointError(ValueError):

@@ -22,14 +22,13 @@ import argparse
 import sys
 
 import gymnasium as gym
-
-from envs.generators import SPLITS
-from envs.level import Level, LevelError
-from envs.registry import TASKS, canonical, env_id, env_ids
-from envs.task import ACTIONS, parse_actions
-from experiments import commands, readout_cmd
-from experiments.config import presets
-from experiments.sweep import SweepError
+from mesaworld.envs.generators import SPLITS
+from mesaworld.envs.level import Level, LevelError
+from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids
+from mesaworld.envs.task import ACTIONS, parse_actions
+from mesaworld.experiments.cli import commands, readout_cmd
+from mesaworld.experiments.training.config import presets
+from mesaworld.experiments.training.sweep import SweepError
 
 
 class CliError(Exception):

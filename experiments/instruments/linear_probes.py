@@ -25,11 +25,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.envs.planning import first_step_to_nearest
+from mesaworld.experiments.instruments.rollouts import (
+    channel,
+    distances_from,
+    full_observations,
+    play,
+    target_sets,
+)
 from torch import nn
-
-from analysis.figure_files import save_figure
-from analysis.rollouts import channel, distances_from, full_observations, play, target_sets
-from envs.planning import first_step_to_nearest
 
 MAX_FEATURES = 256
 BOOTSTRAP = 1000

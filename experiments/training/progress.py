@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from experiments.config import ConfigError
+from mesaworld.experiments.training.config import ConfigError
 
 
 class Progress:

@@ -21,12 +21,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.metrics import episode_scores
-from experiments.checkpoint import load_agent
-from experiments.evaluate import EvalSettings, TorchPolicy, evaluate
-from experiments.runfolder import ci_columns, read_config
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import episode_scores
+from mesaworld.analysis.runfolder import ci_columns, read_config
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.evaluate import EvalSettings, TorchPolicy, evaluate
 
 BOOTSTRAP = 2000
 

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from agents.ppo import NETWORKS, RECURRENT
-from envs.engine import engine_bytes, mixture_weights, require_memory
-from envs.registry import TASKS, canonical
-from envs.task import VIEWS
-from experiments.runfolder import default_run_dir
+from mesaworld.agents.ppo import NETWORKS, RECURRENT
+from mesaworld.analysis.runfolder import default_run_dir
+from mesaworld.envs.engine import engine_bytes, mixture_weights, require_memory
+from mesaworld.envs.registry import TASKS, canonical
+from mesaworld.envs.task import VIEWS
 
 MAX_THREADS = 64  # torch's thread pool fails far beyond the cores any machine has
 

@@ -11,17 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from envs.registry import get_task
-from experiments.evaluate import (
-    EvalSettings,
-    PlannerPolicy,
-    RandomPolicy,
-    check_eval_size,
-    evaluate,
-    write_evaluation,
-)
-from experiments.runfolder import (
+from mesaworld.analysis.runfolder import (
     EPISODES,
     RunFolderError,
     baseline_dir,
@@ -32,6 +22,15 @@ from experiments.runfolder import (
     read_config,
     run_meta,
     write_config,
+)
+from mesaworld.envs.registry import get_task
+from mesaworld.experiments.training.evaluate import (
+    EvalSettings,
+    PlannerPolicy,
+    RandomPolicy,
+    check_eval_size,
+    evaluate,
+    write_evaluation,
 )
 
 

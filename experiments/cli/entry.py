@@ -8,7 +8,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        from experiments.cli import main as cli_main  # imports the registry: validates tasks
+        from mesaworld.experiments.cli.main import (
+            main as cli_main,  # imports the registry: validates tasks
+        )
     except ValueError as e:  # TaskSpecError and LevelError are ValueErrors
         print(f"mesaworld: error: {e}", file=sys.stderr)
         return 2

@@ -23,9 +23,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from analysis.figure_files import save_figure
-from analysis.rollouts import (
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.experiments.instruments.rollouts import (
     channel,
     distances_from,
     full_observations,

@@ -1,7 +1,7 @@
 """`train(cfg, run_dir) -> run_dir`: PPO on a task's train split, then evaluation on both splits.
 
 The loop is CleanRL's PPO on our native vector env (`gym.make_vec(..., vectorization_mode=
-"vector_entry_point")`), with the NEXT_STEP-autoreset handling described in `agents.ppo`.
+"vector_entry_point")`), with the NEXT_STEP-autoreset handling described in `mesaworld.agents.ppo`.
 Everything random derives from `cfg.seed` (numpy `SeedSequence.spawn`): the envs' level streams,
 the network's initial weights, sampled actions and minibatch order. Same seed, same numbers.
 
@@ -21,24 +21,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-
-from agents.ppo import gae, make_agent
-from agents.sampling import act
-from envs.registry import env_id, get_task
-from experiments.checkpoint import (
-    CheckpointError,
-    agent_options,
-    env_state_from_tensors,
-    env_state_to_tensors,
-    load_train_state,
-    save_agent,
-    save_train_state,
-)
-from experiments.config import TrainConfig
-from experiments.evaluate import evaluate_trained
-from experiments.ppo_update import LOSS_KEYS, learn
-from experiments.progress import Progress, tensorboard, tensorboard_writer_class
-from experiments.runfolder import (
+from mesaworld.agents.ppo import gae, make_agent
+from mesaworld.agents.sampling import act
+from mesaworld.analysis.runfolder import (
     AGENT_FILE,
     TRAIN_LOG,
     TRAIN_STATE,
@@ -54,6 +39,20 @@ from experiments.runfolder import (
     run_meta,
     write_config,
 )
+from mesaworld.envs.registry import env_id, get_task
+from mesaworld.experiments.training.checkpoint import (
+    CheckpointError,
+    agent_options,
+    env_state_from_tensors,
+    env_state_to_tensors,
+    load_train_state,
+    save_agent,
+    save_train_state,
+)
+from mesaworld.experiments.training.config import TrainConfig
+from mesaworld.experiments.training.evaluate import evaluate_trained
+from mesaworld.experiments.training.ppo_update import LOSS_KEYS, learn
+from mesaworld.experiments.training.progress import Progress, tensorboard, tensorboard_writer_class
 
 
 def train(

@@ -1,5 +1,5 @@
 """In-context learning curves of a recurrent run on `which-object`, beside the exact Bayesian
-learner (`analysis.bayes`).
+learner (`mesaworld.analysis.bayes`).
 
 trial_table(run, split, levels)
     One row per (level, trial) of one episode per evaluation level, played with frozen weights
@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis.bayes import cue_prior, first_success, trial_rewards
-from envs.gym_env import make_engine
-from envs.registry import TASKS
-from envs.tasks.which_object import TRIALS
-from experiments.checkpoint import load_agent
-from experiments.evaluate import TorchPolicy, eval_levels
-from experiments.runfolder import read_config
+from mesaworld.analysis.bayes import cue_prior, first_success, trial_rewards
+from mesaworld.analysis.runfolder import read_config
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import TASKS
+from mesaworld.envs.tasks.which_object import TRIALS
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
 
 TASK = "which-object"
 

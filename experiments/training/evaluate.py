@@ -15,7 +15,7 @@ uniformly.) Files written (atomically):
                      `count/<name>` of the objects the task counts and `optimal/<objective>` (the oracle; NaN = unknown)
     eval_<split>.npz levels uint8[n, H, W] (char codes), visits int32[n, H, W] (agent positions),
                      actions int8[n, max_steps] (each episode's actions, -1 after its end: the
-                     episode replays exactly, e.g. on `envs.tabular`, for inverse RL),
+                     episode replays exactly, e.g. on `mesaworld.envs.tabular`, for inverse RL),
                      frames_<i> uint8[T, H, W] (the level as it was at every step, first episodes)
     eval.json        the evaluation settings
 """
@@ -29,14 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from envs.engine import engine_bytes, require_memory
-from envs.generators import SPLITS
-from envs.gym_env import make_engine
-from envs.registry import get_task
-from experiments.checkpoint import load_agent
-from experiments.config import ConfigError
-from experiments.runfolder import (
+from mesaworld.analysis.runfolder import (
     COUNT,
     EPISODES,
     EVAL_SETTINGS,
@@ -50,6 +43,12 @@ from experiments.runfolder import (
     publish,
     read_config,
 )
+from mesaworld.envs.engine import engine_bytes, require_memory
+from mesaworld.envs.generators import SPLITS
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.registry import get_task
+from mesaworld.experiments.training.checkpoint import load_agent
+from mesaworld.experiments.training.config import ConfigError
 
 N_FRAMES = 4  # episodes per split whose every step is kept for GIFs
 
@@ -132,7 +131,7 @@ class TorchPolicy:
 
 
 class PlannerPolicy:
-    """A scripted planner (a task's `Anchors`, `envs.planning`) acting on each env's full observation."""
+    """A scripted planner (a task's `Anchors`, `mesaworld.envs.planning`) acting on each env's full observation."""
 
     view = "full"
 
