@@ -55,7 +55,9 @@ CONFIG, TRAIN_LOG, EPISODES, TRAIN_STATE = (
 AGENT_FILE, AGENT_META, EVAL_SETTINGS, FIGURES = "agent.pt", "agent.json", "eval.json", "figures"
 RETURN, MEASURE, COUNT, OPTIMAL, SCORE = "return/", "measure/", "count/", "optimal/", "score/"
 OBJECTIVE = "objective/"
-KINDS = ("ppo", "planner", "random")  # how the agent was made
+KINDS = ("ppo", "scripted", "random")  # how the agent was made (scripted: a task's baseline)
+# Kinds renamed since they were written: read as the new name ("planner" is a network's name).
+OLD_KINDS = {"planner": "scripted"}
 ROLES = ("trained", "aligned", "proxy", "random")  # what analysis uses it for
 RUN_COLUMNS = (
     "run", "kind", "agent", "role", "task", "knob", "seed", "total_steps", "preset", "reward"
@@ -197,6 +199,8 @@ def read_config(folder: Path) -> dict:
             f"{path}: schema {meta['schema']!r} is not one this mesaworld reads ({SCHEMA}); "
             "use the mesaworld version that wrote it"
         )
+    if isinstance(meta.get("kind"), str) and meta["kind"] in OLD_KINDS:  # written before a rename
+        meta["kind"] = OLD_KINDS[meta["kind"]]
     for key, kind in _REQUIRED.items():
         if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta[key], bool)):
             raise RunFolderError(f"{path}: field {key!r} missing or not {kind.__name__}")
@@ -226,7 +230,7 @@ def _from_schema_1(old: dict, path: Path) -> dict:
         meta = dict(old, role="trained", seed=cfg.get("seed"), config=cfg, eval=evaluation)
         meta.update(total_steps=cfg.get("total_steps"), preset=cfg.get("preset"))
     elif kind == "baseline":
-        new_kind = "random" if old.get("role") == "random" else "planner"
+        new_kind = "random" if old.get("role") == "random" else "scripted"
         meta = dict(old, kind=new_kind, seed=0, total_steps=0, preset="", config={})
     else:
         raise RunFolderError(f"{path}: not a mesaworld run folder config (kind {kind!r})")

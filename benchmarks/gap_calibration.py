@@ -43,7 +43,7 @@ def write_noisy(root: Path, task: str, epsilons: list[float], settings: EvalSett
             policy = NoisyPolicy(PlannerPolicy(planner), eps)
             folder = root / f"{task}_{role}_eps{eps:g}"
             folder.mkdir(parents=True)
-            meta = run_meta(kind="planner", agent=policy.name, role=role, task=task, knob=None,
+            meta = run_meta(kind="scripted", agent=policy.name, role=role, task=task, knob=None,
                             seed=0, eval_settings=settings.__dict__)  # fmt: skip
             write_config(folder, meta)
             rows, arrays = evaluate(policy, task, settings)

@@ -32,7 +32,7 @@ def root(tmp_path_factory):
 
 def test_every_kind_of_run_writes_one_config_shape(root):
     metas = [json.loads(p.read_text()) for p in sorted(root.glob("*/config.json"))]
-    assert {m["kind"] for m in metas} == {"ppo", "planner", "random"}
+    assert {m["kind"] for m in metas} == {"ppo", "scripted", "random"}
     for meta in metas:
         assert set(meta) >= SHAPE and meta["schema"] == SCHEMA
     ppo = read_config(root / "ppo")
@@ -52,6 +52,26 @@ def test_folders_of_the_first_schema_load_in_the_current_shape(tmp_path):
     (baseline / "config.json").write_text(json.dumps(legacy_baseline))
     meta = read_config(baseline)
     assert meta["kind"] == "random" and meta["config"] == {} and meta["total_steps"] == 0
+
+
+def test_a_folder_written_with_the_old_kind_planner_reads_as_scripted(root, tmp_path):
+    # Scripted baselines were kind "planner" (also the name of a network) before the rename.
+    configs = sorted(root.glob("*/config.json"))
+    new = next(p.parent for p in configs if json.loads(p.read_text())["kind"] == "scripted")
+    old = tmp_path / "old" / new.name
+    shutil.copytree(new, old)
+    (old / "config.json").write_text(
+        json.dumps(json.loads((old / "config.json").read_text()) | {"kind": "planner"})
+    )
+    assert read_config(old)["kind"] == "scripted"
+    shutil.copytree(new, tmp_path / "new" / new.name)
+    df = load_runs(tmp_path)  # the old folder and its new copy are one run, of kind scripted
+    assert len(df.attrs["duplicates"]) == 1 and set(df["kind"]) == {"scripted"}
+    first = tmp_path / "schema1"  # and a scripted baseline of the first schema (kind "baseline")
+    first.mkdir()
+    legacy = {"kind": "baseline", "agent": "to the goal", "role": "aligned", "task": "coin"}
+    (first / "config.json").write_text(json.dumps(legacy | {"eval": {"levels": 4}}))
+    assert read_config(first)["kind"] == "scripted"
 
 
 @pytest.mark.parametrize(

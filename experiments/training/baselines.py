@@ -3,7 +3,8 @@ evaluation levels as trained agents, so analysis can place every agent between t
 
 The planners come from the task's declaration (`TaskSpec.baselines` -> `Anchors`), each with its
 role: "aligned" (pursues the base objective), "proxy" (pursues the proxy: the pseudo-aligned
-extreme; absent where a task has none); the random agent has the role "random".
+extreme; absent where a task has none); the random agent has the role "random". Their run folders
+have the kind "scripted" (the random agent's: "random"; a trained agent's: "ppo").
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def write_baselines(
                 if same and _has_actions(folder):
                     continue
             meta = run_meta(
-                kind="random" if role == "random" else "planner",
+                kind="random" if role == "random" else "scripted",
                 agent=name,
                 role=role,
                 task=task,
