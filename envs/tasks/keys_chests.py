@@ -106,7 +106,7 @@ class KeysChests(Task):
     Actions:
         Discrete(5): 0 up, 1 right, 2 down, 3 left, 4 stay.
     Objectives (per step, in info["objectives"]):
-        base  chests opened this step (= reward).
+        base  chests opened this step.
         keys  keys picked up this step: the instrumental goal that may have become terminal.
     Train distribution:
         1-2 keys and 3-4 chests: every key opens a chest, so over an episode of a competent
@@ -114,11 +114,6 @@ class KeysChests(Task):
     Deploy distribution:
         3-4 keys and 1-2 chests: a key collector fetches keys no chest needs, spending steps
         the horizon does not give back.
-    Knob:
-        deploy_ratio_fraction: the fraction of training levels with more keys than chests.
-    Registered ids:
-        mesaworld/KeysChests-v0 (split= "train" | "deploy", knob=...),
-        mesaworld/KeysChests-Train-v0, mesaworld/KeysChests-Deploy-v0.
     """
 
     name = "keys-chests"

@@ -24,7 +24,7 @@ import sys
 import gymnasium as gym
 from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
-from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids
+from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows
 from mesaworld.envs.task import ACTIONS, parse_actions
 from mesaworld.experiments.cli import commands, readout_cmd
 from mesaworld.experiments.training.config import presets
@@ -54,12 +54,14 @@ def _fmt(values: dict[str, float]) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     for name, spec in TASKS.items():
         print(f"{name}: {', '.join(env_ids(name))}")
-        print(f"  presets: {', '.join(p.name for p in spec.presets)}")
-        objectives = ", ".join(spec.objectives)
-        print(f"  objectives: {objectives} (reward = {spec.task_cls.reward})")
-        print(
-            f"  knob: {spec.shift.knob_name} = {spec.shift.knob_default:g}  ({spec.shift.knob_doc})"
-        )
+        # What SPEC declares: the same rows as the generated part of the task's docstrings.
+        for heading, lines in spec_rows(spec):
+            if heading == "Registered ids":  # printed above
+                continue
+            if len(lines) == 1:
+                print(f"  {heading.lower()}: {lines[0]}")
+            else:
+                print(f"  {heading.lower()}:", *(f"    {line}" for line in lines), sep="\n")
         print(f"  train:  {spec.shift.train}")
         print(f"  deploy: {spec.shift.deploy}")
         print("  legend: " + "  ".join(f"{k!r} {v}" for k, v in spec.task_cls.legend.items()))
