@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from mesaworld.analysis.figures import plot_all
+from mesaworld.analysis.runfolder import FIGURES
+from mesaworld.experiments.report import check_out_folder, fail
 from mesaworld.experiments.training.config import ConfigError, parse_value
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
@@ -46,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         configs = sweep_configs(
             args.preset, knobs, args.seeds, args.workers, total_steps=steps, **threads
         )
-    except ConfigError as e:
-        print(f"e01_roomba_knob: error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+        # The sweep makes run folders under --out and plot_all writes <out>/figures: a path
+        # that cannot hold them is refused now, not after hours of training.
+        out = check_out_folder("--out", args.out, folders=[FIGURES])
+    except (ConfigError, ValueError) as e:
+        return fail("e01_roomba_knob", e)
     run_sweep(configs, out, workers=args.workers, quiet=args.quiet)
     plot_all(out, quiet=False)
     print(f"figures in {out / 'figures'}")

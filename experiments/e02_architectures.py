@@ -28,6 +28,8 @@ from pathlib import Path
 import pandas as pd
 from mesaworld.analysis.metrics import gap_table, run_summary
 from mesaworld.analysis.runs import RunsError, load_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.experiments.report import check_in_folders, check_out_file, fail
 
 
 def _ci(row: pd.Series, m: str, scale: float = 1.0, digits: int = 0) -> str:
@@ -94,20 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows = []
     try:
-        for folder in args.folders:
+        # Paths first: an unwritable --csv used to surface as a traceback after the table.
+        folders = check_in_folders("folder", args.folders)
+        csv = check_out_file("--csv", args.csv) if args.csv else None
+        for folder in folders:
             rows += architecture_rows(folder)
     except (RunsError, OSError, ValueError) as e:
-        print(f"e02_architectures: error: {e}", file=sys.stderr)
-        return 2
+        return fail("e02_architectures", e)
     if not rows:
-        print(
-            "e02_architectures: error: no finished trained runs in those folders", file=sys.stderr
-        )
-        return 2
+        return fail("e02_architectures", "no finished trained runs in those folders")
     table = pd.DataFrame(rows).sort_values(["task", "architecture", "knob"])
     print(markdown(table))
-    if args.csv:
-        table.to_csv(args.csv, index=False)
+    if csv is not None:
+        atomic_write_text(csv, table.to_csv(index=False))  # never a half-written table
     return 0
 
 

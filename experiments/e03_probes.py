@@ -27,6 +27,9 @@ from mesaworld.analysis.runfolder import read_config
 from mesaworld.analysis.runs import RunsError, finished_runs
 from mesaworld.analysis.storage import atomic_write_text
 from mesaworld.experiments.instruments.probe_runner import probe_run
+from mesaworld.experiments.report import check_in_folders, check_out_folder, fail, finish
+
+RUNS, CELLS = "probe_runs.csv", "probe_cells.csv"  # under --out
 
 
 def _numbers(run: Path, levels: int) -> dict:
@@ -110,6 +113,12 @@ def figure(table: pd.DataFrame, path: Path, task: str) -> list[Path]:
     return save_figure(fig, path)
 
 
+def figures(table: pd.DataFrame, out: Path) -> None:
+    """One figure per task: out/probes_<task>.png/pdf."""
+    for task, g in table.groupby("task", sort=False):
+        figure(g.reset_index(drop=True), out / f"probes_{task}", task)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("folders", nargs="+", help="sweep folders of trained runs")
@@ -117,13 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/e03_probes", help="where tables and figures go")
     p.add_argument("--knob", type=float, default=None, help="only runs trained at this knob")
     args = p.parse_args(argv)
-    out = Path(args.out)
     rows, refs = [], {}
-    # Runs probed by an earlier call (same --out) are kept, not probed again.
-    done = pd.read_csv(out / "probe_runs.csv") if (out / "probe_runs.csv").is_file() else None
     try:
-        for folder in args.folders:
-            for run in finished_runs(Path(folder))[0]:
+        # Checked before the first probe: a bad path found after probing wastes minutes.
+        folders = check_in_folders("folder", args.folders)
+        out = check_out_folder("--out", args.out, [RUNS, CELLS])
+        # Runs probed by an earlier call (same --out) are kept, not probed again.
+        done = pd.read_csv(out / RUNS) if (out / RUNS).is_file() else None
+        for folder in folders:
+            for run in finished_runs(folder)[0]:
                 meta = read_config(run)
                 if meta.get("role") != "trained":
                     continue
@@ -138,29 +149,21 @@ def main(argv: list[str] | None = None) -> int:
                         base | {"run": run.name, "path": str(run)} | _numbers(run, args.levels)
                     )
                     out.mkdir(parents=True, exist_ok=True)
-                    atomic_write_text(
-                        out / "probe_runs.csv", pd.DataFrame(rows).to_csv(index=False)
-                    )
+                    atomic_write_text(out / RUNS, pd.DataFrame(rows).to_csv(index=False))
                 if meta["task"] not in refs:
                     refs[meta["task"]] = _references(meta["task"], run, args.levels)
     except (RunsError, OSError, ValueError) as e:
-        print(f"e03_probes: error: {e}", file=sys.stderr)
-        return 2
+        return fail("e03_probes", e)
     if not rows:
-        print("e03_probes: error: no finished trained runs in those folders", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
+        return fail("e03_probes", "no finished trained runs in those folders")
     runs = pd.DataFrame(rows)
-    atomic_write_text(out / "probe_runs.csv", runs.to_csv(index=False))
     table = cells(runs)
     for ref in refs.values():
         table = pd.concat([table, pd.DataFrame(ref)], ignore_index=True)
-    table.to_csv(out / "probe_cells.csv", index=False)
-    for task, g in table.groupby("task", sort=False):
-        figure(g.reset_index(drop=True), out / f"probes_{task}", task)
     shown = [c for c in table.columns if ":" not in c and c not in ("task",)]
-    print(table[["task", *shown]].round(2).to_string(index=False))
-    print(f"wrote {out / 'probe_cells.csv'} and {out}/probes_<task>.png")
+    text = table[["task", *shown]].round(2).to_string(index=False)
+    finish(out, {RUNS: runs, CELLS: table}, lambda: figures(table, out), text)
+    print(f"wrote {out / CELLS} and {out}/probes_<task>.png")
     return 0
 
 

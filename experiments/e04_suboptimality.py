@@ -33,11 +33,13 @@ from mesaworld.analysis.runs import finished_runs
 from mesaworld.analysis.storage import atomic_write_text
 from mesaworld.experiments.instruments.capability import capability_rows, run_capability_label
 from mesaworld.experiments.instruments.readout import readout_run
+from mesaworld.experiments.report import check_out_folder, fail, figure_files, finish
 from mesaworld.experiments.training.config import ConfigError, parse_value
 from mesaworld.experiments.training.sweep import parallel_map, run_sweep, sweep_configs
 
 SHALLOW, DEEP = "storeroom-planner", "storeroom-planner-deep"
 METRICS = ("score/base", "score/dust_collected", "behaviour", "readout")
+TABLES, FIGURE = ("capability_runs", "capability_cells", "labels"), "suboptimality"  # under --out
 
 
 def _groups(args) -> list[tuple[str, str, int]]:
@@ -191,14 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         if min(steps) < 1 or args.levels < 1:
             raise ConfigError("steps and levels must be positive")
         groups = _groups(args)
+        # Every file and folder written under --out, checked now rather than after the training.
+        out = check_out_folder(
+            "--out",
+            args.out,
+            files=[f"{n}.csv" for n in TABLES] + figure_files(FIGURE),
+            folders=["capability", *(name for name, _, _ in groups)],
+        )
         plans = [
             (name, sweep_configs(preset, [0.0], args.seeds, args.workers, total_steps=b))
             for name, preset, b in groups
         ]
     except (ConfigError, ValueError) as e:
-        print(f"e04_suboptimality: error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+        return fail("e04_suboptimality", e)
     jobs = []
     for name, configs in plans:
         run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
@@ -206,12 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = pd.concat(parallel_map(_per_run, jobs, args.workers), ignore_index=True)
     table = cells(runs)
     labels = runs.drop_duplicates(["group", "run"])[["group", "run", "seed", "label"]]
-    for name, frame in (("capability_runs", runs), ("capability_cells", table), ("labels", labels)):
-        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    figure(table, out / "suboptimality", groups)
-    print(markdown(table, labels, [3, 16, max(steps)]))
+    finish(
+        out,
+        {f"{n}.csv": frame for n, frame in zip(TABLES, (runs, table, labels))},
+        lambda: figure(table, out / FIGURE, groups),
+        markdown(table, labels, [3, 16, max(steps)]),
+    )
     n = (labels["label"].str.startswith(SUBOPTIMALITY)).sum()
-    print(f"\n{SUBOPTIMALITY}: {n}/{len(labels)} runs; figure {out / 'suboptimality.png'}")
+    print(f"\n{SUBOPTIMALITY}: {n}/{len(labels)} runs; figure {out / f'{FIGURE}.png'}")
     return 0
 
 

@@ -30,11 +30,13 @@ from mesaworld.analysis.runs import finished_runs
 from mesaworld.analysis.storage import atomic_write_text
 from mesaworld.envs.tasks.which_object import TRIALS
 from mesaworld.experiments.instruments.in_context import run_curves
+from mesaworld.experiments.report import check_out_folder, fail, figure_files, finish
 from mesaworld.experiments.training.config import ConfigError
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 PRESET = "which-object-lstm"
 METRICS = ("reward", "cued", "first")
+RUNS, CELLS, FIGURE = "in_context_runs.csv", "in_context_cells.csv", "in_context"  # under --out
 
 
 def _knob(text: str) -> float:
@@ -143,21 +145,20 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("steps and levels must be positive")
         extra = {} if args.steps is None else {"total_steps": args.steps}
         configs = sweep_configs(PRESET, knobs, args.seeds, args.workers, **extra)
+        # Every file and folder written under --out, checked now rather than after the training.
+        out = check_out_folder(
+            "--out", args.out, [RUNS, CELLS, *figure_files(FIGURE)], ["runs", "curves"]
+        )
     except (ConfigError, ValueError) as e:
-        print(f"e05_in_context: error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+        return fail("e05_in_context", e)
     run_sweep(configs, out / "runs", workers=args.workers, quiet=True, baselines=False)
     wanted = {round(k, 9) for k in knobs}
     frames = [_per_run(run, out, args.levels) for run in finished_runs(out / "runs")[0]]
     runs = pd.concat(frames, ignore_index=True)
     runs = runs[runs["knob"].round(9).isin(wanted)]
     table = cells(runs)
-    atomic_write_text(out / "in_context_runs.csv", runs.to_csv(index=False))
-    atomic_write_text(out / "in_context_cells.csv", table.to_csv(index=False))
-    figure(table, out / "in_context")
-    print(markdown(table))
-    print(f"\nfigure {out / 'in_context.png'}")
+    finish(out, {RUNS: runs, CELLS: table}, lambda: figure(table, out / FIGURE), markdown(table))
+    print(f"\nfigure {out / f'{FIGURE}.png'}")
     return 0
 
 

@@ -33,6 +33,14 @@ from mesaworld.analysis.runs import finished_runs
 from mesaworld.analysis.storage import atomic_write_text
 from mesaworld.envs.registry import TASKS
 from mesaworld.experiments.instruments.approximate import approximate_row
+from mesaworld.experiments.report import (
+    BadArgument,
+    check_in_folders,
+    check_out_folder,
+    fail,
+    figure_files,
+    finish,
+)
 from mesaworld.experiments.training.config import ConfigError
 from mesaworld.experiments.training.sweep import parallel_map, run_sweep, sweep_configs
 
@@ -44,10 +52,21 @@ PRESETS = {
     "cheese-maze-planner": 1.0,
 }
 DEFAULT = "roomba-planner,storeroom-planner,storeroom-planner-deep"
+RUNS, CELLS, FIGURE = "approximate_runs.csv", "approximate_cells.csv", "approximate"  # under --out
 
 
 def _proxy(task: str) -> str:
     return TASKS[task].objectives[1]
+
+
+def planner_runs(root: Path) -> list[Path]:
+    """The finished trained planner runs under `root`: only these have a reward map to correct
+    (a sweep folder also holds the task's baselines; other networks have no map)."""
+    return [
+        run for run in finished_runs(root)[0]
+        if (meta := read_config(run))["role"] == "trained"
+        and meta["config"].get("network") == "planner"
+    ]  # fmt: skip
 
 
 def _per_run(run: Path, out: Path, group: str, levels: int) -> dict:
@@ -139,54 +158,57 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", default=DEFAULT, help="planning presets to train")
-    p.add_argument("--reuse", nargs="*", default=[], help="folders of finished planner runs")
+    p.add_argument(
+        "--reuse", nargs="*", default=[], help="folders of finished planner runs (others skipped)"
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds per preset (>= 5 for a claim)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: presets')")
     p.add_argument("--levels", type=int, default=100, help="evaluation levels per split")
     p.add_argument("--workers", type=int, default=2, help="local training processes")
     p.add_argument("--out", default="runs/e06_approximate", help="folder of the run folders")
     args = p.parse_args(argv)
-    reuse = [Path(r) for r in args.reuse]
     try:
         names = [n for n in args.presets.split(",") if n]
         unknown = [n for n in names if n not in PRESETS]
         if unknown:
             raise ConfigError(f"presets: {unknown} are not planning presets ({list(PRESETS)})")
-        missing = [str(r) for r in reuse if not r.is_dir()]
-        if missing:
-            raise ConfigError(f"reuse: no such folder {missing}")
+        # Reused runs are found now (reading config.json files only): a folder without planner
+        # runs would otherwise fail only after the training of --presets.
+        reused = []
+        for root in check_in_folders("--reuse", args.reuse):
+            found = planner_runs(root)
+            if not found:
+                n = len(finished_runs(root)[0])
+                why = f"{n} finished runs, none with --network planner" if n else "none finished"
+                raise BadArgument(f"--reuse: {root} holds no finished planner runs ({why})")
+            reused.append((str(read_config(found[0])["preset"]), found))
+        if not names and not reused:
+            raise BadArgument("nothing to do: --presets is empty and no --reuse folders given")
         if args.levels < 1 or (args.steps is not None and args.steps < 1):
             raise ConfigError("steps and levels must be positive")
         extra = {} if args.steps is None else {"total_steps": args.steps}
         plans = [
             (n, sweep_configs(n, [PRESETS[n]], args.seeds, args.workers, **extra)) for n in names
         ]
+        # Every file and folder written under --out, checked now rather than after the training.
+        out = check_out_folder(
+            "--out", args.out, [RUNS, CELLS, *figure_files(FIGURE)], ["approximate", *names]
+        )
     except (ConfigError, ValueError) as e:
-        print(f"e06_approximate: error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+        return fail("e06_approximate", e)
     groups = []
     for name, configs in plans:
         run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
-        groups.append((name, out / name))
-    for root in reuse:  # grouped by preset, like the runs this script trains
-        found = finished_runs(root)[0]
-        if not found:
-            print(f"e06_approximate: error: no finished runs under {root}", file=sys.stderr)
-            return 2
-        groups.append((str(read_config(found[0])["preset"]), root))
+        groups.append((name, finished_runs(out / name)[0]))
+    groups += reused  # grouped by preset, like the runs this script trains
     jobs = [
-        (run, out, name, args.levels) for name, root in groups
-        for run in finished_runs(root)[0][: args.seeds]
+        (run, out, name, args.levels) for name, runs in groups for run in runs[: args.seeds]
     ]  # fmt: skip
     rows = parallel_map(_per_run, jobs, args.workers)
     runs = pd.DataFrame(rows)
     table = cells(runs)
-    atomic_write_text(out / "approximate_runs.csv", runs.to_csv(index=False))
-    atomic_write_text(out / "approximate_cells.csv", table.to_csv(index=False))
-    figure(table, out / "approximate")
-    print(markdown(table))
-    print(f"\nfigure {out / 'approximate.png'}")
+    finish(out, {RUNS: runs, CELLS: table}, lambda: figure(table, out / FIGURE), markdown(table))
+    print(f"\nfigure {out / f'{FIGURE}.png'}")
     return 0
 
 
