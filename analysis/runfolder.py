@@ -38,6 +38,7 @@ from mesaworld.analysis.storage import (  # noqa: F401  (the run folder's writer
     atomic_write_bytes,
     atomic_write_text,
     exclusive,
+    folder_problem,
     has_content,
     publish,
     remove_stale_temps,
@@ -387,11 +388,28 @@ def baseline_dir(root: str | Path, task: str, agent: str) -> Path:
 def check_same_config(folder: Path, config: dict, defaults: dict | None = None) -> None:
     """Raise RunFolderError naming the first field where the folder's training config differs.
     A field the saved config lacks (written before the field existed) counts as its default."""
-    saved = (defaults or {}) | read_config(folder)["config"]
-    diff = [k for k in config if k != "preset" and saved.get(k) != config[k]]
+    diff = config_difference(folder, config, defaults)
     if diff:
-        k = diff[0]
-        raise RunFolderError(
-            f"cannot resume {folder}: it was made with {k}={saved.get(k)!r}, "
-            f"this config has {k}={config[k]!r}"
-        )
+        raise RunFolderError(f"cannot resume {folder}: {diff}")
+
+
+def config_difference(folder: Path, config: dict, defaults: dict | None = None) -> str | None:
+    """The first field where the folder's training config differs from `config`, as text ("it
+    was made with seed=0, this config has seed=5"), or None (see `check_same_config`)."""
+    saved = _steps_run((defaults or {}) | read_config(folder)["config"])
+    diff = [k for k in config if k != "preset" and saved.get(k) != config[k]]
+    if not diff:
+        return None
+    k = diff[0]
+    return f"it was made with {k}={saved.get(k)!r}, this config has {k}={config[k]!r}"
+
+
+def _steps_run(config: dict) -> dict:
+    """A training config with `total_steps` as the steps that ran: whole updates of num_envs *
+    num_steps. (Configs written before mesaworld rounded the budget recorded the request, e.g.
+    20000 for a run of 4 updates of 4096 = 16384 steps.)"""
+    steps, envs, per_env = (config.get(k) for k in ("total_steps", "num_envs", "num_steps"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (steps, envs, per_env)):
+        return config
+    batch = envs * per_env
+    return (config | {"total_steps": steps // batch * batch}) if batch > 0 else config

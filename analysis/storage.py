@@ -13,7 +13,9 @@ exclusive(folder, command)  holds an advisory lock (flock) on folder/.lock while
                          there; a second command on the same folder fails at once in one line.
                          The kernel releases the lock when its process dies, even by SIGKILL, so
                          a killed command never leaves a stale lock. Temp files found after the
-                         lock is taken were left by a killed writer and are removed.
+                         lock is taken were left by a killed writer and are removed. A path that
+                         is (or lies below) a file, a broken link or a link loop is refused in
+                         one line before anything is made (`folder_problem`).
 """
 
 from __future__ import annotations
@@ -112,10 +114,42 @@ def has_content(folder: Path) -> bool:
     return any(p.name != LOCK and not p.match(_TEMP_GLOB) for p in folder.iterdir())
 
 
+def folder_problem(folder: Path, name: str | None = None, noun: str = "folder") -> str | None:
+    """Why `folder` can neither be used as a folder nor be made one, as one line (None if it
+    can: it is a folder, a link to one, or missing below a folder). The path itself: "<name> is
+    a file, not a <noun>"; a component above it: "<name>: <component> is a file, not a folder".
+    Also named: a link to a missing target, a symbolic link loop, a special file. `name` is how
+    the line names the path (e.g. "--out runs/x"; default: the path)."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if not os.path.lexists(path):
+            continue  # missing: mkdir makes it, if what is above it is a folder
+        if path.is_dir():
+            return None  # a folder (or a link to one): the rest can be made below it
+        if path.is_symlink():
+            try:
+                os.stat(path)
+                what = f"is a symbolic link to a file ({os.readlink(path)})"
+            except FileNotFoundError:
+                what = f"is a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+            except OSError:
+                what = "is a symbolic link loop"
+        else:
+            what = "is a file" if path.is_file() else "is a special file (not a folder)"
+        if path == folder:
+            return f"{name or folder} {what}, not a {noun}"
+        return f"{name or folder}: {path} {what}, not a folder"
+    return None
+
+
 @contextmanager
 def exclusive(folder: Path, command: str) -> Iterator[Path]:
-    """Hold folder/.lock (the folder is created if needed) while `command` works in it."""
+    """Hold folder/.lock (the folder is created if needed) while `command` works in it. A path
+    that is, or lies below, a file or a broken link is refused in one line (`folder_problem`)."""
     folder = Path(folder)
+    problem = folder_problem(folder)
+    if problem is not None:
+        raise RunFolderError(problem)
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:

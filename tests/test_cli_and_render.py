@@ -119,7 +119,8 @@ def test_train_cli_refuses_an_existing_run_folder_and_eval_a_corrupt_checkpoint(
     before = (run / "episodes.csv").read_bytes()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "already exists; pass --resume" in err and err.count("\n") == 1
+    assert "holds a finished run; re-evaluate it with `mesaworld eval" in err
+    assert "--resume" not in err and err.count("\n") == 1
     assert main([*args, "--resume"]) == 0  # finished: nothing to do
     assert (run / "episodes.csv").read_bytes() == before
     assert main(["eval", str(run), "--quiet"]) == 0

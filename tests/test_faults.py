@@ -178,7 +178,7 @@ def test_two_trainings_racing_into_one_folder_never_mix(reference, tmp_path):
 
 def test_two_identical_sweeps_into_one_folder_one_refuses(tmp_path):
     args = ["sweep", "roomba-tiny", "--knob", "0", "--seeds", "1", "--workers", "1"]
-    args += ["--total-steps", "300000", "--out", str(tmp_path / "s"), "--quiet"]  # outlasts a start
+    args += ["--total-steps", "307200", "--out", str(tmp_path / "s"), "--quiet"]  # outlasts a start
     first = _start(args)
     sweep = tmp_path / "s"
     end = time.monotonic() + 120

@@ -11,13 +11,20 @@ Every task name and preset comes from the task registry (`mesaworld.envs.registr
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from mesaworld.analysis.behavioral import BehaviorSettings, analyze
 from mesaworld.analysis.figures import plot_all
 from mesaworld.analysis.metrics import format_table, gap_table, run_summary
-from mesaworld.analysis.runfolder import EPISODES, FIGURES, is_finished
+from mesaworld.analysis.runfolder import (
+    EPISODES,
+    FIGURES,
+    folder_problem,
+    has_content,
+    is_finished,
+)
 from mesaworld.analysis.runs import load_runs, unfinished_runs
 from mesaworld.envs.registry import TASKS, get_task
 from mesaworld.experiments.training.baselines import write_baselines
@@ -96,6 +103,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.require_memory()
     run_dir = Path(args.out) if args.out else cfg.default_run_dir(args.root)
+    if not args.out:
+        _check_folder(Path(args.root), "--root", "folder")
+    _check_folder(run_dir, "--out" if args.out else "", "run folder")
+    if args.resume or not has_content(run_dir):  # (else train refuses it: one line, no note)
+        _say_rounded(args.cfg_total_steps, cfg)
     if not args.quiet:
         print(
             f"training {cfg.preset} (knob {cfg.train_knob:g}, seed {cfg.seed}, "
@@ -126,6 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.levels is not None and args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
     run = Path(args.run)
+    _check_folder(run, "", "run folder")
     if not run.is_dir():
         raise ConfigError(f"no such run folder: {run}")
     evaluate_run(run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy)
@@ -212,6 +225,7 @@ def add_baselines_parser(sub) -> None:
 def cmd_baselines(args: argparse.Namespace) -> int:
     if args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
+    _check_folder(Path(args.root), "--root", "folder")
     for folder in write_baselines(args.task, args.root, EvalSettings(args.eval_seed, args.levels)):
         print(folder)
     return 0
@@ -268,6 +282,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
     root = Path(args.out or f"runs/sweep_{args.preset}")
+    _check_folder(root, "--out" if args.out else "", "sweep folder")
+    _say_rounded(args.total_steps, configs[0])
     run_sweep(
         configs,
         root,
@@ -280,6 +296,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         plot_all(root, quiet=False)
         print(f"figures in {root / FIGURES}")
     return 0
+
+
+def _check_folder(path: Path, flag: str, noun: str) -> None:
+    """Refuse, before any work, a folder argument that is a file, a broken link or a link loop
+    (or lies below one): one line naming the argument and the problem."""
+    problem = folder_problem(path, f"{flag} {path}" if flag else None, noun)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def _say_rounded(requested: str | None, cfg: TrainConfig) -> None:
+    """A --total-steps that is not whole updates trains fewer steps (the config rounds it down):
+    one line on stderr saying what trains instead."""
+    if requested is None:
+        return
+    steps = parse_value("total_steps", "int", requested)
+    if steps != cfg.total_steps:
+        print(
+            f"mesaworld: training {cfg.total_steps:,} steps: {cfg.num_updates:,} updates of "
+            f"{cfg.batch_size:,}; --total-steps {steps} is not a whole number of updates",
+            file=sys.stderr,
+        )
 
 
 def _print_run_table(run: Path) -> None:
@@ -318,12 +356,14 @@ def cmd_demo(args: argparse.Namespace, preset_name: str | None = None) -> int:
     demo_preset = preset_name or spec.demo_preset
     start = time.perf_counter()
     out = Path(args.out)
+    _check_folder(out, "--out", "folder")
     overrides = {"seed": args.seed}
     if args.total_steps is not None:
         overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
     if args.torch_threads is not None:
         overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     base = preset(demo_preset, **overrides)
+    _say_rounded(args.total_steps, base)
     knobs = [base.train_knob] if args.knobs is None else args.knobs.split(",")
     configs = [preset(demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)
                for k in knobs]  # fmt: skip

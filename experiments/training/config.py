@@ -29,6 +29,7 @@ from mesaworld.envs.registry import TASKS, canonical
 from mesaworld.envs.task import VIEWS
 
 MAX_THREADS = 64  # torch's thread pool fails far beyond the cores any machine has
+MAX_STEPS = 10**10  # ~3 days at the fastest preset's 43k steps/s: a larger budget is a typo
 
 
 class ConfigError(ValueError):
@@ -46,7 +47,10 @@ class TrainConfig:
     seed: int = 0
     """the one seed: levels, network init, sampled actions and minibatches all derive from it"""
     total_steps: int = 1_000_000
-    """environment steps to train for (across all envs)"""
+    """environment steps to train for (across all envs), in whole updates of num_envs *
+    num_steps: a budget that is not a multiple is rounded down to one, said on stderr, and the
+    run records the steps it trains (20000 at 4096 per update trains and records 16384); from
+    one update to 1e10 steps"""
     network: str = "mlp"
     """policy network: mlp (flattened view, CPU-fast), cnn (convolutions over the grid),
     planner (a learned per-cell reward + value iteration: a mesa-optimizer; needs view full) or
@@ -162,12 +166,16 @@ class TrainConfig:
                 "num_minibatches",
                 f"must divide num_envs * num_steps = {self.batch_size}, got {self.num_minibatches}",
             )
+        if self.total_steps > MAX_STEPS:
+            _fail("total_steps", f"must be at most 1e10, got {_count(self.total_steps)}")
         if self.total_steps < self.batch_size:
             _fail(
                 "total_steps",
                 f"must be at least one rollout (num_envs * num_steps = {self.batch_size}), "
                 f"got {self.total_steps}",
             )
+        # Whole updates only: the config (and the run's config.json) says what is trained.
+        object.__setattr__(self, "total_steps", self.num_updates * self.batch_size)
 
     @property
     def batch_size(self) -> int:
@@ -252,6 +260,14 @@ class TrainConfig:
         return cls(**data)
 
 
+def _count(n: int) -> str:
+    """An integer as 1,234,567, or as 1e+99 when it is too long to read."""
+    try:
+        return f"{n:,}" if n < 10**13 else f"{n:.3g}"
+    except OverflowError:  # beyond any float
+        return f"a number of {len(str(n))} digits"
+
+
 def _fail(name: str, message: str) -> None:
     raise ConfigError(f"{name}: {message}")
 
@@ -314,7 +330,15 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     for key in overrides:
         if key not in known:
             raise ConfigError(f"unknown config field {key!r}")
-    return replace(known_presets[name], **overrides)
+    # The budget as the preset writes it, rounded to whole updates of the final rollout size
+    # (not of the preset's own: --num-envs must not change how far a preset's budget reaches).
+    budget = next(
+        dict(p.fields).get("total_steps", TrainConfig.total_steps)
+        for spec in TASKS.values()
+        for p in spec.presets
+        if p.name == name
+    )
+    return replace(known_presets[name], **{"total_steps": budget, **overrides})
 
 
 # --- command-line parsing of fields ------------------------------------------------------------

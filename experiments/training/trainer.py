@@ -95,20 +95,39 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
     """Create the run (fresh folder) or check it matches cfg (resume); the caller holds the
     folder's lock. Returns the saved training state to resume from, "finished", "evaluate"
     (trained, evaluation missing), or None for a fresh start."""
+    # An existing folder: find what --resume does with it; without --resume, refuse in a line
+    # that names the folder's state and suggests only what --resume (or eval) then does.
     if has_content(run_dir):
-        if not resume:
+        from mesaworld.analysis.runfolder import config_difference, is_run
+
+        exists = f"run folder {run_dir} already exists"
+        if not is_run(run_dir):
             raise RunFolderError(
-                f"run folder {run_dir} already exists; pass --resume to continue it "
-                "or choose another --out"
+                f"{exists} and is not a run (no config.json); choose another --out"
             )
-        check_same_config(run_dir, cfg.to_dict(), TrainConfig.defaults())
+        if read_config(run_dir)["role"] != "trained":
+            raise RunFolderError(
+                f"{exists} and holds a baseline, not a trained run; choose another --out"
+            )
+        diff = config_difference(run_dir, cfg.to_dict(), TrainConfig.defaults())
         if is_finished(run_dir):
-            (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # a kill right after evaluating
-            return "finished"
+            if resume and diff is None:
+                (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # a kill right after evaluating
+                return "finished"
+            raise RunFolderError(
+                f"{exists} and holds a finished run{'' if diff is None else f' ({diff})'}; "
+                f"re-evaluate it with `mesaworld eval {run_dir}`, or choose another --out"
+            )
         try:
             saved = load_train_state(run_dir)
         except CheckpointError as e:
             raise RunFolderError(str(e)) from None
+        if diff is not None and not resume:
+            raise RunFolderError(
+                f"{exists} and holds an interrupted run made with other settings ({diff}); "
+                "continue it with its own settings and --resume, or choose another --out"
+            )
+        check_same_config(run_dir, cfg.to_dict(), TrainConfig.defaults())  # --resume: same only
         if saved is None and (run_dir / AGENT_FILE).is_file():
             rows = len(read_log_rows(run_dir))
             if rows != cfg.num_updates:
@@ -116,7 +135,21 @@ def _prepare_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> dict | str
                     f"cannot finish {run_dir}: its training is done but {TRAIN_LOG} has {rows} "
                     f"of {cfg.num_updates} rows; remove the folder and train again"
                 )
+            if not resume:
+                raise RunFolderError(
+                    f"{exists} and holds a trained run whose evaluation was interrupted; "
+                    "pass --resume to evaluate it, or choose another --out"
+                )
             return "evaluate"
+        if not resume:
+            state = (
+                "a run interrupted before its first checkpoint; pass --resume to start it "
+                "over in place"
+                if saved is None
+                else f"an interrupted run (update {int(saved['update'])} of {cfg.num_updates}); "
+                "pass --resume to continue it"
+            )
+            raise RunFolderError(f"{exists} and holds {state}, or choose another --out")
         return saved  # None: interrupted before the first checkpoint, start over in place
     meta = run_meta(
         kind="ppo",
