@@ -1,7 +1,5 @@
-"""mesaworld agents: torch policies trained by the base optimizer.
-
-`mesaworld.agents.ppo`: the actor-critic networks (MLP on a flattened view, a small CNN on the grid),
-`get_action_and_value`, and the module-level `gae` and `ppo_loss` that training calls.
-Scripted reference planners are declared by each task (`TaskSpec.baselines`, built from
-`mesaworld.envs.planning`), so that a task stays one file.
-"""
+"""mesaworld agents: torch networks, one file + one row each of the architecture table
+(`registry.ARCHITECTURES`; `architecture.Architecture` says what a row declares): `feedforward`
+(mlp, cnn), `planner` (a learned reward map + value iteration), `recurrent` (a ConvLSTM), `lstm`
+(the RL^2 agent). The base optimizer that trains them is `mesaworld.experiments.training.ppo`.
+Scripted reference planners are declared by each task (`TaskSpec.baselines`)."""

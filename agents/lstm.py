@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 
 import torch
-from mesaworld.agents.recurrent import Recurrent
 from torch import nn
+
+from mesaworld.agents.architecture import Architecture
+from mesaworld.agents.recurrent import Recurrent
 
 
 class LSTMAgent(Recurrent):
@@ -52,3 +54,11 @@ class LSTMAgent(Recurrent):
         memory = memory * (~first.bool()).float().view(-1, 1, 1)
         h, c = self.cell(self.encoder(obs.float()), (memory[:, 0], memory[:, 1]))
         return self.actor(h), self.critic(h).squeeze(-1), torch.stack([h, c], 1)
+
+
+ARCHITECTURE = Architecture(
+    name="lstm",
+    build=LSTMAgent,
+    doc="an LSTM over the flattened view: the RL^2 agent of in-context learning tasks",
+    recurrent=True,
+)

@@ -26,8 +26,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from mesaworld.agents.sampling import act
 from torch import nn
+
+from mesaworld.agents.architecture import Architecture, Option
+from mesaworld.agents.sampling import act
 
 WIDTH = 32
 
@@ -68,7 +70,7 @@ def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
 
 
 class PlannerAgent(nn.Module):
-    """The planning actor-critic (module docstring); the same interface as `mesaworld.agents.ppo`'s."""
+    """The planning actor-critic (module docstring); the same interface as `mesaworld.agents.feedforward`'s."""
 
     def __init__(
         self,
@@ -142,3 +144,22 @@ class PlannerAgent(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, value = self._heads(obs)
         return act(logits, value, action, generator)
+
+
+ARCHITECTURE = Architecture(
+    name="planner",
+    build=lambda obs_shape, n_actions, hidden, **options: PlannerAgent(
+        obs_shape, n_actions, **options
+    ),
+    doc="a learned reward per cell + K steps of value iteration: a mesa-optimizer you can read",
+    views=("full",),
+    options=(
+        Option("plan_steps", int, 1, 1000, doc="value-iteration steps K"),
+        Option("plan_gamma", float, 0.0, 1.0, open_bounds=True, doc="planning discount"),
+        Option("coords", bool, doc="two coordinate channels for the reward net"),
+    ),
+    budget="plan_steps",
+    needs_channels=True,
+    reward_map=True,
+    spatial=True,
+)

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mesaworld.agents.architecture import Architecture, Option
+
 CHANNELS = 8
 LAYERS = 2
 
@@ -142,3 +144,16 @@ class ConvLSTMAgent(Recurrent):
         features = self.head(torch.cat([near, pooled], 1))
         memory = torch.stack([torch.stack([h, c], 1) for h, c in zip(hs, cs)], 1)
         return self.actor(features), self.critic(features).squeeze(-1), memory
+
+
+ARCHITECTURE = Architecture(
+    name="recurrent",
+    build=ConvLSTMAgent,
+    doc="a convolutional LSTM with `ticks` internal steps per env step (no built-in search)",
+    views=("full",),
+    options=(Option("ticks", int, 1, 100, doc="ConvLSTM ticks per env step"),),
+    budget="ticks",
+    recurrent=True,
+    needs_channels=True,
+    spatial=True,
+)

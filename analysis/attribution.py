@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.analysis.irl import Demos, mce_irl
 from mesaworld.envs.tabular import TabularMDP
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.render import rgb_from_codes, sprite_sheet

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.labels import cell_label
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.analysis.runfolder import ci_columns, is_ci

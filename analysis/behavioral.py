@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.attribution import FOLDS, nested_attribution
 from mesaworld.analysis.behavior_figures import epic_gap_figure, reward_maps_figure
 from mesaworld.analysis.behavior_table import cell_table, format_cells

@@ -36,10 +36,11 @@ equivalence classes are those of the objective the agents actually optimize.
 from __future__ import annotations
 
 import numpy as np
-from mesaworld.analysis.irl import DISCOUNT
-from mesaworld.envs.tabular import TabularMDP
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
+
+from mesaworld.analysis.irl import DISCOUNT
+from mesaworld.envs.tabular import TabularMDP
 
 GAMMA = DISCOUNT
 

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+
 from mesaworld.analysis.runfolder import atomic_write_bytes
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import format_table, gap_table, run_summary
 from mesaworld.analysis.run_figures import episode_gif, visitation

@@ -23,6 +23,7 @@ them, only the returns of the resulting policy under the real objectives are rea
 from __future__ import annotations
 
 import numpy as np
+
 from mesaworld.analysis.irl import soft_value_iteration, state_visits
 from mesaworld.envs.tabular import TabularMDP, optimal_values
 

@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from mesaworld.envs.tabular import TabularMDP
 from scipy import optimize
+
+from mesaworld.envs.tabular import TabularMDP
 
 DISCOUNT = 0.99
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
 from mesaworld.analysis.labels import PAI_PURSUED, Evidence, cell_label, finite, judge, shown
 from mesaworld.analysis.runfolder import SCORE, ci_columns, is_ci, paid_objectives, reward_weights
 from mesaworld.envs.registry import TASKS
-from scipy import stats
 
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "reward", "total_steps", "split"]
 PAI_MIN_SPREAD = 0.1  # the two baselines' behaviour must differ by 10% of the larger one

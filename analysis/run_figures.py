@@ -14,13 +14,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
+from PIL import Image, ImageDraw, ImageFont
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.runfolder import eval_arrays
 from mesaworld.analysis.runs import run_info
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.render import TILE, rgb_from_codes, save_gif, sprite_sheet
-from PIL import Image, ImageDraw, ImageFont
 
 GIF_SCALE = 3  # 16-pixel tiles -> 48: a 9x9 room is 432 pixels wide
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.provenance import provenance
 from mesaworld.analysis.storage import (  # noqa: F401  (the run folder's writers, re-exported)
     LOCK,
@@ -212,6 +213,11 @@ def read_config(folder: Path) -> dict:
         raise RunFolderError(f"{path}: unknown task {meta['task']!r}; known: {', '.join(TASKS)}")
     knob = meta.get("knob")
     meta["knob"] = float("nan") if knob is None else float(knob)
+    if meta["kind"] == "ppo" and isinstance(meta.get("config"), dict):
+        # The steps that ran, also for folders that recorded the request: old and new runs of
+        # one preset then group together.
+        meta["config"] = _steps_run(meta["config"])
+        meta["total_steps"] = meta["config"].get("total_steps", meta["total_steps"])
     return meta
 
 

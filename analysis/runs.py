@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
 from mesaworld.analysis.runfolder import (
     EPISODES,
     RUN_COLUMNS,

@@ -15,8 +15,9 @@ import argparse
 import time
 
 import gymnasium as gym
-import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
+
+import mesaworld.envs  # noqa: F401  (registers the ids)
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.registry import env_id as registered_id
 

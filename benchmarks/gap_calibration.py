@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from mesaworld.analysis.behavioral import BehaviorSettings, analyze
 from mesaworld.analysis.runfolder import run_meta, write_config
 from mesaworld.envs.registry import get_task

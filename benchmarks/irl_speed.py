@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from mesaworld.analysis.epic import epic_distance
 from mesaworld.analysis.irl import (
     Demos,

@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+
 from mesaworld.analysis.behavioral import BehaviorSettings, analyze
 from mesaworld.analysis.runfolder import is_finished
 from mesaworld.envs.registry import get_task

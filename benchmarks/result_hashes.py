@@ -30,8 +30,11 @@ VOLATILE = ("created", "versions", "git_commit")
 
 
 def _presets() -> list[str]:
+    """Every preset `mesaworld list` names: on one line ("  presets: a, b") or, in newer
+    versions, one per line under "  presets:" ("    a (demo): what it is")."""
     text = subprocess.run(["mesaworld", "list"], capture_output=True, text=True, check=True).stdout
-    return [p.strip() for line in re.findall(r"presets: (.*)", text) for p in line.split(",")]
+    out = [p.strip() for line in re.findall(r"presets: (\S.*)", text) for p in line.split(",")]
+    return out + re.findall(r"^    ([a-z0-9-]+)(?: \(demo\))?: ", text, flags=re.M)
 
 
 def _tasks() -> list[str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
 from mesaworld.experiments.training.config import preset
 from mesaworld.experiments.training.trainer import train
 
@@ -117,7 +118,7 @@ def busy_table(preset_name: str, steps: int) -> None:
 
 def forward_ms(network: str, batch: int = 256, reps: int = 30) -> float:
     """Median wall time (ms) of one no-grad forward pass at `batch` Roomba observations."""
-    from mesaworld.agents.ppo import make_agent
+    from mesaworld.agents.registry import make_agent
     from mesaworld.envs.registry import get_task
     from mesaworld.experiments.training.checkpoint import agent_options
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
+
 from mesaworld.envs.generators import Generator
 from mesaworld.envs.level import Level
 from mesaworld.envs.task import Task

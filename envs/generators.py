@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 
 SPLITS = ("train", "deploy")

@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
 from mesaworld.envs.engine import Engine
 from mesaworld.envs.generators import Generator, as_generator
 from mesaworld.envs.level import Level

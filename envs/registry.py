@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import gymnasium as gym
+
 from mesaworld.envs.spec import TaskSpec, TaskSpecError
 from mesaworld.envs.tasks import (
     cheese_maze,

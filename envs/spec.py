@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
+
 from mesaworld.envs.generators import SPLITS, Shift
 from mesaworld.envs.level import Level
 from mesaworld.envs.task import Task

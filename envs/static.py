@@ -7,6 +7,7 @@ agent's cell, and the oracle is exact value iteration over cells (`mesaworld.env
 from __future__ import annotations
 
 import numpy as np
+
 from mesaworld.envs.level import AGENT, FLOOR
 from mesaworld.envs.planning import position_values
 from mesaworld.envs.task import State, Task, char_table

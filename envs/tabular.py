@@ -28,8 +28,9 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from mesaworld.envs.task import ACTIONS, State, Task
 from scipy import sparse
+
+from mesaworld.envs.task import ACTIONS, State, Task
 
 N_ACTIONS = len(ACTIONS)
 # Arrays that are views of the state rather than state: the observation buffer (rebuilt from

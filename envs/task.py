@@ -15,8 +15,9 @@ Positions are flat cell indices `r * W + c` (int64[B]).
 from __future__ import annotations
 
 import numpy as np
-from mesaworld.envs.level import AGENT, WALL, Level, check_level
 from numpy.lib.stride_tricks import sliding_window_view
+
+from mesaworld.envs.level import AGENT, WALL, Level, check_level
 
 ACTIONS = ("up", "right", "down", "left", "stay")
 # Action-string letters (for `mesaworld play`, golden tests, README examples).

@@ -1,3 +1,4 @@
-"""mesaworld experiments: configs and presets (`config`), training (`train`), evaluation
-(`evaluate`), checkpoints (`checkpoint`), the run folder (`runfolder`), baselines, sweeps, the
-`mesaworld` command line (`cli`, `commands`) and numbered experiment scripts (`e01_...`)."""
+"""mesaworld experiments: training (`training/`), instruments that load and play agents
+(`instruments/`), the `mesaworld` command line (`cli/`), and the numbered experiment scripts
+(`e01_...` to `e06_...`, run as `python -m mesaworld.experiments.<name>`) with their shared helper
+(`report`)."""

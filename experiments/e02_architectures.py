@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
 from mesaworld.analysis.metrics import gap_table, run_summary
 from mesaworld.analysis.runs import RunsError, load_runs
 from mesaworld.analysis.storage import atomic_write_text

@@ -21,52 +21,45 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.analysis.runs import RunsError, finished_runs
 from mesaworld.analysis.storage import atomic_write_text
-from mesaworld.experiments.instruments.probe_runner import probe_run
+from mesaworld.experiments.instruments.instrument import ProbeSettings
+from mesaworld.experiments.instruments.registry import INSTRUMENTS, measure
 from mesaworld.experiments.report import check_in_folders, check_out_folder, fail, finish
 
 RUNS, CELLS = "probe_runs.csv", "probe_cells.csv"  # under --out
 
 
+def _tabulated() -> list[str]:
+    """The instruments with a headline figure per run (the table iterates them)."""
+    return [name for name, inst in INSTRUMENTS.items() if inst.headline is not None]
+
+
 def _numbers(run: Path, levels: int) -> dict:
-    """One run's probe figures (module docstring)."""
+    """One run's probe figures (module docstring): every tabulated instrument's headline."""
     out: dict = {}
-    basin, _ = probe_run(run, "basin", levels, references=False)
-    moved = basin[basin["condition"] == "teleported"]
-    out |= {f"basin/{r.target}": r.returned for r in moved.itertuples() if r.episodes}
-    try:
-        table, _ = probe_run(run, "retarget", levels, references=False)
-        out["retarget"] = float(table.set_index("condition").loc["edited", "success"])
-        out["retarget control"] = float(table.set_index("condition").loc["control", "success"])
-    except ValueError as e:  # an MLP has no map to write a goal into
-        out["retarget"], out["retarget note"] = np.nan, str(e).split(": ", 1)[-1]
-    probes, _ = probe_run(run, "linear", levels, references=False)
-    goals = probes[(probes["scored"] == "all") & probes["label"].str.startswith("goal/")]
-    out |= {f"linear/{k}": float(g["accuracy"].max()) for k, g in goals.groupby("label")}
+    for name in _tabulated():
+        try:
+            table, _ = measure(name, run, ProbeSettings(levels, references=False))
+        except ValueError as e:  # an instrument that does not apply (an MLP has no map)
+            out[name], out[f"{name} note"] = np.nan, str(e).split(": ", 1)[-1]
+            continue
+        out |= INSTRUMENTS[name].headline(table)
     return out
 
 
 def _references(task: str, run: Path, levels: int) -> list[dict]:
     """The hand-coded optimizer and the memorised route, on the levels of `run`."""
-    rows = {}
-    for kind in ("basin", "retarget", "linear"):
-        table, _ = probe_run(run, kind, levels, agent=False)
+    rows: dict[str, dict] = {}
+    for name in _tabulated():
+        table, _ = measure(name, run, ProbeSettings(levels, agent=False))
         for agent, g in table.groupby("agent", sort=False):
             row = rows.setdefault(agent, {"task": task, "preset": agent, "knob": np.nan})
-            if kind == "basin":
-                moved = g[(g["condition"] == "teleported") & (g["episodes"] > 0)]
-                row |= {f"basin/{r.target}": r.returned for r in moved.itertuples()}
-            elif kind == "retarget":
-                row["retarget"] = float(g.set_index("condition").loc["edited", "success"])
-            else:
-                goals = g[(g["scored"] == "all") & g["label"].str.startswith("goal/")]
-                row |= {
-                    f"linear/{k}": float(v["accuracy"].max()) for k, v in goals.groupby("label")
-                }
+            row |= INSTRUMENTS[name].headline(g)
     return list(rows.values())
 
 

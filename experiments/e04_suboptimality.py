@@ -25,6 +25,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.labels import SUBOPTIMALITY, cell_label
 from mesaworld.analysis.metrics import t_interval

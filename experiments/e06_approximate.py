@@ -26,6 +26,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.analysis.runfolder import ci_columns, read_config

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
+
 from mesaworld.analysis.storage import publish
 
 EXIT_BAD_ARGUMENT = 2  # argparse's status for a bad command line

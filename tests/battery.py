@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.registry import env_id
 from mesaworld.envs.spec import TaskSpec

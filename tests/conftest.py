@@ -1,8 +1,9 @@
 """Shared fixtures: every registered mesaworld id, discovered from Gymnasium's registry."""
 
 import gymnasium as gym
-import mesaworld.envs  # noqa: F401  (registers the ids)
 import pytest
+
+import mesaworld.envs  # noqa: F401  (registers the ids)
 
 ALL_IDS = sorted(i for i in gym.registry if i.startswith("mesaworld/"))
 VIEWS = ("full", "egocentric")

@@ -1,6 +1,7 @@
 """Scripted episodes for golden tests: a level, an action string, the episode's totals."""
 
 import gymnasium as gym
+
 import mesaworld.envs  # noqa: F401  (registers the ids)
 from mesaworld.envs.task import parse_actions
 

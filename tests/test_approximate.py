@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from mesaworld.agents.planner import PlannerAgent
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.registry import TASKS
@@ -110,7 +111,7 @@ def test_e06_refuses_bad_input(tmp_path, capsys):
     assert e06(["--presets", "roomba", "--out", str(tmp_path)]) == 2
     assert "not planning presets" in capsys.readouterr().err
     assert e06(["--reuse", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.slow

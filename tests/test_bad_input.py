@@ -12,6 +12,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from mesaworld.experiments.cli.main import main
 from mesaworld.experiments.training.config import preset
 from mesaworld.experiments.training.trainer import train

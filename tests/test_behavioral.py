@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.behavioral import BehaviorError, BehaviorSettings, analyze
 from mesaworld.envs.registry import TASKS
 from mesaworld.experiments.training.baselines import write_baselines

@@ -1,10 +1,12 @@
 """Cheese maze: golden scripted episodes for every objective, the oracle, generator properties."""
 
-import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scripted import play_totals
+
+import mesaworld.envs  # noqa: F401  (registers the ids)
 from mesaworld.envs.planning import bfs_distances
 from mesaworld.envs.tasks.cheese_maze import (
     DEPLOY_EXAMPLE,
@@ -13,7 +15,6 @@ from mesaworld.envs.tasks.cheese_maze import (
     CheeseMaze,
     CheeseMazeLevels,
 )
-from scripted import play_totals
 
 
 def play(level, actions, **kw):

@@ -7,6 +7,7 @@ import sys
 import gymnasium as gym
 import imageio.v3 as iio
 import pytest
+
 from mesaworld.envs.render import rollout_gif, save_gif
 from mesaworld.envs.tasks.roomba import DEPLOY_EXAMPLE
 from mesaworld.experiments.cli.main import main

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scripted import play_totals
+
 from mesaworld.envs.level import Level
 from mesaworld.envs.planning import bfs_distances
 from mesaworld.envs.tasks.coin import DEPLOY_EXAMPLE, SHIFT, TRAIN_EXAMPLE, CoinAtEnd, CoinLevels
-from scripted import play_totals
 
 ROUTE = "rrr uu rr dddd rr uuu rr d r"  # start -> exit through the four barrier gaps: 20 moves
 

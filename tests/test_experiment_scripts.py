@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.runfolder import run_meta, write_config
 from mesaworld.experiments import (
     e01_roomba_knob,

@@ -10,6 +10,7 @@ from battery import reference_observation
 from gymnasium.utils import seeding
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mesaworld.envs import Fixed, Level, Mixture
 from mesaworld.envs.tasks.roomba import SHIFT, Roomba, RoombaLevels
 

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+
 from mesaworld.agents.lstm import LSTMAgent
 from mesaworld.analysis.bayes import cue_prior, first_success, policy, trial_rewards
 from mesaworld.envs.gym_env import make_engine

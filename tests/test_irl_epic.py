@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mesaworld.analysis.attribution import nested_attribution
 from mesaworld.analysis.epic import canonicalize, direction_distance, epic_distance, epic_matrix
 from mesaworld.analysis.irl import (

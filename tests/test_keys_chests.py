@@ -1,10 +1,12 @@
 """Keys and chests: golden scripted episodes for every objective, the oracle, generator properties."""
 
-import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scripted import play_totals
+
+import mesaworld.envs  # noqa: F401  (registers the ids)
 from mesaworld.envs.level import Level
 from mesaworld.envs.planning import bfs_distances
 from mesaworld.envs.tasks.keys_chests import (
@@ -14,7 +16,6 @@ from mesaworld.envs.tasks.keys_chests import (
     KeysChests,
     KeysChestsLevels,
 )
-from scripted import play_totals
 
 
 def play(level, actions, **kw):

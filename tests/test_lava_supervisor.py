@@ -3,10 +3,11 @@ objective, the value-iteration oracle on hand-solved levels, the knob's mixtures
 
 import numpy as np
 import pytest
-from mesaworld.envs.planning import position_values
-from mesaworld.envs.tasks import lava, supervisor
 from pytest import approx
 from scripted import play_totals
+
+from mesaworld.envs.planning import position_values
+from mesaworld.envs.tasks import lava, supervisor
 
 
 def play_lava(level, actions, **kw):

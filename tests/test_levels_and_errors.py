@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mesaworld.envs import Fixed, Level, LevelError, Mixture, parse_actions
 from mesaworld.envs.tasks.roomba import LEGEND, SHIFT, Roomba, RoombaLevels
 

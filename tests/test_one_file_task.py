@@ -16,6 +16,7 @@ from battery import (
     check_vector_equals_single,
 )
 from gymnasium.utils.env_checker import check_env
+
 from mesaworld.analysis.metrics import format_table, gap_table, run_summary
 from mesaworld.analysis.runs import load_runs
 from mesaworld.envs import Anchors, Fixed, Level, Mixture, Preset, ProxyBehaviour, Shift, TaskSpec

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.level import Level
 from mesaworld.envs.registry import TASKS

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from mesaworld.agents.planner import PlannerAgent, value_iteration
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.config import ConfigError, preset
@@ -90,7 +91,7 @@ def test_the_planner_trains_saves_and_reloads(tmp_path):
 
 
 def test_the_planner_needs_the_full_view():
-    with pytest.raises(ConfigError, match="view: the planner plans on the whole grid"):
+    with pytest.raises(ConfigError, match="view: the planner network needs --view full"):
         preset("roomba", network="planner")
 
 
@@ -125,13 +126,13 @@ def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
 
     mlp = train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
     t = thinking_time(mlp, [1, 10], levels=8)
-    by_k = t.set_index(["plan_steps", "split"])["norm/base"]
+    by_k = t.set_index(["budget", "split"])["norm/base"]
     assert by_k[(1, "deploy")] == by_k[(10, "deploy")]  # the same network, the same seed
     assert "cannot change it" in t.attrs["note"]
     cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
     planner = train(cfg, tmp_path / "planner", quiet=True)
     t = thinking_time(planner, [1, 10], levels=8)
-    assert t.attrs["note"] == "" and set(t["plan_steps"]) == {1, 10}
+    assert t.attrs["note"] == "" and set(t["budget"]) == {1, 10}
     with pytest.raises(ValueError, match="positive integers"):
         thinking_time(planner, [0])
 

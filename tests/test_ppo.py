@@ -5,7 +5,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mesaworld.agents.ppo import gae, make_agent, ppo_loss
+
+from mesaworld.agents.registry import make_agent
+from mesaworld.experiments.training.ppo import gae, ppo_loss
 
 
 def reference_gae(rewards, values, terminated, truncated, gamma, lam):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from mesaworld.agents.planner import PlannerAgent
 from mesaworld.experiments.instruments.basin import basin_of_attraction, verdicts
 from mesaworld.experiments.instruments.linear_probes import linear_probes

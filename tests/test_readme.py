@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from mesaworld.analysis.runfolder import baseline_dir
 from mesaworld.envs.registry import get_task
 from mesaworld.experiments.cli.main import build_parser, resolve_env_id

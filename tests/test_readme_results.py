@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.experiments import e04_suboptimality, e05_in_context, e06_approximate
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+
 from mesaworld.agents.recurrent import ConvLSTMAgent
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.config import ConfigError, preset
@@ -98,5 +99,5 @@ def test_evaluation_keeps_the_memory_between_steps():
 def test_bad_recurrent_configs_are_one_line_errors():
     with pytest.raises(ConfigError, match="num_envs .* divisible by num_minibatches"):
         preset("roomba-tiny", network="recurrent", view="full", num_envs=10, num_minibatches=4)
-    with pytest.raises(ConfigError, match="ticks: must be at least 1"):
+    with pytest.raises(ConfigError, match="ticks: must be in \\[1, 100\\]"):
         preset("roomba-tiny", network="recurrent", view="full", ticks=0)

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.experiments.training.config import ConfigError, preset
 from mesaworld.experiments.training.trainer import train

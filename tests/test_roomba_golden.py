@@ -3,9 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from scripted import play_totals
+
 from mesaworld.envs import Level, parse_actions
 from mesaworld.envs.tasks.roomba import DEPLOY_EXAMPLE, TRAIN_EXAMPLE
-from scripted import play_totals
 
 
 def play(level: str, actions: str, **kw):

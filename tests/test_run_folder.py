@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from mesaworld.analysis.metrics import format_table, gap_table, run_summary
 from mesaworld.analysis.runfolder import SCHEMA, RunFolderError, read_config
 from mesaworld.analysis.runs import load_runs

@@ -3,9 +3,10 @@ Gymnasium (SB3's own Monitor and DummyVecEnv are the only wrappers). stable-base
 dev extra, so a missing install fails here instead of skipping."""
 
 import gymnasium as gym
-import mesaworld.envs  # noqa: F401  (registers the ids)
 import numpy as np
 import pytest
+
+import mesaworld.envs  # noqa: F401  (registers the ids)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ task whose proxy has an anchor planner (they are exact, so the labels are known)
 import numpy as np
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.labels import Evidence, cell_label, judge, label, shown
 from mesaworld.analysis.metrics import format_table, gap_table, run_labels, run_summary
 from mesaworld.analysis.runs import load_runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.labels import Evidence, capability_label
 from mesaworld.envs.planning import bfs_distances, position_values
 from mesaworld.envs.registry import TASKS
@@ -104,7 +105,7 @@ def test_capability_rows_and_label_on_a_tiny_run(tmp_path):
         run_capability_label(rows, 3, 24)
     mlp = tmp_path / "mlp"
     train(preset("storeroom-tiny", network="mlp", view="egocentric"), mlp, quiet=True)
-    with pytest.raises(ValueError, match="no planning budget"):
+    with pytest.raises(ValueError, match="no thinking budget"):
         capability_rows(mlp, [3], levels=4)
 
 

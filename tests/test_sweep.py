@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+
 from mesaworld.analysis.runfolder import RunFolderError
 from mesaworld.experiments.training.config import ConfigError
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs

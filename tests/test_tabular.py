@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.tabular import ExportError, concat, export, optimal_values

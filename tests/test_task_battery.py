@@ -8,6 +8,7 @@ from battery import (
     check_train_agreement,
     check_vector_equals_single,
 )
+
 from mesaworld.envs.registry import TASKS
 
 NAMES = list(TASKS)

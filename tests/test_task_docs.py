@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mesaworld.envs import tasks as task_package
 from mesaworld.envs.registry import (
     DOC_MARK,

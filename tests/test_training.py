@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from mesaworld.analysis.figures import plot_all
 from mesaworld.analysis.metrics import format_table, gap_table, run_summary
 from mesaworld.analysis.runfolder import RunFolderError

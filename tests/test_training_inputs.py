@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mesaworld.analysis.runfolder import LOCK, check_same_config
 from mesaworld.experiments.cli.main import main
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.generators import Generator, Shift
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 from mesaworld.envs.planning import GoToCell, NearestTarget, bfs_distances

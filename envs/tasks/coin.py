@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.generators import Generator, Mixture, Shift, _pick_index
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 from mesaworld.envs.planning import bfs_distances, first_step_to_nearest

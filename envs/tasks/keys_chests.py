@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.generators import (
     Generator,
     Mixture,

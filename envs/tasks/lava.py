@@ -9,6 +9,7 @@ drop after the shift shows as low return under every objective.
 from __future__ import annotations
 
 import numpy as np
+
 from mesaworld.envs.generators import Fixed, Mixture, Shift
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 from mesaworld.envs.planning import NearestTarget

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.generators import Generator, Mixture, Shift, _pick_index, check_count_range
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 from mesaworld.envs.planning import most_cells_visited

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.generators import Fixed, Mixture, Shift
 from mesaworld.envs.level import AGENT, FLOOR, WALL, Level
 from mesaworld.envs.planning import first_step_to_nearest

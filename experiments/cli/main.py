@@ -22,6 +22,7 @@ import argparse
 import sys
 
 import gymnasium as gym
+
 from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows

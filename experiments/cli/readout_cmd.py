@@ -1,6 +1,6 @@
 """`mesaworld readout` and `mesaworld probe`: read a planning agent's learned objective
-(`mesaworld.experiments.instruments.readout`) and probe its optimization (`mesaworld.experiments.instruments.thinking_time`,
-`mesaworld.experiments.instruments.probe_runner`)."""
+(`mesaworld.experiments.instruments.readout`) and probe its optimization with any instrument of
+the table (`mesaworld.experiments.instruments.registry`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 from mesaworld.analysis.readout_irl import agreement, readout_vs_irl
 from mesaworld.analysis.storage import atomic_write_text, exclusive
 from mesaworld.experiments.cli import commands
-from mesaworld.experiments.instruments import probe_runner as run_probes
+from mesaworld.experiments.instruments.instrument import ProbeSettings
 from mesaworld.experiments.instruments.readout import format_readout, readout
 from mesaworld.experiments.instruments.readout_figures import reward_map_figure
-from mesaworld.experiments.instruments.thinking_time import thinking_time, thinking_time_figure
+from mesaworld.experiments.instruments.registry import INSTRUMENTS, measure, refusal, summary
 
 
 def add_readout_parser(sub) -> None:
@@ -67,58 +67,43 @@ def cmd_readout(args: argparse.Namespace) -> int:
 
 
 def add_probe_parser(sub) -> None:
+    known = "; ".join(f"{name}: {inst.measures}" for name, inst in INSTRUMENTS.items())
     p = sub.add_parser(
         "probe",
-        help="probes that tell an optimizer from a heuristic (thinking-time, basin, retarget, "
-        "linear)",
+        help=f"probes that tell an optimizer from a heuristic ({', '.join(INSTRUMENTS)})",
         description=(
-            "thinking-time: the run's agent at several planning budgets (the planner's "
-            "value-iteration steps K, the recurrent agent's ticks per step) on its own train and "
-            "deploy levels. basin: teleported mid-episode, does it return to each target set? "
-            "retarget: its reward map edited at a random floor cell, does it go there? linear: "
-            "held-out accuracy of linear probes decoding its next step and goal cell per layer. "
-            "basin, retarget and linear also run a hand-coded optimizer and a memorised route "
-            "(goals known by construction) on the same levels, for reference. Writes "
+            f"{known}. Instruments that play references also run a hand-coded optimizer and a "
+            "memorised route (goals known by construction) on the same levels. Writes "
             "<run>/probes/<probe>.csv and <probe>.png/pdf."
         ),
     )
-    p.add_argument("probe", choices=("thinking-time", *run_probes.KINDS))
+    p.add_argument("probe", choices=tuple(INSTRUMENTS))
     p.add_argument("run", help="a trained run folder")
-    p.add_argument("--steps", default="1,2,4,10,20", help="thinking-time: comma-separated budgets")
+    p.add_argument("--steps", default="1,2,4,10,20", help="thinking budgets, comma-separated")
     p.add_argument("--levels", type=int, default=100, help="evaluation levels (per split)")
     p.add_argument("--split", default="deploy", choices=("train", "deploy"),
-                   help="basin, retarget, linear: which evaluation levels")  # fmt: skip
+                   help="which evaluation levels (instruments that play one split)")  # fmt: skip
+
+
+def _budgets(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise ValueError(f"--steps: not comma-separated integers: {text!r}") from None
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    if args.levels < 1:
-        raise ValueError("--levels: must be a positive integer")
-    out = Path(args.run) / "probes"
-    if args.probe != "thinking-time":
-        table, verdicts = run_probes.probe_run(args.run, args.probe, args.levels, args.split)
-        name = args.probe
-        with exclusive(out, "probe"):
-            atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
-            run_probes.probe_figure(name, table, out / name, title=f"{name}: {Path(args.run).name}")
-        print(run_probes.summary(name, table).to_string(index=False))
-        for agent, verdict in verdicts.items():
-            print(f"{agent}: {verdict}")
-        print(f"wrote {out / (name + '.csv')} and {out / (name + '.png')}")
-        return 0
-    try:
-        steps = [int(k) for k in args.steps.split(",")]
-    except ValueError:
-        raise ValueError(f"--steps: not comma-separated integers: {args.steps!r}") from None
-    table = thinking_time(args.run, steps, args.levels)
+    settings = ProbeSettings(args.levels, args.split, budgets=_budgets(args.steps))
+    name, out = args.probe, Path(args.run) / "probes"
+    table, verdicts = measure(name, args.run, settings)
+    stem = name.replace("-", "_")
     with exclusive(out, "probe"):
-        atomic_write_text(out / "thinking_time.csv", table.to_csv(index=False))
-        thinking_time_figure(table, out / "thinking_time", title=Path(args.run).name)
-    cols = ["plan_steps", "split"] + [c for c in table.columns if c.startswith("norm/")]
-    cols += ["behaviour", "length"]
-    print(table[[c for c in cols if ":" not in c]].round(3).to_string(index=False))
-    if table.attrs.get("note"):
-        print(table.attrs["note"])
-    print(f"wrote {out / 'thinking_time.csv'}")
+        atomic_write_text(out / f"{stem}.csv", table.to_csv(index=False))
+        INSTRUMENTS[name].figure(table, out / stem, f"{name}: {Path(args.run).name}")
+    print(summary(name, table).to_string(index=False))
+    for agent, verdict in verdicts.items():
+        print(f"{agent}: {verdict}")
+    print(f"wrote {out / (stem + '.csv')} and {out / (stem + '.png')}")
     return 0
 
 
@@ -139,19 +124,22 @@ def cmd_mesa_demo(args: argparse.Namespace) -> int:
     readout_args = argparse.Namespace(path=str(root), levels=200, quiet=False)
     cmd_readout(readout_args)
     runs = sorted(p for p in root.glob("roomba-planner_*") if (p / "agent.json").is_file())
+    settings = ProbeSettings(levels=100, budgets=(1, 2, 4, 10))
     for run in runs:
-        say(f"\nthinking time: {run.name} at K = 1, 2, 4, 10 (100 levels per split)")
-        table = thinking_time(run, [1, 2, 4, 10], levels=100)
-        thinking_time_figure(table, run / "probes" / "thinking_time", title=run.name)
-        cols = ["plan_steps", "split", "norm/base", "norm/dust_collected", "behaviour"]
-        say(table[cols].round(2).to_string(index=False))
-        for kind in run_probes.KINDS:
-            say(f"\n{kind}: {run.name} vs a hand-coded optimizer and a memorised route")
-            table, verdicts = run_probes.probe_run(run, kind, levels=100)
-            run_probes.probe_figure(kind, table, run / "probes" / kind, title=f"{kind}: {run.name}")
+        for name, instrument in INSTRUMENTS.items():
+            if why := refusal(name, run):
+                say(f"\n{name}: {run.name}: {why}")
+                continue
+            say(f"\n{name}: {run.name}: {instrument.measures} (100 levels)")
+            table, verdicts = measure(name, run, settings)
+            stem = name.replace("-", "_")
+            instrument.figure(table, run / "probes" / stem, f"{name}: {run.name}")
+            say(summary(name, table).round(2).to_string(index=False))
             for agent, verdict in verdicts.items():
                 say(f"  {agent}: {verdict}")
     say(f"\nfigures: {root / 'readout' / 'reward_maps_roomba.png'} (the mesa-objective),")
-    say(f"         {root}/<run>/probes/{{thinking_time,basin,retarget,linear}}.png")
+    say(
+        f"         {root}/<run>/probes/{{{', '.join(n.replace('-', '_') for n in INSTRUMENTS)}}}.png"
+    )
     say(f"(mesa-optimizer demo took {time.perf_counter() - start:.0f} s)")
     return 0

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
 from mesaworld.analysis.metrics import episode_scores
 from mesaworld.analysis.runfolder import eval_arrays, read_config
 from mesaworld.envs.registry import TASKS

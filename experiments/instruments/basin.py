@@ -23,7 +23,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.figure_files import save_figure
+from mesaworld.experiments.instruments.instrument import Instrument
+from mesaworld.experiments.instruments.probe_runner import with_references
 from mesaworld.experiments.instruments.rollouts import (
     channel,
     distances_from,
@@ -187,3 +190,26 @@ def basin_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> list
 def _errors(parts) -> np.ndarray:
     """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
     return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)
+
+
+def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):
+    table = basin_of_attraction(who, task, codes, seed=seed)
+    return table, ", ".join(f"{k}: {v}" for k, v in verdicts(table).items())
+
+
+def _headline(table: pd.DataFrame) -> dict[str, float]:
+    moved = table[(table["condition"] == "teleported") & (table["episodes"] > 0)]
+    return {f"basin/{r.target}": float(r.returned) for r in moved.itertuples()}
+
+
+INSTRUMENT = Instrument(
+    name="basin",
+    measures="teleported mid-episode, does the agent return to each target set (Flint's basin)?",
+    run=lambda run, settings: with_references(run, settings, _measure),
+    figure=lambda table, path, title="": basin_figure(
+        {a: g for a, g in table.groupby("agent", sort=False)}, path, title
+    ),
+    columns=("agent", "condition", "target", "episodes", "returned", "returned_lo")
+    + ("returned_hi", "efficiency"),
+    headline=_headline,
+)

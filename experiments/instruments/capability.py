@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from mesaworld.agents.registry import ARCHITECTURES, set_budget
 from mesaworld.analysis.labels import Evidence, capability_label
 from mesaworld.analysis.metrics import episode_scores
 from mesaworld.analysis.runfolder import read_config
@@ -30,7 +32,41 @@ from mesaworld.experiments.training.evaluate import (
     evaluate,
 )
 
-BUDGET = {"planner": "plan_steps", "recurrent": "ticks"}
+
+def at_budgets(
+    run: Path, budgets: list[int], levels: int, fixed_ok: bool = False
+) -> tuple[dict, dict, list[tuple[int, list[dict]]]]:
+    """The one mechanism for "same weights, another thinking budget": the run's agent evaluated
+    on the first `levels` evaluation levels of each split (the run's evaluation seed) at every
+    budget (`agents.registry.set_budget`: the planner's K, the recurrent agent's ticks). Returns
+    the run's config, agent.json, and (budget, episode rows) per budget. A network without a
+    budget is refused, or with `fixed_ok` evaluated once and its rows repeated per budget."""
+    if not budgets or min(budgets) < 1:
+        raise ValueError("budgets: give one or more positive integers")
+    meta = read_config(run)
+    agent, agent_meta = load_agent(run)
+    network = agent_meta["network"]
+    arch = ARCHITECTURES[network]
+    if arch.budget is None and not fixed_ok:
+        raise ValueError(
+            f"{run}: a {network} agent has no thinking budget to raise "
+            f"(use a run of {', '.join(a.name for a in ARCHITECTURES.values() if a.budget)})"
+        )
+    if arch.budget is not None:
+        for k in budgets:  # every budget checked before the first evaluation
+            if why := arch.option(arch.budget).problem(int(k)):
+                raise ValueError(f"{arch.budget} {why}")
+    settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
+    policy = TorchPolicy(agent, agent_meta["view"])
+    out: list[tuple[int, list[dict]]] = []
+    for k in budgets:
+        if arch.budget is None and out:
+            out.append((int(k), out[0][1]))  # a feed-forward net: the same network every time
+            continue
+        if arch.budget is not None:
+            set_budget(agent, network, int(k))
+        out.append((int(k), evaluate(policy, meta["task"], settings)[0]))
+    return meta, agent_meta, out
 
 
 def _means(rows: list[dict], task: str) -> pd.DataFrame:
@@ -45,31 +81,21 @@ def capability_rows(run: str | Path, steps: list[int], levels: int = 100) -> pd.
     """The run's agent at every budget in `steps` on the first `levels` evaluation levels of
     each split (the run's evaluation seed); see the module docstring."""
     run = Path(run)
-    if not steps or min(steps) < 1:
-        raise ValueError("steps: give one or more positive integers")
-    meta = read_config(run)
-    agent, agent_meta = load_agent(run)
-    knob = BUDGET.get(agent_meta["network"])
-    if knob is None:
-        raise ValueError(
-            f"{run}: a {agent_meta['network']} agent has no planning budget to raise "
-            "(use a planner or recurrent run)"
-        )
+    meta, agent_meta, results = at_budgets(run, steps, levels)
     task = meta["task"]
     settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
     random = _means(evaluate(RandomPolicy(), task, settings)[0], task)
     frames = []
-    for k in steps:
-        setattr(agent, knob, int(k))
-        means = _means(evaluate(TorchPolicy(agent, agent_meta["view"]), task, settings)[0], task)
+    for k, rows in results:
+        means = _means(rows, task)
         for obj in TASKS[task].objectives:
             span = means[f"optimal/{obj}"] - random[f"return/{obj}"]
             means[f"score/{obj}"] = (means[f"return/{obj}"] - random[f"return/{obj}"]) / span.where(
                 span.abs() > 1e-9
             )
-        frames.append(means.reset_index().assign(budget=int(k)))
+        frames.append(means.reset_index().assign(budget=k))
     table = pd.concat(frames, ignore_index=True)
-    table.attrs["knob"] = knob
+    table.attrs["budget"] = ARCHITECTURES[agent_meta["network"]].budget
     return table
 
 

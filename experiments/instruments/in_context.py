@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mesaworld.analysis.bayes import cue_prior, first_success, trial_rewards
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.envs.gym_env import make_engine

@@ -25,8 +25,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.envs.planning import first_step_to_nearest
+from mesaworld.experiments.instruments.instrument import Instrument
+from mesaworld.experiments.instruments.probe_runner import with_references
 from mesaworld.experiments.instruments.rollouts import (
     channel,
     distances_from,
@@ -34,7 +38,6 @@ from mesaworld.experiments.instruments.rollouts import (
     play,
     target_sets,
 )
-from torch import nn
 
 MAX_FEATURES = 256
 BOOTSTRAP = 1000
@@ -280,3 +283,34 @@ def probe_figure(table: pd.DataFrame, path, title: str = "") -> list:
 def _errors(parts) -> np.ndarray:
     """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
     return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)
+
+
+def _decodes(table: pd.DataFrame) -> str:
+    """Which labels some layer decodes above chance (interval above chance + 0.1)."""
+    part = table[table["scored"] == "all"]
+    best = part.loc[part.groupby("label")["accuracy_lo"].idxmax()]
+    found = best[best["accuracy_lo"] > best["chance"] + 0.1]
+    return "decodes " + (", ".join(found["label"]) if len(found) else "nothing above chance")
+
+
+def _headline(table: pd.DataFrame) -> dict[str, float]:
+    goals = table[(table["scored"] == "all") & table["label"].str.startswith("goal/")]
+    return {f"linear/{k}": float(g["accuracy"].max()) for k, g in goals.groupby("label")}
+
+
+def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):
+    table = linear_probes(who, task, codes, seed=seed)
+    return table, _decodes(table)
+
+
+INSTRUMENT = Instrument(
+    name="linear",
+    measures="held-out accuracy of linear probes decoding the next step and each objective's "
+    "goal cell, per layer",
+    run=lambda run, settings: with_references(run, settings, _measure, min_levels=4),
+    figure=lambda table, path, title="": probe_figure(table, path, title),
+    columns=("agent", "layer", "label", "scored", "steps", "accuracy", "accuracy_lo")
+    + ("accuracy_hi", "chance"),
+    rows=lambda table: table[table["scored"] == "all"],
+    headline=_headline,
+)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.analysis.runfolder import ci_columns, eval_arrays
 from mesaworld.analysis.runs import RunsError, finished_runs, run_info

@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.runfolder import eval_arrays
 from mesaworld.analysis.runs import run_info

@@ -16,6 +16,7 @@ Both play like any policy (`view`, `act(obs, rng)`, `begin(n)`).
 from __future__ import annotations
 
 import numpy as np
+
 from mesaworld.envs.planning import first_step_to_nearest
 from mesaworld.envs.registry import get_task
 from mesaworld.experiments.instruments.rollouts import channel, distances_from, play, target_sets

@@ -26,8 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+
+from mesaworld.agents.registry import ARCHITECTURES
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.envs.gym_env import make_engine
+from mesaworld.experiments.instruments.instrument import Instrument
+from mesaworld.experiments.instruments.probe_runner import with_references
 from mesaworld.experiments.instruments.rollouts import (
     channel,
     distances_from,
@@ -36,6 +40,7 @@ from mesaworld.experiments.instruments.rollouts import (
     play,
     wilson,
 )
+from mesaworld.experiments.instruments.steering import SteeredPolicy
 
 
 class PlannerEdit:
@@ -152,3 +157,44 @@ def retarget_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> l
 def _errors(parts) -> np.ndarray:
     """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
     return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)
+
+
+def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):
+    # The run's agent gets its goal written in the way its architecture allows: a reward map is
+    # edited; any other network gets a decoded goal written into its last spatial layer.
+    subject = who
+    if is_run:
+        has_map = ARCHITECTURES[who.network].reward_map
+        subject = PlannerEdit(who) if has_map else SteeredPolicy(who, task, codes)
+    table = retargeting(subject, task, codes, seed=seed)
+    table["agent"] = who.name
+    return table, verdict(table)
+
+
+def _headline(table: pd.DataFrame) -> dict[str, float]:
+    success = table.set_index("condition")["success"]
+    return {"retarget": float(success["edited"]), "retarget control": float(success["control"])}
+
+
+def _applies(agent_meta: dict) -> str | None:
+    arch = ARCHITECTURES[agent_meta["network"]]
+    if arch.reward_map or arch.spatial:
+        return None
+    return (
+        f"a {arch.name} network has no reward map and no spatial layer to write a goal into "
+        "(retarget needs a planner or a convolutional network)"
+    )
+
+
+INSTRUMENT = Instrument(
+    name="retarget",
+    measures="a new goal written into the agent (its reward map, or a steering direction): "
+    "does it go there?",
+    run=lambda run, settings: with_references(run, settings, _measure),
+    figure=lambda table, path, title="": retarget_figure(
+        {a: g for a, g in table.groupby("agent", sort=False)}, path, title
+    ),
+    columns=("agent", "condition", "levels", "success", "success_lo", "success_hi"),
+    applies=_applies,
+    headline=_headline,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.planning import bfs_distances
 from mesaworld.envs.registry import get_task

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from mesaworld.experiments.instruments.linear_probes import _fit_cells, _Recorder
 from mesaworld.experiments.instruments.rollouts import play
 

@@ -21,11 +21,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from mesaworld.agents.registry import ARCHITECTURES
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import episode_scores
-from mesaworld.analysis.runfolder import ci_columns, read_config
-from mesaworld.experiments.training.checkpoint import load_agent
-from mesaworld.experiments.training.evaluate import EvalSettings, TorchPolicy, evaluate
+from mesaworld.analysis.runfolder import ci_columns
+from mesaworld.experiments.instruments.capability import at_budgets
+from mesaworld.experiments.instruments.instrument import Instrument, ProbeSettings
 
 BOOTSTRAP = 2000
 
@@ -51,35 +53,29 @@ def _summarize(rows: list[dict], setting: dict, rng: np.random.Generator) -> lis
 def thinking_time(
     run: str | Path, steps: list[int], levels: int = 100, seed: int = 0
 ) -> pd.DataFrame:
-    """The run's agent evaluated at every value-iteration budget in `steps` (module
-    docstring); the first `levels` evaluation levels of each split, the run's evaluation seed."""
-    run = Path(run)
-    if not steps or min(steps) < 1:
-        raise ValueError("steps: give one or more positive integers")
-    meta = read_config(run)
-    agent, agent_meta = load_agent(run)
-    settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
-    planner = agent_meta["network"] in ("planner", "recurrent")
+    """The run's agent evaluated at every thinking budget in `steps` (module docstring; the
+    budget is the architecture's: `mesaworld.experiments.instruments.capability.at_budgets`);
+    the first `levels` evaluation levels of each split, the run's evaluation seed."""
+    meta, agent_meta, results = at_budgets(Path(run), steps, levels, fixed_ok=True)
+    network = agent_meta["network"]
+    arch = ARCHITECTURES[network]
     rng = np.random.default_rng(seed)
     out = []
-    for k in steps:
-        if agent_meta["network"] == "planner":
-            agent.plan_steps = int(k)
-        elif agent_meta["network"] == "recurrent":
-            agent.ticks = int(k)
-        rows, _ = evaluate(TorchPolicy(agent, agent_meta["view"]), meta["task"], settings)
+    for k, rows in results:
         for r in rows:
             r["task"] = meta["task"]
-        out += _summarize(rows, {"plan_steps": k, "network": agent_meta["network"]}, rng)
+        out += _summarize(rows, {"budget": k, "network": network}, rng)
     table = pd.DataFrame(out)
-    table.attrs["knob"] = {
-        "planner": "value-iteration steps K at test time",
-        "recurrent": "ConvLSTM ticks per step at test time",
-    }.get(agent_meta["network"], "planning budget (none: feed-forward)")
+    table.attrs["budget"] = arch.budget or ""
+    table.attrs["axis"] = (
+        f"{arch.option(arch.budget).doc} at test time"
+        if arch.budget
+        else "thinking budget (none: feed-forward)"
+    )
     table.attrs["note"] = (
         ""
-        if planner
-        else f"a {agent_meta['network']} agent has no planning steps: every row "
+        if arch.budget
+        else f"a {network} agent has no thinking budget: every row "
         "evaluates the same network (feed-forward: thinking time cannot change it)"
     )
     return table
@@ -90,13 +86,13 @@ def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> li
     norms = [c for c in table.columns if c.startswith("norm/") and ":" not in c]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
     for ax, split in zip(axes, ("train", "deploy")):
-        part = table[table["split"] == split].sort_values("plan_steps")
+        part = table[table["split"] == split].sort_values("budget")
         for m in norms:
             lo, hi = ci_columns(m)
-            ax.plot(part["plan_steps"], part[m], marker="o", label=m[len("norm/") :])
-            ax.fill_between(part["plan_steps"], part[lo], part[hi], alpha=0.2)
+            ax.plot(part["budget"], part[m], marker="o", label=m[len("norm/") :])
+            ax.fill_between(part["budget"], part[lo], part[hi], alpha=0.2)
         ax.set_xscale("log")
-        ax.set_xlabel(table.attrs.get("knob", "value-iteration steps K at test time"))
+        ax.set_xlabel(table.attrs.get("axis", "thinking budget at test time"))
         ax.set_title(f"{split} levels")
         ax.axhline(1.0, ls=":", c="k", lw=0.8)
     axes[0].set_ylabel("return / optimal base return")
@@ -104,3 +100,19 @@ def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> li
     fig.suptitle(title or "Thinking time: more planning at test time", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _run(run: Path, settings: ProbeSettings) -> tuple[pd.DataFrame, dict[str, str]]:
+    table = thinking_time(run, list(settings.budgets), settings.levels, settings.seed)
+    table.insert(0, "agent", Path(run).name)
+    return table, {Path(run).name: table.attrs["note"] or "evaluated at every budget"}
+
+
+INSTRUMENT = Instrument(
+    name="thinking-time",
+    measures="the same weights with more thinking at test time (planner K, recurrent ticks): "
+    "does competence grow while the goal stays?",
+    run=_run,
+    figure=lambda table, path, title="": thinking_time_figure(table, path, title),
+    columns=("budget", "split", "norm/*", "behaviour", "length"),
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from mesaworld.analysis.runfolder import (
     EPISODES,
     RunFolderError,

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mesaworld.agents.ppo import NETWORKS, RECURRENT
+
+from mesaworld.agents.architecture import MAX_HIDDEN
+from mesaworld.agents.registry import ARCHITECTURES
 from mesaworld.analysis.runfolder import default_run_dir
 from mesaworld.envs.engine import engine_bytes, mixture_weights, require_memory
 from mesaworld.envs.registry import TASKS, canonical
@@ -119,25 +121,29 @@ class TrainConfig:
         lo, hi = TASKS[self.task].shift.knob_range
         if self.knob is not None and not (lo <= self.knob <= hi and math.isfinite(self.knob)):
             _fail("knob", f"must be in [{lo:g}, {hi:g}], got {self.knob!r}")
-        if self.network not in NETWORKS:
-            _fail("network", f"must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if self.network not in ARCHITECTURES:
+            _fail("network", f"must be one of {', '.join(ARCHITECTURES)}, got {self.network!r}")
+        arch = ARCHITECTURES[self.network]
         if self.view not in VIEWS:
             _fail("view", f"must be one of {', '.join(VIEWS)}, got {self.view!r}")
-        if self.network == "planner" and self.view != "full":
-            _fail("view", "the planner plans on the whole grid: use --view full")
-        if self.network in RECURRENT and self.num_envs % self.num_minibatches:
+        if self.view not in arch.views:
+            _fail("view", f"the {self.network} network needs --view {' or '.join(arch.views)}")
+        # Every architecture's options that are config fields, checked against their rows.
+        for option in (o for a in ARCHITECTURES.values() for o in a.options):
+            if hasattr(self, option.name) and (why := option.problem(getattr(self, option.name))):
+                _fail(option.name, why)
+        if self.hidden > MAX_HIDDEN:
+            _fail("hidden", f"must be at most {MAX_HIDDEN}, got {self.hidden}")
+        if arch.recurrent and self.num_envs % self.num_minibatches:
             _fail(
                 "num_minibatches",
                 f"the {self.network} network learns on whole env sequences: num_envs "
                 f"({self.num_envs}) must be divisible by num_minibatches ({self.num_minibatches})",
             )
-        if not 0.0 < self.plan_gamma < 1.0:
-            _fail("plan_gamma", f"must be in (0, 1), got {self.plan_gamma!r}")
         for name in ("seed", "eval_seed"):  # numpy's SeedSequence takes non-negative seeds
             if getattr(self, name) < 0:
                 _fail(name, f"must be a non-negative integer, got {getattr(self, name)!r}")
-        positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs", "plan_steps")
-        positive += ("ticks",)
+        positive = ("total_steps", "hidden", "num_envs", "num_steps", "update_epochs")
         positive += ("num_minibatches", "torch_threads", "eval_levels", "checkpoint_every")
         for name in positive:
             if getattr(self, name) < 1:

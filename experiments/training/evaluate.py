@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from mesaworld.analysis.runfolder import (
     COUNT,
     EPISODES,

@@ -1,7 +1,7 @@
 """`train(cfg, run_dir) -> run_dir`: PPO on a task's train split, then evaluation on both splits.
 
 The loop is CleanRL's PPO on our native vector env (`gym.make_vec(..., vectorization_mode=
-"vector_entry_point")`), with the NEXT_STEP-autoreset handling described in `mesaworld.agents.ppo`.
+"vector_entry_point")`), with the NEXT_STEP-autoreset handling described in `mesaworld.experiments.training.ppo`.
 Everything random derives from `cfg.seed` (numpy `SeedSequence.spawn`): the envs' level streams,
 the network's initial weights, sampled actions and minibatch order. Same seed, same numbers.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from mesaworld.agents.ppo import gae, make_agent
-from mesaworld.agents.sampling import act
+
+from mesaworld.agents.registry import make_agent
 from mesaworld.analysis.runfolder import (
     AGENT_FILE,
     TRAIN_LOG,
@@ -51,7 +51,7 @@ from mesaworld.experiments.training.checkpoint import (
 )
 from mesaworld.experiments.training.config import TrainConfig
 from mesaworld.experiments.training.evaluate import evaluate_trained
-from mesaworld.experiments.training.ppo_update import LOSS_KEYS, learn
+from mesaworld.experiments.training.ppo import LOSS_KEYS, PPO
 from mesaworld.experiments.training.progress import Progress, tensorboard, tensorboard_writer_class
 
 
@@ -174,6 +174,9 @@ def _seeds(seed: int) -> tuple[int, int, int]:
 
 
 class _Trainer:
+    """The run-folder side of training: builds the env and the agent from the config, drives
+    `PPO.iterate`, logs a row per update, checkpoints, and evaluates at the end."""
+
     def __init__(self, cfg: TrainConfig, run_dir: Path, quiet: bool) -> None:
         self.cfg, self.run_dir, self.quiet = cfg, run_dir, quiet
         env_seed, init_seed, sample_seed = _seeds(cfg.seed)
@@ -194,34 +197,21 @@ class _Trainer:
         with torch.random.fork_rng(devices=[]):  # init from our seed, leave the global RNG alone
             torch.manual_seed(init_seed)
             self.options = agent_options(cfg, spec)
-            self.agent = make_agent(
+            agent = make_agent(
                 cfg.network, self.obs_shape, self.n_actions, cfg.hidden, **self.options
             )
-        # A recurrent agent carries its memory across updates; `first` marks each env's next
-        # observation as an episode's first (the memory is zeroed before reading it).
-        self.recurrent = bool(getattr(self.agent, "recurrent", False))
-        self.memory = self.agent.initial_memory(cfg.num_envs) if self.recurrent else None
-        self.next_first = torch.ones(cfg.num_envs, dtype=torch.bool)
-        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=cfg.lr, eps=1e-5)
-        self.gen = torch.Generator().manual_seed(sample_seed)
+        optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+        gen = torch.Generator().manual_seed(sample_seed)
         obs, _ = self.env.reset(seed=env_seed)
-        self.next_obs = torch.from_numpy(obs)
-        self.prev_done = torch.zeros(cfg.num_envs, dtype=torch.bool)
-        self.update, self.global_step, self.elapsed = 0, 0, 0.0
+        self.ppo = PPO(agent, self.env, optimizer, gen, cfg, obs)
+        self.elapsed = 0.0
         self.log: list[dict] = []
         self.tb = None
 
     # --- checkpoints --------------------------------------------------------------------------
     def _restore(self, saved: dict) -> None:
-        self.agent.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.gen.set_state(saved["torch_generator"])
+        self.ppo.load_state_dict(saved)
         self.env.load_state_dict(env_state_from_tensors(saved["engine"]))
-        self.next_obs = saved["next_obs"]
-        self.prev_done = saved["prev_done"]
-        if self.recurrent:
-            self.memory, self.next_first = saved["memory"], saved["next_first"]
-        self.update, self.global_step = int(saved["update"]), int(saved["global_step"])
         self.elapsed = float(saved["elapsed"])
         # The log travels in the checkpoint (a lost or longer train_log.csv cannot change it);
         # checkpoints of mesaworld 0.1 did not carry it.
@@ -229,137 +219,60 @@ class _Trainer:
             self.log = json.loads(saved["log"])
         else:
             rows = read_log_rows(self.run_dir)
-            self.log = [r for r in rows if int(r["update"]) <= self.update]
-            if len(self.log) != self.update:
+            self.log = [r for r in rows if int(r["update"]) <= self.ppo.update]
+            if len(self.log) != self.ppo.update:
                 raise RunFolderError(
                     f"cannot resume {self.run_dir}: {TRAIN_LOG} has {len(self.log)} of the "
-                    f"{self.update} rows its checkpoint needs; remove the folder to start over"
+                    f"{self.ppo.update} rows its checkpoint needs; remove the folder to start over"
                 )
 
     def _checkpoint(self) -> None:
-        state = {
-            "model": self.agent.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "torch_generator": self.gen.get_state(),
-            "engine": env_state_to_tensors(self.env.state_dict()),
-            "next_obs": self.next_obs,
-            "prev_done": self.prev_done,
-            "update": self.update,
-            "global_step": self.global_step,
-            "elapsed": self.elapsed,
-            "log": json.dumps(self.log),
-        }
-        if self.recurrent:
-            state["memory"], state["next_first"] = self.memory, self.next_first
+        state = self.ppo.state_dict()
+        state["engine"] = env_state_to_tensors(self.env.state_dict())
+        state["elapsed"], state["log"] = self.elapsed, json.dumps(self.log)
         # The log first: on resume, rows past the checkpoint's update are dropped.
         atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))
         save_train_state(self.run_dir, state)
 
     # --- the loop -----------------------------------------------------------------------------
     def run(self, saved: dict | None, stop_after: int | None) -> None:
-        cfg = self.cfg
+        cfg, ppo = self.cfg, self.ppo
         if saved is not None:
             self._restore(saved)
         if cfg.tensorboard:
             self.tb = tensorboard(self.run_dir / "tb")
         progress = Progress(cfg.num_updates * cfg.batch_size, self.quiet)
-        progress.show(self.global_step, self.log[-1] if self.log else None)
+        progress.show(ppo.global_step, self.log[-1] if self.log else None)
         done_this_call = 0
-        while self.update < cfg.num_updates:
+        while ppo.update < cfg.num_updates:
             if stop_after is not None and done_this_call >= stop_after:
                 self._checkpoint()
                 return
             start = time.perf_counter()
-            row = self._one_update()
+            row = self._row(*ppo.iterate())
             self.elapsed += time.perf_counter() - start
             row["time/seconds"] = round(self.elapsed, 3)
-            row["time/sps"] = round(self.global_step / max(self.elapsed, 1e-9))
+            row["time/sps"] = round(ppo.global_step / max(self.elapsed, 1e-9))
             self.log.append(row)
             if self.tb is not None:
                 for k, v in row.items():
                     if k not in ("update", "global_step") and math.isfinite(v):
-                        self.tb.add_scalar(k, v, self.global_step)
+                        self.tb.add_scalar(k, v, ppo.global_step)
             done_this_call += 1
-            progress.show(self.global_step, row)
-            if self.update % cfg.checkpoint_every == 0 and self.update < cfg.num_updates:
+            progress.show(ppo.global_step, row)
+            if ppo.update % cfg.checkpoint_every == 0 and ppo.update < cfg.num_updates:
                 self._checkpoint()
         progress.close()
         self._finish()
 
-    def _one_update(self) -> dict:
-        cfg = self.cfg
-        if cfg.anneal_lr:
-            frac = 1.0 - self.update / cfg.num_updates
-            self.optimizer.param_groups[0]["lr"] = frac * cfg.lr
-        batch, finished = self._rollout()
-        self.global_step += cfg.num_steps * cfg.num_envs
-        self.update += 1
-        stats = learn(
-            self.agent, self.optimizer, self.gen, cfg, batch, self.recurrent, self.obs_shape
-        )
-        v, r = batch["values"][:-1][batch["valid"]], batch["returns"][batch["valid"]]
-        var = float(r.var()) if r.numel() > 1 else float("nan")
-        explained = float("nan") if not var > 0 else 1.0 - float((r - v).var()) / var
-        return self._row(finished, stats, explained)
-
-    @torch.no_grad()
-    def _rollout(self) -> tuple[dict[str, torch.Tensor], list[dict]]:
-        """num_steps steps of every env; returns the batch (with GAE) and finished episodes."""
-        cfg, agent = self.cfg, self.agent
-        T, B = cfg.num_steps, cfg.num_envs
-        b = {
-            "obs": torch.empty((T, B, *self.obs_shape), dtype=torch.uint8),
-            "actions": torch.empty((T, B), dtype=torch.long),
-            "logprobs": torch.empty((T, B)),
-            "rewards": torch.empty((T, B)),
-            "values": torch.empty((T + 1, B)),
-            "terminated": torch.empty((T, B), dtype=torch.bool),
-            "truncated": torch.empty((T, B), dtype=torch.bool),
-            "valid": torch.empty((T, B), dtype=torch.bool),
-        }
-        if self.recurrent:
-            b["memory0"], b["first"] = self.memory.clone(), torch.empty((T, B), dtype=torch.bool)
-        finished: list[dict] = []
-        for t in range(T):
-            b["obs"][t] = self.next_obs
-            # After an episode end, NEXT_STEP autoreset spends one step on the reset: no
-            # experience there.
-            b["valid"][t] = ~self.prev_done
-            if self.recurrent:
-                b["first"][t] = self.next_first
-                logits, value, self.memory = agent.step(self.next_obs, self.memory, self.next_first)
-                action, logprob, _, value = act(logits, value, None, self.gen)
-                self.next_first = ~b["valid"][t]  # the reset step returns a first observation
-            else:
-                action, logprob, _, value = agent.get_action_and_value(
-                    self.next_obs, generator=self.gen
-                )
-            obs, reward, term, trunc, info = self.env.step(action.numpy())
-            b["actions"][t], b["logprobs"][t], b["values"][t] = action, logprob, value
-            b["rewards"][t] = torch.from_numpy(np.asarray(reward, np.float32))
-            b["terminated"][t] = torch.from_numpy(term)
-            b["truncated"][t] = torch.from_numpy(trunc)
-            self.next_obs = torch.from_numpy(obs)
-            self.prev_done = b["terminated"][t] | b["truncated"][t]
-            if "_episode_objectives" in info:
-                finished.append(_episode_stats(info))
-        if self.recurrent:
-            b["values"][T] = agent.step(self.next_obs, self.memory, self.next_first)[1]
-        else:
-            b["values"][T] = agent.get_value(self.next_obs)
-        b["advantages"] = gae(
-            b["rewards"], b["values"], b["terminated"], b["truncated"], cfg.gamma, cfg.gae_lambda
-        )
-        b["returns"] = b["advantages"] + b["values"][:-1]
-        return b, finished
-
     def _row(self, finished: list[dict], stats: dict, explained: float) -> dict:
+        """The train_log.csv row of the update that just ran."""
         eps = {k: np.concatenate([f[k] for f in finished]) for k in finished[0]} if finished else {}
 
         def mean(key: str) -> float:
             return float(np.mean(eps[key])) if eps else float("nan")
 
-        row = {"update": self.update, "global_step": self.global_step}
+        row = {"update": self.ppo.update, "global_step": self.ppo.global_step}
         row["episodes"] = len(eps["length"]) if eps else 0
         mix = self.cfg.reward_mix or {self.reward: 1.0}
         row["charts/episodic_return"] = (
@@ -373,7 +286,7 @@ class _Trainer:
         for k in LOSS_KEYS:
             row[f"losses/{k}"] = float(np.mean(stats[k]))
         row["losses/explained_variance"] = explained
-        row["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        row["charts/learning_rate"] = self.ppo.optimizer.param_groups[0]["lr"]
         return row
 
     def _finish(self) -> None:
@@ -386,22 +299,13 @@ class _Trainer:
             "hidden": cfg.hidden,
             "view": cfg.view,
             "task": cfg.task,
-            "global_step": self.global_step,
+            "global_step": self.ppo.global_step,
         }
         if self.options:
             meta[cfg.network] = self.options
-        save_agent(self.agent, self.run_dir, meta)
+        save_agent(self.ppo.agent, self.run_dir, meta)
         if self.tb is not None:
             self.tb.close()
         self.env.close()
         evaluate_trained(self.run_dir, read_config(self.run_dir))
         (self.run_dir / TRAIN_STATE).unlink(missing_ok=True)
-
-
-def _episode_stats(info: dict) -> dict[str, np.ndarray]:
-    """Totals of the episodes that ended this step (Gymnasium 1.x vector info: masked arrays)."""
-    mask = info["_episode_objectives"]
-    out = {f"objective/{k}": v[mask] for k, v in info["episode_objectives"].items()}
-    out.update({f"measure/{k}": v[mask] for k, v in info["episode_measures"].items()})
-    out["length"] = info["episode_length"][mask]
-    return out
