@@ -40,16 +40,15 @@ from mesaworld.analysis.epic import epic_matrix
 from mesaworld.analysis.gap import gap_columns, reference_returns, reward_score, score
 from mesaworld.analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
 from mesaworld.analysis.labels import GAIN_PURSUED, Evidence, judge, shown
+from mesaworld.analysis.rewards import paid_objectives, reward_weights
 from mesaworld.analysis.runfolder import (
     CONFIG,
     EPISODES,
     ci_columns,
     eval_arrays,
     exclusive,
-    paid_objectives,
     publish,
     read_episodes,
-    reward_weights,
 )
 from mesaworld.analysis.runs import RunsError, finished_runs, run_info
 from mesaworld.envs.registry import TASKS

@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from mesaworld.analysis.labels import PAI_PURSUED, Evidence, cell_label, finite, judge, shown
-from mesaworld.analysis.runfolder import SCORE, ci_columns, is_ci, paid_objectives, reward_weights
+from mesaworld.analysis.rewards import paid_objectives, reward_weights
+from mesaworld.analysis.runfolder import SCORE, ci_columns, is_ci
 from mesaworld.envs.registry import TASKS
 
 GROUP = ["task", "kind", "agent", "role", "preset", "knob", "reward", "total_steps", "split"]

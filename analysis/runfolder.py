@@ -135,29 +135,6 @@ def run_meta(
     }
 
 
-def training_reward(meta: dict) -> str:
-    """The reward a run was trained on, as text: the task's reward objective ("base",
-    "watched"), or the mixture as written in the config ("base:0.5,dust_collected:0.5")."""
-    mix = str(meta.get("config", {}).get("reward_weights", "")).replace(" ", "")
-    return mix or meta["reward"]
-
-
-def paid_objectives(reward: str) -> frozenset[str]:
-    """The objectives a `training_reward` text pays for (weight > 0)."""
-    if ":" not in reward:
-        return frozenset({reward})
-    parts = (p.partition(":") for p in reward.split(","))
-    return frozenset(name for name, _, w in parts if float(w) > 0)
-
-
-def reward_weights(reward: str, objectives: list[str] | tuple[str, ...]) -> list[float]:
-    """The `training_reward` text as one weight per objective."""
-    if ":" not in reward:
-        return [float(k == reward) for k in objectives]
-    weights = {name: float(w) for name, _, w in (p.partition(":") for p in reward.split(","))}
-    return [weights.get(k, 0.0) for k in objectives]
-
-
 def write_config(folder: Path, meta: dict) -> None:
     atomic_write_text(Path(folder) / CONFIG, json.dumps(meta, indent=2) + "\n")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mesaworld.analysis.rewards import training_reward
 from mesaworld.analysis.runfolder import (
     EPISODES,
     RUN_COLUMNS,
@@ -29,7 +30,6 @@ from mesaworld.analysis.runfolder import (
     read_config,
     read_episodes,
     read_train_log,
-    training_reward,
 )
 
 RunsError = RunFolderError  # the error analysis raises for a bad root or run folder

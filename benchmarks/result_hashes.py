@@ -33,7 +33,9 @@ def _presets() -> list[str]:
     """Every preset `mesaworld list` names: on one line ("  presets: a, b") or, in newer
     versions, one per line under "  presets:" ("    a (demo): what it is")."""
     text = subprocess.run(["mesaworld", "list"], capture_output=True, text=True, check=True).stdout
-    out = [p.strip() for line in re.findall(r"presets: (\S.*)", text) for p in line.split(",")]
+    one_line = re.findall(r"^  presets: ([a-z0-9-]+(?:, [a-z0-9-]+)*)$", text, flags=re.M)
+    out = [p for line in one_line for p in line.split(", ")]
+    out += re.findall(r"^  presets: ([a-z0-9-]+)(?: \(demo\))?: ", text, flags=re.M)
     return out + re.findall(r"^    ([a-z0-9-]+)(?: \(demo\))?: ", text, flags=re.M)
 
 

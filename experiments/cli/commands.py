@@ -37,7 +37,6 @@ from mesaworld.experiments.training.config import (
     presets,
 )
 from mesaworld.experiments.training.evaluate import EvalSettings, evaluate_run
-from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 from mesaworld.experiments.training.trainer import train
 
 
@@ -209,92 +208,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"wrote {len(written)} files, e.g. {written[-1]}")
-    return 0
-
-
-def add_baselines_parser(sub) -> None:
-    p = sub.add_parser("baselines", help="evaluate a task's scripted planners and a random agent")
-    p.add_argument("task", help=f"task: {', '.join(TASKS)}")
-    p.add_argument("--root", default="runs", help="where the baseline run folders go")
-    p.add_argument("--levels", type=int, default=TrainConfig.eval_levels, help="levels per split")
-    p.add_argument(
-        "--eval-seed", type=int, default=TrainConfig.eval_seed, help="seed of the level sets"
-    )
-
-
-def cmd_baselines(args: argparse.Namespace) -> int:
-    if args.levels < 1:
-        raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
-    _check_folder(Path(args.root), "--root", "folder")
-    for folder in write_baselines(args.task, args.root, EvalSettings(args.eval_seed, args.levels)):
-        print(folder)
-    return 0
-
-
-def add_sweep_parser(sub) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="train a (knob x seed) grid of runs, resumable; then the table and figures",
-        description="Train every (knob, seed) run of a preset that is not finished yet under --out "
-        "(run it again after an interruption: finished runs are kept, interrupted ones resume).",
-    )
-    p.add_argument("preset", help=f"named config: {_preset_help()}")
-    p.add_argument(
-        "--knob", default=None, help="comma-separated knob values (default: the preset's)"
-    )
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per knob")
-    p.add_argument(
-        "--workers", type=int, default=2, help="local worker processes (torch threads are split)"
-    )
-    p.add_argument("--total-steps", default=None, help="override the preset's training budget")
-    p.add_argument(
-        "--torch-threads",
-        default=None,
-        help="torch threads per run (default: the preset's, 1)",
-    )
-    p.add_argument("--out", default=None, help="sweep folder (default: runs/sweep_<preset>)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines, no table")
-    p.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default="local",
-        help="local worker processes, or Ray tasks (the optional `ray` extra)",
-    )
-    p.add_argument(
-        "--address",
-        default=None,
-        help="with --backend ray: an existing cluster (default: a private local instance "
-        "whose files stay in <out>/.ray)",
-    )
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    base = preset(args.preset)
-    knobs = (
-        [base.train_knob]
-        if args.knob is None
-        else [parse_value("--knob", "float", k.strip()) for k in args.knob.split(",")]
-    )
-    overrides = {}
-    if args.total_steps is not None:
-        overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
-    if args.torch_threads is not None:
-        overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
-    configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
-    root = Path(args.out or f"runs/sweep_{args.preset}")
-    _check_folder(root, "--out" if args.out else "", "sweep folder")
-    _say_rounded(args.total_steps, configs[0])
-    run_sweep(
-        configs,
-        root,
-        workers=args.workers,
-        quiet=args.quiet,
-        backend=args.backend,
-        address=args.address,
-    )
-    if not args.quiet:
-        plot_all(root, quiet=False)
-        print(f"figures in {root / FIGURES}")
     return 0
 
 

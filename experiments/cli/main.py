@@ -27,7 +27,7 @@ from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows
 from mesaworld.envs.task import ACTIONS, parse_actions
-from mesaworld.experiments.cli import commands, readout_cmd
+from mesaworld.experiments.cli import commands, grid_cmd, readout_cmd
 from mesaworld.experiments.training.config import presets
 from mesaworld.experiments.training.sweep import SweepError
 
@@ -173,8 +173,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     commands.add_analyze_parser(sub)
     readout_cmd.add_readout_parser(sub)
     readout_cmd.add_probe_parser(sub)
-    commands.add_baselines_parser(sub)
-    commands.add_sweep_parser(sub)
+    grid_cmd.add_baselines_parser(sub)
+    grid_cmd.add_sweep_parser(sub)
     return p
 
 
@@ -188,8 +188,8 @@ COMMANDS = {
     "analyze": commands.cmd_analyze,
     "readout": readout_cmd.cmd_readout,
     "probe": readout_cmd.cmd_probe,
-    "baselines": commands.cmd_baselines,
-    "sweep": commands.cmd_sweep,
+    "baselines": grid_cmd.cmd_baselines,
+    "sweep": grid_cmd.cmd_sweep,
 }
 
 
