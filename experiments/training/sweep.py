@@ -241,15 +241,9 @@ def _run_local(todo: list, workers: int, say) -> None:
                 for cfg, run in todo:
                     pending.add(pool.submit(_train_one, cfg.to_dict(), str(run)))
                 processes = list((getattr(pool, "_processes", None) or {}).values())
-            while pending:
+            while pending and not stopped:
                 # poll: a signal only notes itself in `stopped`, acted on here within 0.2 s
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                if stopped:
-                    raise SweepStopped(
-                        f"sweep stopped by {stopped[0]}: its {len(processes)} worker "
-                        f"processes were ended, {done} of {len(todo)} runs finished; run the "
-                        "same command again to resume"
-                    )
                 for future in finished:
                     try:
                         run = future.result()  # re-raises a worker's error here
@@ -260,6 +254,12 @@ def _run_local(todo: list, workers: int, say) -> None:
                         ) from None
                     done += 1
                     say(f"[{done}/{len(todo)}] {run} ({time.perf_counter() - start:.0f} s)")
+            if stopped:
+                raise SweepStopped(
+                    f"sweep stopped by {stopped[0]}: its {len(processes)} worker processes were "
+                    f"ended, {done} of {len(todo)} runs finished; run the same command again to "
+                    "resume"
+                )
         except BaseException:
             _stop_pool(pool, processes)  # no run trains on after the sweep has stopped
             raise
