@@ -30,15 +30,11 @@ mesaworld installed and see the sweep folder (a shared file system).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
 import shutil
-import signal
 import socket
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -46,8 +42,6 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
-
-import torch
 
 from mesaworld.analysis.runfolder import (
     atomic_write_text,
@@ -60,6 +54,13 @@ from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset
 from mesaworld.experiments.training.evaluate import EvalSettings
 from mesaworld.experiments.training.trainer import train
+from mesaworld.experiments.training.workers import (
+    analysis_worker,
+    sigint_blocked,
+    stop_pool,
+    stop_signals,
+    sweep_worker,
+)
 
 BACKENDS = ("local", "ray")
 MAX_RUNS = 10_000  # runs in one sweep (100 knobs x 100 seeds); a larger grid is a typo
@@ -93,53 +94,6 @@ def sweep_configs(
     return [preset(preset_name, knob=k, seed=s, **overrides) for k in knobs for s in range(seeds)]
 
 
-# --- worker processes that end with their parent --------------------------------------------------
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a worker process: make sure it ends when `parent` (the process that started it) does,
-    even by SIGKILL. On Linux the kernel sends the worker SIGKILL when its parent exits
-    (PR_SET_PDEATHSIG); elsewhere a daemon thread polls os.getppid(). A worker whose parent is
-    already gone (it died before the request) exits here. The workers hold the write end of the
-    multiprocessing resource tracker's pipe, so once they are gone the tracker sees EOF and
-    exits too."""
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            armed = False
-    if os.getppid() != parent:
-        os._exit(1)
-    if not armed:
-        threading.Thread(
-            target=_watch_parent, args=(parent,), name="mesaworld-parent-watch", daemon=True
-        ).start()
-
-
-def _watch_parent(parent: int, every: float = 0.5) -> None:
-    while os.getppid() == parent:
-        time.sleep(every)
-    os._exit(1)  # orphaned: end the whole worker process (the kernel releases its locks)
-
-
-def _analysis_worker(parent: int) -> None:
-    """Initializer of `parallel_map`'s workers."""
-    _exit_with_parent(parent)
-    torch.set_num_threads(1)
-
-
-def _sweep_worker(parent: int) -> None:
-    """Initializer of the sweep's workers. SIGINT is ignored: Ctrl-C reaches the whole process
-    group, and the sweep process decides (it ends the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # blocked by the sweep while it started us
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _exit_with_parent(parent)
-
-
 def parallel_map(fn, jobs: list, workers: int) -> list:
     """[fn(*job) for job in jobs] in `workers` spawned processes, one torch thread each (in
     order; in this process when workers == 1). `fn` must be a module-level function. For
@@ -148,7 +102,7 @@ def parallel_map(fn, jobs: list, workers: int) -> list:
         return [fn(*job) for job in jobs]
     ctx = get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_analysis_worker, initargs=(os.getpid(),)
+        max_workers=workers, mp_context=ctx, initializer=analysis_worker, initargs=(os.getpid(),)
     ) as pool:
         futures = [pool.submit(fn, *job) for job in jobs]
         return [f.result() for f in futures]
@@ -226,18 +180,18 @@ def _run_local(todo: list, workers: int, say) -> None:
             done += 1
             say(f"[{done}/{len(todo)}] {run} ({time.perf_counter() - start:.0f} s)")
         return
-    with _stop_signals() as stopped:
+    with stop_signals() as stopped:
         # spawn: a fresh interpreter per worker (no forked torch thread pools); the workers end
-        # with this process however it ends (`_exit_with_parent`)
+        # with this process however it ends (`exit_with_parent`)
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=get_context("spawn"),
-            initializer=_sweep_worker,
+            initializer=sweep_worker,
             initargs=(os.getpid(),),
         )
         pending, processes = set(), []
         try:
-            with _sigint_blocked():  # the workers start with Ctrl-C blocked, then ignore it
+            with sigint_blocked():  # the workers start with Ctrl-C blocked, then ignore it
                 for cfg, run in todo:
                     pending.add(pool.submit(_train_one, cfg.to_dict(), str(run)))
                 processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -261,65 +215,11 @@ def _run_local(todo: list, workers: int, say) -> None:
                     "resume"
                 )
         except BaseException:
-            _stop_pool(pool, processes)  # no run trains on after the sweep has stopped
+            stop_pool(pool, processes)  # no run trains on after the sweep has stopped
             raise
         pool.shutdown(wait=True)
 
 
-@contextmanager
-def _stop_signals() -> Iterator[list[str]]:
-    """While the pool runs, SIGTERM and SIGINT append their name to the yielded list (the
-    sweep loop then stops the pool and raises `SweepStopped`); the handlers are restored after.
-    Signal handlers belong to the main thread: called from another thread, none is set."""
-    stopped: list[str] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield stopped
-        return
-
-    def note(signum, frame) -> None:
-        stopped.append(signal.Signals(signum).name)
-
-    saved = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stopped
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-
-
-@contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread while the workers start: they inherit the mask (so a Ctrl-C
-    while a worker imports torch is no traceback in it), and a Ctrl-C that arrives meanwhile
-    reaches this process when the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def _stop_pool(pool: ProcessPoolExecutor, processes: list, grace: float = 5.0) -> None:
-    """Cancel the runs not started, end the worker processes (SIGTERM, SIGKILL after `grace`
-    seconds) and let the pool's manager thread wind down. A run cut short keeps its last
-    checkpoint; its folder lock goes with its process."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in processes:
-        p.terminate()
-    deadline = time.monotonic() + grace
-    for p in processes:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in processes:
-        if p.exitcode is None:
-            p.kill()
-            p.join(1.0)
-    pool.shutdown(wait=True)  # the manager thread sees the workers gone and ends
-
-
-# --- the Ray backend ------------------------------------------------------------------------------
 def _import_ray():
     try:
         import ray
