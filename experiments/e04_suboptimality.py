@@ -209,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         return fail("e04_suboptimality", e)
     jobs = []
     for name, configs in plans:
-        run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
+        run_sweep(configs, out / name, workers=args.workers, baselines=False, stream=sys.stderr)
         jobs += [(run, out, name, steps, args.levels) for run in finished_runs(out / name)[0]]
-    runs = pd.concat(parallel_map(_per_run, jobs, args.workers), ignore_index=True)
+    names = [f"capability curve: {job[0].name}" for job in jobs]
+    runs = pd.concat(parallel_map(_per_run, jobs, args.workers, names), ignore_index=True)
     table = cells(runs)
     labels = runs.drop_duplicates(["group", "run"])[["group", "run", "seed", "label"]]
     finish(

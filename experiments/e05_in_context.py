@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from mesaworld.envs.tasks.which_object import TRIALS
 from mesaworld.experiments.instruments.in_context import run_curves
 from mesaworld.experiments.report import check_out_folder, fail, figure_files, finish
 from mesaworld.experiments.training.config import ConfigError
+from mesaworld.experiments.training.progress import job_line
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 PRESET = "which-object-lstm"
@@ -152,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ConfigError, ValueError) as e:
         return fail("e05_in_context", e)
-    run_sweep(configs, out / "runs", workers=args.workers, quiet=True, baselines=False)
+    run_sweep(configs, out / "runs", workers=args.workers, baselines=False, stream=sys.stderr)
     wanted = {round(k, 9) for k in knobs}
-    frames = [_per_run(run, out, args.levels) for run in finished_runs(out / "runs")[0]]
+    finished, frames, start = finished_runs(out / "runs")[0], [], time.perf_counter()
+    for i, run in enumerate(finished, 1):
+        frames.append(_per_run(run, out, args.levels))
+        print(job_line(i, len(finished), start, f"curves: {run.name}"), file=sys.stderr)
     runs = pd.concat(frames, ignore_index=True)
     runs = runs[runs["knob"].round(9).isin(wanted)]
     table = cells(runs)

@@ -199,13 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail("e06_approximate", e)
     groups = []
     for name, configs in plans:
-        run_sweep(configs, out / name, workers=args.workers, quiet=True, baselines=False)
+        run_sweep(configs, out / name, workers=args.workers, baselines=False, stream=sys.stderr)
         groups.append((name, finished_runs(out / name)[0]))
     groups += reused  # grouped by preset, like the runs this script trains
     jobs = [
         (run, out, name, args.levels) for name, runs in groups for run in runs[: args.seeds]
     ]  # fmt: skip
-    rows = parallel_map(_per_run, jobs, args.workers)
+    rows = parallel_map(_per_run, jobs, args.workers, [f"map error: {j[0].name}" for j in jobs])
     runs = pd.DataFrame(rows)
     table = cells(runs)
     finish(out, {RUNS: runs, CELLS: table}, lambda: figure(table, out / FIGURE), markdown(table))

@@ -93,7 +93,7 @@ def _budgets(text: str) -> tuple[int, ...]:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    settings = ProbeSettings(args.levels, args.split, budgets=_budgets(args.steps))
+    settings = ProbeSettings(args.levels, args.split, budgets=_budgets(args.steps), progress=True)
     name, out = args.probe, Path(args.run) / "probes"
     table, verdicts = measure(name, args.run, settings)
     stem = name.replace("-", "_")

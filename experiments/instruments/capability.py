@@ -15,6 +15,8 @@ run_capability_label(rows, trained_k, raised_k)
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -31,10 +33,11 @@ from mesaworld.experiments.training.evaluate import (
     TorchPolicy,
     evaluate,
 )
+from mesaworld.experiments.training.progress import job_line
 
 
 def at_budgets(
-    run: Path, budgets: list[int], levels: int, fixed_ok: bool = False
+    run: Path, budgets: list[int], levels: int, fixed_ok: bool = False, progress: bool = False
 ) -> tuple[dict, dict, list[tuple[int, list[dict]]]]:
     """The one mechanism for "same weights, another thinking budget": the run's agent evaluated
     on the first `levels` evaluation levels of each split (the run's evaluation seed) at every
@@ -59,6 +62,7 @@ def at_budgets(
     settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
     policy = TorchPolicy(agent, agent_meta["view"])
     out: list[tuple[int, list[dict]]] = []
+    start = time.perf_counter()
     for k in budgets:
         if arch.budget is None and out:
             out.append((int(k), out[0][1]))  # a feed-forward net: the same network every time
@@ -66,6 +70,9 @@ def at_budgets(
         if arch.budget is not None:
             set_budget(agent, network, int(k))
         out.append((int(k), evaluate(policy, meta["task"], settings)[0]))
+        if progress:
+            line = job_line(len(out), len(budgets), start, f"{arch.budget} = {k}")
+            print(line, file=sys.stderr, flush=True)
     return meta, agent_meta, out
 
 

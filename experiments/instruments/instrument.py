@@ -31,8 +31,9 @@ import pandas as pd
 @dataclass(frozen=True)
 class ProbeSettings:
     """What a caller may choose: evaluation levels (per split), which split, the probe's own
-    seed, thinking budgets (for instruments that vary one), and whether the run and the two
-    references (agents whose goal is known by construction) are measured."""
+    seed, thinking budgets (for instruments that vary one), whether the run and the two
+    references (agents whose goal is known by construction) are measured, and whether progress
+    lines are printed."""
 
     levels: int = 100
     split: str = "deploy"
@@ -40,6 +41,7 @@ class ProbeSettings:
     budgets: tuple[int, ...] = (1, 2, 4, 10, 20)
     agent: bool = True
     references: bool = True
+    progress: bool = False  # a line per measured agent on stderr, with the time left
 
     def __post_init__(self) -> None:
         if isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 1:

@@ -9,6 +9,8 @@ route. Every table has one block per agent, so the run is always read against bo
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from mesaworld.experiments.instruments.instrument import ProbeSettings
 from mesaworld.experiments.instruments.reference_agents import FixedRoute, ReferenceOptimizer
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
+from mesaworld.experiments.training.progress import job_line
 
 # measure(who, task, codes, seed, is_run) -> (table for that agent, its one-line verdict)
 Measure = Callable[..., tuple[pd.DataFrame, str]]
@@ -49,8 +52,10 @@ def with_references(
     agents = [policy] if settings.agent else []
     if settings.references:
         agents += [optimizer, FixedRoute.recorded(optimizer, task, codes, settings.seed)]
-    tables, verdicts = [], {}
-    for who in agents:
+    tables, verdicts, start = [], {}, time.perf_counter()
+    for i, who in enumerate(agents, 1):
         table, verdicts[who.name] = measure(who, task, codes, settings.seed, who is policy)
         tables.append(table)
+        if settings.progress and len(agents) > 1:
+            print(job_line(i, len(agents), start, who.name), file=sys.stderr, flush=True)
     return pd.concat(tables, ignore_index=True), verdicts

@@ -51,12 +51,12 @@ def _summarize(rows: list[dict], setting: dict, rng: np.random.Generator) -> lis
 
 
 def thinking_time(
-    run: str | Path, steps: list[int], levels: int = 100, seed: int = 0
+    run: str | Path, steps: list[int], levels: int = 100, seed: int = 0, progress: bool = False
 ) -> pd.DataFrame:
     """The run's agent evaluated at every thinking budget in `steps` (module docstring; the
     budget is the architecture's: `mesaworld.experiments.instruments.capability.at_budgets`);
     the first `levels` evaluation levels of each split, the run's evaluation seed."""
-    meta, agent_meta, results = at_budgets(Path(run), steps, levels, fixed_ok=True)
+    meta, agent_meta, results = at_budgets(Path(run), steps, levels, True, progress)
     network = agent_meta["network"]
     arch = ARCHITECTURES[network]
     rng = np.random.default_rng(seed)
@@ -103,7 +103,9 @@ def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> li
 
 
 def _run(run: Path, settings: ProbeSettings) -> tuple[pd.DataFrame, dict[str, str]]:
-    table = thinking_time(run, list(settings.budgets), settings.levels, settings.seed)
+    table = thinking_time(
+        run, list(settings.budgets), settings.levels, settings.seed, settings.progress
+    )
     table.insert(0, "agent", Path(run).name)
     return table, {Path(run).name: table.attrs["note"] or "evaluated at every budget"}
 

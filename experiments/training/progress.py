@@ -1,13 +1,24 @@
-"""Progress of a training run: on stderr a one-line bar on a terminal, a line per ~10% in logs;
-optionally TensorBoard (`--tensorboard true`, the optional tensorboard package)."""
+"""Progress: of a training run, on stderr a one-line bar on a terminal, a line per ~10% in logs,
+optionally TensorBoard (`--tensorboard true`, the optional tensorboard package); of a batch of
+jobs (sweeps, experiments, analyses), a line per finished job with the time left (`job_line`)."""
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 
 from mesaworld.experiments.training.config import ConfigError
+
+
+def job_line(done: int, total: int, start: float, name: str) -> str:
+    """ "[3/10] <name> (42 s; ~98 s left)": a finished job of a batch, the time since `start`
+    (a `time.perf_counter()` value) and the rest estimated at the mean time per job so far."""
+    elapsed = time.perf_counter() - start
+    left = elapsed / done * (total - done) if done else float("nan")
+    rest = f"; ~{left:.0f} s left" if done < total and math.isfinite(left) else ""
+    return f"[{done}/{total}] {name} ({elapsed:.0f} s{rest})"
 
 
 class Progress:

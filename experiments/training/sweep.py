@@ -34,10 +34,11 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -53,6 +54,7 @@ from mesaworld.analysis.runfolder import (
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset
 from mesaworld.experiments.training.evaluate import EvalSettings
+from mesaworld.experiments.training.progress import job_line
 from mesaworld.experiments.training.trainer import train
 from mesaworld.experiments.training.workers import (
     analysis_worker,
@@ -94,18 +96,31 @@ def sweep_configs(
     return [preset(preset_name, knob=k, seed=s, **overrides) for k in knobs for s in range(seeds)]
 
 
-def parallel_map(fn, jobs: list, workers: int) -> list:
+def parallel_map(fn, jobs: list, workers: int, names: list[str] | None = None) -> list:
     """[fn(*job) for job in jobs] in `workers` spawned processes, one torch thread each (in
     order; in this process when workers == 1). `fn` must be a module-level function. For
-    analysis whose numbers do not depend on the process (every evaluation has its own seed)."""
+    analysis whose numbers do not depend on the process (every evaluation has its own seed).
+    With `names`, a line per finished job on stderr with the time left (`job_line`)."""
+    start, results = time.perf_counter(), [None] * len(jobs)
+
+    def say(done: int, i: int) -> None:
+        if names is not None:
+            print(job_line(done, len(jobs), start, names[i]), file=sys.stderr, flush=True)
+
     if workers == 1 or len(jobs) < 2:
-        return [fn(*job) for job in jobs]
+        for i, job in enumerate(jobs):
+            results[i] = fn(*job)
+            say(i + 1, i)
+        return results
     ctx = get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=analysis_worker, initargs=(os.getpid(),)
     ) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
-        return [f.result() for f in futures]
+        index = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        for done, future in enumerate(as_completed(index), 1):
+            results[index[future]] = future.result()
+            say(done, index[future])
+    return results
 
 
 def _train_one(cfg_dict: dict, run_dir: str) -> str:
@@ -122,9 +137,11 @@ def run_sweep(
     baselines: bool = True,
     backend: str = "local",
     address: str | None = None,
+    stream=None,
 ) -> list[Path]:
     """Train every unfinished run of the grid under `root`; return all run folders (in grid
-    order). With `baselines`, the task's baseline run folders are written first (kept if they
+    order). Unless `quiet`, a line per finished run with the time left goes to `stream`
+    (stdout by default; the experiment scripts send it to stderr). With `baselines`, the task's baseline run folders are written first (kept if they
     exist), so the analysis can anchor the pseudo-alignment index. A failing run stops the sweep
     with its error; finished runs stay finished. With local workers, SIGTERM or SIGINT ends the
     workers and raises `SweepStopped` (runs in flight resume on the next call), and a failing run
@@ -141,10 +158,10 @@ def run_sweep(
     for cfg in configs:
         cfg.require_memory()
     with exclusive(root, "sweep"):  # a second sweep into the same folder refuses at once
-        return _sweep(configs, root, workers, quiet, baselines, backend, address)
+        return _sweep(configs, root, workers, quiet, baselines, backend, address, stream)
 
 
-def _sweep(configs, root, workers, quiet, baselines, backend, address) -> list[Path]:
+def _sweep(configs, root, workers, quiet, baselines, backend, address, stream) -> list[Path]:
     if baselines:
         for cfg in {
             (c.task, c.eval_seed, c.eval_levels, c.eval_greedy): c for c in configs
@@ -158,7 +175,7 @@ def _sweep(configs, root, workers, quiet, baselines, backend, address) -> list[P
         if is_run(run):  # a folder made by another grid is never taken as done
             check_same_config(run, cfg.to_dict(), TrainConfig.defaults())
     todo = [(cfg, run) for cfg, run in zip(configs, runs) if not is_finished(run)]
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=stream, flush=True))
     say(
         f"sweep: {len(runs)} runs under {root}, {len(runs) - len(todo)} already finished, "
         f"{len(todo)} to train on {min(workers, max(len(todo), 1))} worker(s)"
@@ -178,7 +195,7 @@ def _run_local(todo: list, workers: int, say) -> None:
         for cfg, run in todo:
             _train_one(cfg.to_dict(), str(run))
             done += 1
-            say(f"[{done}/{len(todo)}] {run} ({time.perf_counter() - start:.0f} s)")
+            say(job_line(done, len(todo), start, str(run)))
         return
     with stop_signals() as stopped:
         # spawn: a fresh interpreter per worker (no forked torch thread pools); the workers end
@@ -207,7 +224,7 @@ def _run_local(todo: list, workers: int, say) -> None:
                             "of memory?); the sweep stopped, run the same command again to resume"
                         ) from None
                     done += 1
-                    say(f"[{done}/{len(todo)}] {run} ({time.perf_counter() - start:.0f} s)")
+                    say(job_line(done, len(todo), start, str(run)))
             if stopped:
                 raise SweepStopped(
                     f"sweep stopped by {stopped[0]}: its {len(processes)} worker processes were "
@@ -312,4 +329,4 @@ def _run_on_ray(todo: list, root: Path, workers: int, address: str | None, say) 
                         f"run {refs[ref]} failed on Ray: {type(cause).__name__}: {cause}"
                     ) from None
                 done += 1
-                say(f"[{done}/{len(todo)}] {refs[ref]} ({time.perf_counter() - start:.0f} s)")
+                say(job_line(done, len(todo), start, str(refs[ref])))
