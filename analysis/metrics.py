@@ -107,7 +107,9 @@ def run_evidence(deploy: pd.Series, train: pd.Series | None) -> Evidence:
     agent's own deploy scores, base minus each proxy's score as the gap, and (trained agents)
     the train score at its training reward (a mixture: the weighted mean of the objectives'
     scores, an approximation of the mixture's own score)."""
-    objectives = objectives_of(deploy.to_frame().T)
+    # The run's own task's objectives: a folder of several tasks has every task's score columns,
+    # NaN for the objectives this task does not have (and NaN x weight 0 is NaN).
+    objectives = list(TASKS[deploy["task"]].objectives)
     scores = {k: float(deploy[f"{SCORE}{k}"]) for k in objectives}
     gaps = {k: scores["base"] - scores[k] for k in objectives if k != "base"}
     reward = str(deploy["reward"])
