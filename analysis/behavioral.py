@@ -16,9 +16,16 @@ returns the run recorded, and then
 * the label (`mesaworld.analysis.labels`) from all of that, with the labels it flips to under +-0.1 on a
   threshold.
 
-Levels are taken in evaluation order until the state budget (`max_states`) is spent; a level
-whose reachable state space alone exceeds what is left is skipped and counted (Roomba deploy
-levels with cans have 5k-175k states each).
+Levels are taken in evaluation order until the state budget (`max_states`, default 60,000) is
+spent; a level whose reachable state space alone exceeds what is left is skipped and counted
+(Roomba deploy levels with cans have 5k-175k states each). 60,000 is the budget of every Roomba
+result in the README; it holds all 20 levels of every task but the Roomba and the storeroom, and
+keeps one Roomba run's analysis to ~20 s (300,000, the old default, took 9 deploy levels and
+~1 min even with the fast solver). Raise `--max-states` for more Roomba or storeroom levels.
+
+Progress goes to stderr (`analyze(quiet=False)`): on a terminal, a status line naming the run and
+the stage under way; everywhere, a line per finished run with its time per stage, the time
+elapsed and an estimate of the time left. `RunBehavior.seconds` keeps the stage times.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +78,7 @@ class BehaviorSettings:
 
     split: str = "deploy"
     levels: int = 20
-    max_states: int = 300_000
+    max_states: int = 60_000  # the README's Roomba budget (module docstring)
     per_state: bool = False
     heldout_every: int = 5
     train: bool = True
@@ -94,6 +103,24 @@ class RunBehavior:
     mdp: TabularMDP
     recovered: np.ndarray  # float64[S, A]
     used_levels: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+
+
+class StageClock:
+    """Wall seconds per stage of one run's analysis; `notify(stage)` hears each stage start."""
+
+    def __init__(self, notify=None) -> None:
+        self.seconds: dict[str, float] = {}
+        self._notify, self._stage, self._t = notify, None, time.perf_counter()
+
+    def start(self, stage: str | None) -> None:
+        """End the stage under way (if any) and start `stage` (None: stop)."""
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._t
+        self._stage, self._t = stage, now
+        if stage is not None and self._notify is not None:
+            self._notify(stage)
 
 
 def _load_episodes(run: Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -178,13 +205,15 @@ def _gains(prefix: str, mdp: TabularMDP, demos: Demos, seed: int) -> dict[str, f
     return out
 
 
-def _train_columns(run, info, settings, cache) -> dict[str, float]:
+def _train_columns(run, info, settings, cache, clock) -> dict[str, float]:
     """On train levels: the attribution (where base and proxy agree it cannot separate them)
     and the score at the run's own training reward (competence: `undertrained` below
     labels.TRAINED), exact on the table. Nothing for a run evaluated on deploy only."""
     if not (run / eval_arrays("train")).exists():
         return {}
+    clock.start("train export")
     mdp, demos, _, _ = _split_demos(run, info["task"], "train", settings, cache)
+    clock.start("train attribution")
     out = _gains("train_", mdp, demos, settings.seed)
     w = np.array(reward_weights(info["reward"], mdp.objectives))
     reward = np.tensordot(w, np.stack([mdp.reward(k) for k in mdp.objectives]), 1)
@@ -194,14 +223,21 @@ def _train_columns(run, info, settings, cache) -> dict[str, float]:
 
 
 def analyze_run(
-    run: Path, root: Path, settings: BehaviorSettings, cache: ExportCache | None = None
+    run: Path,
+    root: Path,
+    settings: BehaviorSettings,
+    cache: ExportCache | None = None,
+    clock: StageClock | None = None,
 ) -> RunBehavior:
     """IRL, the gap in returns, EPIC, the attribution (deploy and train) and the label of one
-    finished run folder."""
+    finished run folder. `clock` times the stages (default: a silent one)."""
+    clock = clock or StageClock()
     info = run_info(run, root)
     if info["task"] not in TASKS:
         raise BehaviorError(f"{run / CONFIG}: unknown task {info['task']!r}")
+    clock.start("export")
     mdp, demos, used, skipped = _split_demos(run, info["task"], settings.split, settings, cache)
+    clock.start("IRL")
     fit_eps, held_eps = split_episodes(demos, settings.heldout_every)
     irl = mce_irl(
         mdp,
@@ -210,7 +246,9 @@ def analyze_run(
         per_state=settings.per_state,
     )
     rewards = {"recovered": irl.reward} | {k: mdp.reward(k) for k in mdp.objectives}
+    clock.start("EPIC")
     epic = epic_matrix(mdp, rewards)
+    clock.start("gap")
     row = dict(info)
     row.update(
         levels=len(used),
@@ -229,12 +267,14 @@ def analyze_run(
     refs = reference_returns(mdp, demos.starts)  # computed once: the agent's and the gap's
     row.update(_scores(mdp, demos, refs))
     row.update(gap_columns(mdp, irl.reward, demos.starts, refs))
+    clock.start("attribution")
     row.update(_gains("", mdp, demos, settings.seed))
     if settings.train and settings.split == "deploy":
-        row.update(_train_columns(run, info, settings, cache))
+        row.update(_train_columns(run, info, settings, cache, clock))
+    clock.start(None)
     here, flips = judge(evidence(row, mdp.objectives))
     row.update(label=here, flips=" / ".join(flips), shown=shown(here, flips))
-    return RunBehavior(row, mdp, irl.reward, used)
+    return RunBehavior(row, mdp, irl.reward, used, clock.seconds)
 
 
 def evidence(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> Evidence:
@@ -299,34 +339,99 @@ def analyze(
         raise BehaviorError(f"no finished run folders (with {EPISODES}) under {root}")
     out = root / "analysis" if out is None else Path(out)
     cache = ExportCache()
-    results = []
-    for run in runs:
-        result = analyze_run(run, root, settings, cache)
-        results.append(result)
-        if not quiet:
-            r = result.row
-            print(
-                f"{r['run']}: {r['levels']} levels, {r['states']:,} states, IRL "
-                f"{r['irl_seconds']:.1f} s; {r['shown']}",
-                flush=True,
-            )
-    rows = pd.DataFrame([r.row for r in results])
-    cells = cell_table(rows)
-    # Everything is made in a staging folder first, then published as one step with
-    # behavioral.csv last: a kill leaves the previous analysis or an incomplete one, never a mix.
-    # The folder is locked only now that the work has succeeded (a failed analysis leaves no
-    # folder behind), so two analyses never publish into one folder at once.
-    with exclusive(out, "analyze"):
-        files = _figures(out, cells, results)
-        files["attribution.csv"] = cells.to_csv(index=False).encode()
-        files["settings.json"] = (json.dumps(asdict(settings), indent=2) + "\n").encode()
-        files["behavioral.csv"] = rows.to_csv(index=False).encode()
-        publish(out, files, last="behavioral.csv")
+    progress = None if quiet else _Progress(len(runs), settings)
+    try:
+        results = [_one(run, root, settings, cache, progress) for run in runs]
+        if progress:
+            progress.status("figures and tables ...")
+        rows = pd.DataFrame([r.row for r in results])
+        cells = cell_table(rows)
+        # Everything is made in a staging folder first, then published as one step with
+        # behavioral.csv last: a kill leaves the previous analysis or an incomplete one, never a
+        # mix. The folder is locked only now that the work has succeeded (a failed analysis
+        # leaves no folder behind), so two analyses never publish into one folder at once.
+        with exclusive(out, "analyze"):
+            files = _figures(out, cells, results)
+            files["attribution.csv"] = cells.to_csv(index=False).encode()
+            files["settings.json"] = (json.dumps(asdict(settings), indent=2) + "\n").encode()
+            files["behavioral.csv"] = rows.to_csv(index=False).encode()
+            publish(out, files, last="behavioral.csv")
+    finally:
+        if progress:
+            progress.clear()  # a status line left on a terminal would prefix an error
     written = [out / "behavioral.csv", out / "attribution.csv"]
     written += [out / name for name in files if name.endswith((".png", ".pdf"))]
     if not quiet:
         print(format_cells(cells))
     return rows, cells, written
+
+
+class _Progress:
+    """Progress on stderr. On a terminal, a status line for the stage under way, from the first
+    second; everywhere, a line per finished run: its time by stage, the time elapsed and an
+    estimate of the time left (the mean per run so far; later runs of a task reuse its
+    exports, so the estimate errs long). Nothing before a run succeeds but the status line,
+    which an error clears: errors stay one line."""
+
+    def __init__(self, n_runs: int, settings: BehaviorSettings, stream=None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.n, self.done, self.name, self.settings = n_runs, 0, "", settings
+        self.t0 = self.t_run = time.perf_counter()
+
+    def begin(self, run: Path) -> StageClock:
+        self.name, self.t_run = run.name, time.perf_counter()
+        return StageClock(self._stage)
+
+    def _stage(self, stage: str) -> None:
+        budget = f", state budget {self.settings.max_states:,}" if "export" in stage else ""
+        took = time.perf_counter() - self.t_run
+        took = f" ({took:.0f} s in)" if took >= 1 else ""
+        self.status(f"[{self.done + 1}/{self.n}] {self.name}: {stage}{budget} ...{took}")
+
+    def status(self, text: str) -> None:
+        if self.live:
+            self._write(f"\r\033[K{text}")
+
+    def clear(self) -> None:
+        if self.live:
+            self._write("\r\033[K")
+
+    def end(self, seconds: dict[str, float]) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        elapsed, took = now - self.t0, now - self.t_run
+        left = elapsed / self.done * (self.n - self.done)
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if v >= 0.05)
+        self.clear()
+        self._write(
+            f"[{self.done}/{self.n}] {self.name}: {took:.1f} s ({stages}); elapsed "
+            f"{_duration(elapsed)}, about {_duration(left)} left\n"
+        )
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def _one(run, root, settings, cache, progress) -> RunBehavior:
+    """One run's analysis, with its progress lines (and its stdout line) unless quiet."""
+    result = analyze_run(run, root, settings, cache, progress and progress.begin(run))
+    if progress:
+        progress.end(result.seconds)
+        r = result.row
+        skip = f" ({r['levels_skipped']} over the state budget)" if r["levels_skipped"] else ""
+        print(
+            f"{r['run']}: {r['levels']} levels{skip}, {r['states']:,} states, IRL "
+            f"{r['irl_seconds']:.1f} s; {r['shown']}",
+            flush=True,
+        )
+    return result
 
 
 def _figures(out: Path, cells: pd.DataFrame, results: list[RunBehavior]) -> dict[str, bytes]:

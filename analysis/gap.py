@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mesaworld.analysis.irl import soft_value_iteration, state_visits
-from mesaworld.envs.tabular import TabularMDP, optimal_values
+from mesaworld.analysis.irl import optimal_return, policy_visits
+from mesaworld.envs.tabular import TabularMDP
 
 OPTIMAL_BETA = 100.0
 
 
 def _uniform_visits(mdp: TabularMDP, starts: np.ndarray) -> np.ndarray:
-    uniform = soft_value_iteration(mdp, np.zeros(mdp.next.shape), 0.0)
-    return state_visits(mdp, uniform, starts).sum(0)
+    return policy_visits(mdp, np.zeros(mdp.next.shape), 0.0, starts)
 
 
 def reference_returns(mdp: TabularMDP, starts: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -42,7 +41,7 @@ def reference_returns(mdp: TabularMDP, starts: np.ndarray) -> dict[str, tuple[fl
     return {
         name: (
             float((rand_visits * mdp.rewards[k]).sum()),
-            float(optimal_values(mdp, mdp.rewards[k]) @ starts),
+            optimal_return(mdp, mdp.rewards[k], starts),
         )
         for k, name in enumerate(mdp.objectives)
     }
@@ -52,7 +51,7 @@ def reward_score(mdp: TabularMDP, reward: np.ndarray, got: float, starts: np.nda
     """The score of total return `got` under any float[S, A] `reward` (e.g. a training reward
     mixture), between its uniformly random (0) and optimal (1) returns from `starts`."""
     rand = float((_uniform_visits(mdp, starts) * reward).sum())
-    return score(got, (rand, float(optimal_values(mdp, reward) @ starts)))
+    return score(got, (rand, optimal_return(mdp, reward, starts)))
 
 
 def score(got: float, reference: tuple[float, float]) -> float:
@@ -67,7 +66,7 @@ def policy_scores(
     """Score under every objective (0 = uniformly random, 1 = optimal; `refs` from
     `reference_returns`) of the Boltzmann policy of float[S, A] `reward` at inverse temperature
     `beta`, from float[S] start counts."""
-    visits = state_visits(mdp, soft_value_iteration(mdp, reward, beta=beta), starts).sum(0)
+    visits = policy_visits(mdp, reward, beta, starts)
     return {
         name: score(float((visits * mdp.rewards[k]).sum()), refs[name])
         for k, name in enumerate(mdp.objectives)

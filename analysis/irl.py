@@ -35,9 +35,149 @@ from mesaworld.envs.tabular import TabularMDP
 DISCOUNT = 0.99
 
 
-def _logsumexp(q: np.ndarray) -> np.ndarray:
-    top = q.max(1)
-    return top + np.log(np.exp(q - top[:, None]).sum(1))
+# --- the solver ---------------------------------------------------------------------------------
+# Every pass works on a `_Layout` of the table: states sorted by the first time an episode can
+# occupy them (an episode that starts at a level's start is at most t steps deep at time t), and
+# arrays action-first ([A, n]) so that the log-sum-exp over actions runs over contiguous rows.
+# At time t only the first active[t] states are computed: the others cannot be occupied yet, and
+# levels no source reaches are left out entirely (an IRL fit on half the episodes only solves
+# their levels). Values at the states that are kept are the same numbers as on the whole table.
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """order int64[n]: the kept states (original indices) by first occupancy time; nxt intp[A, n]:
+    1 + the successor's position (0: after a terminal step, the absorbing state, or past the
+    horizon); active int64[T + 1]: states occupiable at time t (a prefix of `order`)."""
+
+    order: np.ndarray
+    position: np.ndarray  # int64[S]: each state's place in `order`, -1 if left out
+    nxt: np.ndarray
+    active: np.ndarray
+
+    @property
+    def horizon(self) -> int:
+        return len(self.active) - 1
+
+    def gather(self, x: np.ndarray) -> np.ndarray:
+        """float[S, A, ...] -> contiguous float[..., A, n] on the kept states."""
+        return np.ascontiguousarray(np.moveaxis(np.asarray(x)[self.order], (0, 1), (-1, -2)))
+
+
+def _layout(mdp: TabularMDP, horizon: int, times=None, states=None) -> _Layout:
+    """The layout for episodes that occupy `states` at `times` (and whatever follows); every
+    state at every time when `states` is None."""
+    n_states = mdp.n_states
+    entry = np.zeros(n_states, np.int64)
+    if states is not None:
+        entry[:] = horizon  # never occupied before the horizon
+        times, states = np.asarray(times, np.int64), np.asarray(states, np.int64)
+        ok = (times >= 0) & (times < horizon)
+        by_time = np.argsort(times[ok], kind="stable")
+        src_s = states[ok][by_time]
+        bounds = np.searchsorted(times[ok][by_time], np.arange(horizon + 1))
+        succ = np.where(mdp.terminal, -1, mdp.next)
+        reached, slot = np.zeros(0, np.int64), np.empty(n_states, np.int64)
+        for t in range(horizon):  # breadth-first, sources joining at their own times
+            new = np.concatenate([reached, src_s[bounds[t] : bounds[t + 1]]])
+            new = new[entry[new] > t]
+            slot[new] = np.arange(len(new))
+            new = new[slot[new] == np.arange(len(new))]  # each state once
+            entry[new] = t
+            reached = succ[new].ravel()
+            reached = reached[reached >= 0]
+    kept = np.flatnonzero(entry < horizon)
+    order = kept[np.argsort(entry[kept], kind="stable")]
+    position = np.full(n_states, -1, np.int64)
+    position[order] = np.arange(len(order))
+    after = position[mdp.next[order]]
+    # A successor left out is one first occupiable at the horizon: only read at t = T - 1,
+    # where its value and the absorbing state's are both 0.
+    nxt = np.where(mdp.terminal[order] | (after < 0), 0, after + 1).T.astype(np.intp)
+    active = np.searchsorted(entry[order], np.arange(horizon + 1), side="right")
+    return _Layout(order, position, np.ascontiguousarray(nxt), active)
+
+
+def _absorbing(n_actions: int, left: int, gamma: float) -> float:
+    """The soft value of the absorbing state with `left` steps to go: every action pays 0, so it
+    is the (discounted) entropy of the steps left. (Valuing it 0 instead would make a
+    Boltzmann agent avoid ending episodes, just to keep choosing.)"""
+    log_a = float(np.log(n_actions))
+    return log_a * (left if gamma == 1.0 else (1.0 - gamma**left) / (1.0 - gamma))
+
+
+def _backward(lay: _Layout, r: np.ndarray, gamma: float, pi=None, log_pi=None, demo=None):
+    """Soft value iteration on the layout for float64[A, n] `r` (beta included): Q_t = r +
+    gamma * V_{t+1}(next), V_t = logsumexp_a Q_t. Writes pi_t = exp(Q_t - V_t) into pi[t]
+    (float64[A, active[t]]) and/or log pi_t into log_pi[t] (any [A, n]-shaped view), and each
+    demo step's log pi_t(a | s) into demo[3] at demo[2] (`_steps`)."""
+    n_actions, n = lay.nxt.shape
+    later = np.zeros(n + 1)  # gamma * V_{t+1}: [0] of the absorbing state, [1 + i] of state i
+    work, top_work = np.empty((2, n_actions * n)), np.empty(n)
+    for t in range(lay.horizon - 1, -1, -1):
+        m = lay.active[t]
+        later[0] = gamma * _absorbing(n_actions, lay.horizon - t - 1, gamma)
+        q, e = (w[: n_actions * m].reshape(n_actions, m) for w in work)
+        for a in range(n_actions):  # row by row: faster than one 2-d take
+            np.take(later, lay.nxt[a, :m], out=q[a], mode="clip")  # "clip": no range check
+        q += r[:, :m]
+        top = np.max(q, 0, out=top_work[:m])
+        e = pi[t] if pi is not None else e
+        np.exp(np.subtract(q, top, out=e), out=e)
+        total = e.sum(0)
+        value = np.log(total)
+        value += top
+        if pi is not None:
+            e /= total
+        if log_pi is not None:
+            np.subtract(q, value, out=log_pi[t])
+        if demo is not None:
+            bounds, (s, a), where, out = demo
+            part = slice(bounds[t], bounds[t + 1])
+            out[where[part]] = q[a[part], s[part]] - value[s[part]]
+        np.multiply(value, gamma, out=later[1 : m + 1])
+
+
+def _steps(lay: _Layout, time: np.ndarray, state: np.ndarray, *extra):
+    """(bounds per time, (positions, *extra) sorted by time, the original order's indices)."""
+    order = np.argsort(time, kind="stable")
+    bounds = np.searchsorted(time[order], np.arange(lay.horizon + 1))
+    return bounds, (lay.position[state[order]], *(x[order] for x in extra)), order
+
+
+def _forward(lay: _Layout, pi, gamma: float, sources, per_time=None) -> np.ndarray:
+    """float64[A, n]: the (discounted by `gamma`) visits of a forward pass that follows pi(t)
+    (float[A, active[t] or more]) from `sources` (`_steps` of times, states and float weights)
+    and writes each time's visits into per_time[t] when given."""
+    n_actions, n = lay.nxt.shape
+    bounds, (src_s, src_w), _ = sources
+    d = np.zeros(n)
+    total = np.zeros((n_actions, n))
+    for t in range(lay.horizon):
+        m = lay.active[t]
+        part = slice(bounds[t], bounds[t + 1])
+        if part.stop > part.start:
+            d[:m] += np.bincount(src_s[part], weights=src_w[part], minlength=m)
+        step = pi(t)[:, :m] * d[:m]
+        total[:, :m] += step
+        if per_time is not None:
+            per_time[t][:, :m] = step
+        if t + 1 < lay.horizon:
+            m_next = lay.active[t + 1]
+            flow = np.bincount(lay.nxt[:, :m].ravel(), step.ravel(), minlength=m_next + 1)
+            d[:m_next] = flow[1:] if gamma == 1.0 else gamma * flow[1:]  # [0]: episodes ended
+    return total
+
+
+def _pi_buffers(lay: _Layout) -> list[np.ndarray]:
+    """One float64[A, active[t]] array per time, in one allocation."""
+    n_actions = lay.nxt.shape[0]
+    buf = np.empty(int(lay.active[:-1].sum()) * n_actions)
+    ends = np.cumsum(lay.active[:-1] * n_actions)
+    return [
+        buf[end - m * n_actions : end].reshape(n_actions, m)
+        for end, m in zip(ends, lay.active[:-1])
+    ]
 
 
 def soft_value_iteration(
@@ -54,38 +194,68 @@ def soft_value_iteration(
     large beta approaches the optimal policy, ties split evenly. `gamma` < 1 discounts within
     the horizon (Q_t = beta * r + gamma * V_{t+1}): the model of an agent trained with that
     discount, which prefers reaching a goal sooner even when the return does not (default
-    DISCOUNT)."""
+    DISCOUNT). After a terminal step the episode sits in an absorbing state whose soft value
+    is the entropy of the steps left (`_absorbing`)."""
     gamma = DISCOUNT if gamma is None else float(gamma)
     t_max = mdp.horizon if horizon is None else int(horizon)
-    r = beta * np.asarray(reward, np.float64)
-    live = ~mdp.terminal
+    lay = _layout(mdp, t_max)
     log_pi = np.empty((t_max, *mdp.next.shape), dtype)
-    value = np.zeros(mdp.n_states)
-    log_a = float(np.log(mdp.n_actions))
-    for t in range(t_max - 1, -1, -1):
-        # After a terminal step the episode sits in an absorbing state where every action pays
-        # 0 until the horizon: its soft value is the entropy of the steps left. (Valuing it 0
-        # instead would make a Boltzmann agent avoid ending episodes, just to keep choosing.)
-        left = t_max - t - 1  # steps after this one
-        absorbing = log_a * (left if gamma == 1.0 else (1.0 - gamma**left) / (1.0 - gamma))
-        q = r + gamma * np.where(live, value[mdp.next], absorbing)
-        value = _logsumexp(q)
-        log_pi[t] = q - value[:, None]
+    r = beta * np.asarray(reward, np.float64)
+    _backward(lay, r.T, gamma, log_pi=log_pi.transpose(0, 2, 1))
     return log_pi
 
 
 def state_visits(mdp: TabularMDP, log_pi: np.ndarray, start: np.ndarray) -> np.ndarray:
     """float64[T, S, A]: expected number of times each (s, a) is taken at each time, following
     `log_pi` from float[S] `start` counts (e.g. one per demonstrated episode)."""
-    t_max = len(log_pi)
-    live = ~mdp.terminal
-    d = np.asarray(start, np.float64)
-    visits = np.empty((t_max, *mdp.next.shape))
-    for t in range(t_max):
-        visits[t] = d[:, None] * np.exp(log_pi[t])
-        flow = np.where(live, visits[t], 0.0)
-        d = np.bincount(mdp.next.ravel(), weights=flow.ravel(), minlength=mdp.n_states)
+    lay = _layout(mdp, len(log_pi))
+    start = np.asarray(start, np.float64)
+    src = _steps(lay, np.zeros(mdp.n_states, np.int64), np.arange(mdp.n_states), start)
+    visits = np.empty((len(log_pi), *mdp.next.shape))
+    _forward(lay, _exp_of(log_pi), 1.0, src, per_time=visits.transpose(0, 2, 1))
     return visits
+
+
+def _exp_of(log_pi: np.ndarray):
+    """t -> pi_t = exp(log_pi[t]) as float[A, S], computed when asked."""
+    return lambda t: np.exp(log_pi[t]).T
+
+
+def policy_visits(
+    mdp: TabularMDP,
+    reward: np.ndarray,
+    beta: float,
+    start: np.ndarray,
+    gamma: float | None = None,
+) -> np.ndarray:
+    """float64[S, A]: the expected visits, summed over time, of the Boltzmann-rational policy of
+    `reward` at `beta` from float[S] `start` counts: state_visits(mdp, soft_value_iteration(mdp,
+    reward, beta, gamma=gamma), start).sum(0), solved only where the starts lead."""
+    gamma = DISCOUNT if gamma is None else float(gamma)
+    start = np.asarray(start, np.float64)
+    where = np.flatnonzero(start)
+    lay = _layout(mdp, mdp.horizon, np.zeros(len(where), np.int64), where)
+    pi = _pi_buffers(lay)
+    _backward(lay, lay.gather(beta * np.asarray(reward, np.float64)), gamma, pi=pi)
+    src = _steps(lay, np.zeros(len(where), np.int64), where, start[where])
+    out = np.zeros(mdp.next.shape)
+    out[lay.order] = _forward(lay, pi.__getitem__, 1.0, src).T
+    return out
+
+
+def optimal_return(mdp: TabularMDP, reward: np.ndarray, start: np.ndarray) -> float:
+    """The optimal undiscounted return of float[S, A] `reward` from float[S] `start` counts:
+    `mesaworld.envs.tabular.optimal_values(mdp, reward) @ start`, solved only where the starts
+    lead."""
+    start = np.asarray(start, np.float64)
+    where = np.flatnonzero(start)
+    lay = _layout(mdp, mdp.horizon, np.zeros(len(where), np.int64), where)
+    r = lay.gather(np.asarray(reward, np.float64))
+    later = np.zeros(lay.nxt.shape[1] + 1)  # V_{t+1}; [0]: after a terminal step
+    for t in range(lay.horizon - 1, -1, -1):
+        m = lay.active[t]
+        later[1 : m + 1] = (later[lay.nxt[:, :m]] + r[:, :m]).max(0)
+    return float(later[1:] @ start[lay.order])
 
 
 @dataclass(frozen=True)
@@ -197,6 +367,16 @@ class IRLResult:
         return dict(zip(self.feature_names, map(float, self.theta)))
 
 
+def _sources(lay: _Layout, mdp: TabularMDP, demos: Demos, gamma: float):
+    """`_steps` of the signed sources of `source_visits`."""
+    after = mdp.next[demos.state, demos.action]
+    goes_on = ~mdp.terminal[demos.state, demos.action] & (demos.time + 1 < lay.horizon)
+    src_t = np.concatenate([demos.time, demos.time[goes_on] + 1])
+    src_s = np.concatenate([demos.state, after[goes_on]])
+    src_w = np.concatenate([-np.ones(demos.n_steps), np.full(int(goes_on.sum()), gamma)])
+    return _steps(lay, src_t, src_s, src_w)
+
+
 def source_visits(
     mdp: TabularMDP, log_pi: np.ndarray, demos: Demos, gamma: float | None = None
 ) -> np.ndarray:
@@ -205,25 +385,8 @@ def source_visits(
     step later (if the step did not end the episode). Its features plus the demos' empirical
     feature counts are the exact gradient of the demos' log likelihood (module docstring)."""
     gamma = DISCOUNT if gamma is None else float(gamma)
-    t_max = len(log_pi)
-    live = ~mdp.terminal
-    after = mdp.next[demos.state, demos.action]
-    goes_on = live[demos.state, demos.action] & (demos.time + 1 < t_max)
-    src_t = np.concatenate([demos.time, demos.time[goes_on] + 1])
-    src_s = np.concatenate([demos.state, after[goes_on]])
-    src_w = np.concatenate([-np.ones(demos.n_steps), np.full(int(goes_on.sum()), gamma)])
-    order = np.argsort(src_t, kind="stable")
-    bounds = np.searchsorted(src_t[order], np.arange(t_max + 1))
-    d = np.zeros(mdp.n_states)
-    total = np.zeros(mdp.next.shape)
-    for t in range(t_max):
-        part = order[bounds[t] : bounds[t + 1]]
-        d += np.bincount(src_s[part], weights=src_w[part], minlength=mdp.n_states)
-        step = d[:, None] * np.exp(log_pi[t])
-        total += step
-        flow = np.where(live, step, 0.0)
-        d = gamma * np.bincount(mdp.next.ravel(), weights=flow.ravel(), minlength=mdp.n_states)
-    return total
+    lay = _layout(mdp, len(log_pi))
+    return _forward(lay, _exp_of(log_pi), gamma, _sources(lay, mdp, demos, gamma)).T
 
 
 def episode_log_likelihood(log_pi: np.ndarray, demos: Demos) -> np.ndarray:
@@ -234,29 +397,56 @@ def episode_log_likelihood(log_pi: np.ndarray, demos: Demos) -> np.ndarray:
 
 
 def _irl_objective(mdp, demos, features, per_state, l2, l2_state, gamma):
-    """(params) -> (negative mean log likelihood + penalty, gradient)."""
+    """(params) -> (negative mean log likelihood + penalty, gradient). Soft value iteration and
+    the forward pass run on the demos' layout: only the levels they visit, only the states an
+    episode can occupy at each time."""
+    gamma = DISCOUNT if gamma is None else float(gamma)
     f = features.shape[-1]
     emp_f = demos.feature_counts(features)
     emp_s = np.bincount(demos.state, minlength=mdp.n_states).astype(np.float64)
     n = demos.n_steps
+    lay = _layout(mdp, mdp.horizon, demos.time, demos.state)
+    feats = lay.gather(features)  # [F, A, n]
+    flat = feats.reshape(f, -1)
+    pi = _pi_buffers(lay)
+    lp = np.empty(n)
+    steps = _steps(lay, demos.time, demos.state, demos.action)
+    sources = _sources(lay, mdp, demos, gamma)
 
     def fun(params):
         theta, w = params[:f], params[f:]
-        reward = features @ theta
+        reward = np.tensordot(theta, feats, 1)
         if per_state:
-            reward = reward + w[:, None]
-        log_pi = soft_value_iteration(mdp, reward, gamma=gamma)
-        ll = log_likelihood(log_pi, demos)
-        visits = source_visits(mdp, log_pi, demos, gamma)  # [S, A]
-        grad_theta = emp_f + np.einsum("sa,saf->f", visits, features)
-        loss = -ll / n + 0.5 * l2 * theta @ theta
+            reward += w[lay.order]
+        _backward(lay, reward, gamma, pi=pi, demo=(*steps, lp))
+        visits = _forward(lay, pi.__getitem__, gamma, sources)  # [A, n]
+        grad_theta = emp_f + flat @ visits.ravel()
+        loss = -float(lp.sum()) / n + 0.5 * l2 * theta @ theta
         grad = [-grad_theta / n + l2 * theta]
         if per_state:
             loss += 0.5 * l2_state * w @ w
-            grad.append(-(emp_s + visits.sum(1)) / n + l2_state * w)
+            per = np.zeros(mdp.n_states)
+            per[lay.order] = visits.sum(0)
+            grad.append(-(emp_s + per) / n + l2_state * w)
+        fun.last = (params.copy(), lp.copy())
         return loss, np.concatenate(grad)
 
     return fun
+
+
+def _demo_log_probs(mdp, reward, gamma, *sets: Demos) -> list[np.ndarray]:
+    """float64[n] per demo set: log pi_t(a | s) of each step under the Boltzmann-rational
+    policy of `reward` (what `log_likelihood` reads off `soft_value_iteration`)."""
+    gamma = DISCOUNT if gamma is None else float(gamma)
+    if not sets:
+        return []
+    time_ = np.concatenate([d.time for d in sets])
+    state = np.concatenate([d.state for d in sets])
+    action = np.concatenate([d.action for d in sets])
+    lay = _layout(mdp, mdp.horizon, time_, state)
+    lp = np.empty(len(state))
+    _backward(lay, lay.gather(reward), gamma, demo=(*_steps(lay, time_, state, action), lp))
+    return np.split(lp, np.cumsum([d.n_steps for d in sets])[:-1])
 
 
 def mce_irl(
@@ -307,17 +497,22 @@ def mce_irl(
     theta = res.x[: len(names)]
     state_reward = res.x[len(names) :] if per_state else np.zeros(mdp.n_states)
     reward = features @ theta + state_reward[:, None]
-    log_pi = soft_value_iteration(mdp, reward, gamma=gamma)
+    held = heldout if heldout is not None and heldout.n_steps else None
+    if np.array_equal(getattr(fun, "last", (None,))[0], res.x):  # L-BFGS ends where it looked
+        lp = [fun.last[1], *_demo_log_probs(mdp, reward, gamma, *([held] if held else []))]
+    else:
+        lp = _demo_log_probs(mdp, reward, gamma, demos, *([held] if held else []))
     heldout_ll, heldout_episodes = float("nan"), np.zeros(0)
-    if heldout is not None and heldout.n_steps:
-        heldout_episodes = episode_log_likelihood(log_pi, heldout)
-        heldout_ll = float(heldout_episodes.sum()) / heldout.n_steps
+    if held is not None:
+        last = int(held.episode.max()) + 1
+        heldout_episodes = np.bincount(held.episode, weights=lp[1], minlength=last)
+        heldout_ll = float(heldout_episodes.sum()) / held.n_steps
     return IRLResult(
         feature_names=names,
         theta=theta,
         state_reward=state_reward,
         reward=reward,
-        train_ll=log_likelihood(log_pi, demos) / demos.n_steps,
+        train_ll=float(lp[0].sum()) / demos.n_steps,
         heldout_ll=heldout_ll,
         heldout_episode_ll=heldout_episodes,
         random_ll=-float(np.log(mdp.n_actions)),
