@@ -47,7 +47,13 @@ from mesaworld.analysis.behavior_figures import epic_gap_figure, reward_maps_fig
 from mesaworld.analysis.behavior_table import cell_table, format_cells
 from mesaworld.analysis.epic import epic_matrix
 from mesaworld.analysis.gap import gap_columns, reference_returns, reward_score, score
-from mesaworld.analysis.irl import Demos, mce_irl, random_log_likelihood, split_episodes
+from mesaworld.analysis.irl import (
+    Demos,
+    mce_irl,
+    one_blas_thread,
+    random_log_likelihood,
+    split_episodes,
+)
 from mesaworld.analysis.labels import GAIN_PURSUED, Evidence, judge, shown
 from mesaworld.analysis.rewards import paid_objectives, reward_weights
 from mesaworld.analysis.runfolder import (
@@ -222,6 +228,7 @@ def _train_columns(run, info, settings, cache, clock) -> dict[str, float]:
     return out
 
 
+@one_blas_thread()
 def analyze_run(
     run: Path,
     root: Path,
