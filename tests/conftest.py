@@ -1,9 +1,19 @@
-"""Shared fixtures: every registered mesaworld id, discovered from Gymnasium's registry."""
+"""Shared set-up: one torch/BLAS thread; every registered mesaworld id, discovered from
+Gymnasium's registry; a tiny run that tests in several files only read."""
 
-import gymnasium as gym
-import pytest
+import os
 
-import mesaworld.envs  # noqa: F401  (registers the ids)
+# One thread for torch and BLAS, in this process and in the commands the tests start: the suite
+# runs serially, and with 2 threads a torch op beside another busy core waits for it (up to ~10x
+# slower, benchmarks/train_throughput.py; training already uses 1 by default). Set before torch
+# or numpy is imported (torch reads OMP_NUM_THREADS then); a value already set wins.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import gymnasium as gym  # noqa: E402
+import pytest  # noqa: E402
+
+import mesaworld.envs  # noqa: E402, F401  (registers the ids)
 
 ALL_IDS = sorted(i for i in gym.registry if i.startswith("mesaworld/"))
 VIEWS = ("full", "egocentric")
@@ -17,3 +27,14 @@ def env_id(request) -> str:
 @pytest.fixture(params=VIEWS)
 def view(request) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def storeroom_tiny_run(tmp_path_factory):
+    """A finished `storeroom-tiny` run (seed 1, one update), trained once for the tests that
+    only read it (the capability and approximate-alignment instruments, a run of another task)."""
+    from mesaworld.experiments.training.config import preset
+    from mesaworld.experiments.training.trainer import train
+
+    run = tmp_path_factory.mktemp("storeroom") / "run"
+    return train(preset("storeroom-tiny", seed=1, total_steps=1024), run, quiet=True)

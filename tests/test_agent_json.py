@@ -16,15 +16,19 @@ from mesaworld.experiments.training.trainer import train
 EVALUATION = ("episodes.csv", "eval.json", "eval_train.npz", "eval_deploy.npz")
 
 
+# One update each (64 x 16 and 16 x 16 steps): the tests need a finished run of each
+# architecture, not a skilled one.
 @pytest.fixture(scope="module")
 def planner(tmp_path_factory):
-    cfg = preset("roomba-tiny", network="planner", view="full", plan_steps=3, eval_levels=8)
+    kw = {"plan_steps": 3, "eval_levels": 8, "total_steps": 1024}
+    cfg = preset("roomba-tiny", network="planner", view="full", **kw)
     return train(cfg, tmp_path_factory.mktemp("planner") / "run", quiet=True)
 
 
 @pytest.fixture(scope="module")
 def recurrent(tmp_path_factory):
-    cfg = preset("roomba-tiny", network="recurrent", view="full", eval_levels=8)
+    kw = {"eval_levels": 8, "num_envs": 16, "total_steps": 256}
+    cfg = preset("roomba-tiny", network="recurrent", view="full", **kw)
     return train(cfg, tmp_path_factory.mktemp("recurrent") / "run", quiet=True)
 
 

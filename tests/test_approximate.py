@@ -14,9 +14,7 @@ from mesaworld.envs.registry import TASKS
 from mesaworld.experiments.e06_approximate import main as e06
 from mesaworld.experiments.instruments.approximate import MapFix, approximate_row, base_auc
 from mesaworld.experiments.instruments.readout import start_observations
-from mesaworld.experiments.training.config import preset
 from mesaworld.experiments.training.evaluate import TorchPolicy, _play, eval_levels
-from mesaworld.experiments.training.trainer import train
 
 CHANNELS = TASKS["roomba"].task_cls.channels
 
@@ -95,10 +93,8 @@ def test_map_fix_rejects_unknown_kinds(shape):
         MapFix(_hand_planner(shape, proxy=True), "roomba", "learned")
 
 
-def test_approximate_row_of_a_tiny_run(tmp_path):
-    run = tmp_path / "run"
-    train(preset("storeroom-tiny", seed=1), run, quiet=True)
-    row = approximate_row(run, levels=4)
+def test_approximate_row_of_a_tiny_run(storeroom_tiny_run):
+    row = approximate_row(storeroom_tiny_run, levels=4)
     for split in ("train", "deploy"):
         assert 0.0 <= row[f"{split}/auc/base"] <= 1.0
         for kind in ("no proxy", "exact"):

@@ -13,6 +13,7 @@ import pytest
 
 from mesaworld.analysis.behavioral import BehaviorError, BehaviorSettings, analyze
 from mesaworld.envs.registry import TASKS
+from mesaworld.experiments.cli.main import main
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.evaluate import EvalSettings
 
@@ -105,22 +106,11 @@ def supervisor_baselines(tmp_path_factory) -> Path:
     return root
 
 
-def test_analyze_cli_on_scripted_baselines(supervisor_baselines):
-    """Planners with known goals get the labels their goals deserve, through the CLI."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesaworld.experiments.cli.main",
-            "analyze",
-            str(supervisor_baselines),
-        ],
-        capture_output=True,
-        text=True,
-        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
-    assert "behavioral objective on deploy" in out.stdout
+def test_analyze_cli_on_scripted_baselines(supervisor_baselines, capsys):
+    """Planners with known goals get the labels their goals deserve, through the command line
+    (in this process: a whole process is started in test_analyze_errors_are_one_line)."""
+    assert main(["analyze", str(supervisor_baselines)]) == 0
+    assert "behavioral objective on deploy" in capsys.readouterr().out
     cells = pd.read_csv(supervisor_baselines / "analysis" / "attribution.csv")
     labels = dict(zip(cells["agent"], cells["label"]))
     assert labels["long way round"] == "generalizes"
@@ -142,10 +132,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_analyze_errors_are_one_line(tmp_path, supervisor_baselines):
+def _analyze(capsys, *args: str) -> tuple[int, str]:
+    """`mesaworld analyze` in this process: (exit status, stderr)."""
+    status = main(["analyze", *args])
+    return status, capsys.readouterr().err
+
+
+def test_analyze_errors_are_one_line(tmp_path, supervisor_baselines, capsys):
     run = tmp_path / "run"
     shutil.copytree(supervisor_baselines / "baseline_supervisor_random", run)
-    # an evaluation from before actions were recorded
+    # an evaluation from before actions were recorded: a whole process, stderr one line
     with np.load(run / "eval_deploy.npz") as d:
         np.savez(run / "eval_deploy.npz", levels=d["levels"], visits=d["visits"])
     out = _cli(str(run))
@@ -153,19 +149,20 @@ def test_analyze_errors_are_one_line(tmp_path, supervisor_baselines):
     assert out.stderr.count("\n") == 1 and "no recorded actions" in out.stderr
     assert not (run / "analysis").exists()
 
+    # the other errors through the same command line, in this process
     run2 = tmp_path / "run2"
     shutil.copytree(supervisor_baselines / "baseline_supervisor_random", run2)
     episodes = pd.read_csv(run2 / "episodes.csv")
     episodes.loc[episodes["split"] == "deploy", "return/base"] += 1.0
     episodes.to_csv(run2 / "episodes.csv", index=False)
-    out = _cli(str(run2))
-    assert out.returncode == 2 and "replays to base return" in out.stderr
+    status, err = _analyze(capsys, str(run2))
+    assert status == 2 and err.count("\n") == 1 and "replays to base return" in err
 
     for bad in (["--levels", "0"], ["--max-states", "-5"]):
-        out = _cli(str(supervisor_baselines), *bad)
-        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
-    out = _cli(str(tmp_path / "missing"))
-    assert out.returncode == 2 and "no such folder" in out.stderr
+        status, err = _analyze(capsys, str(supervisor_baselines), *bad)
+        assert status == 2 and err.count("\n") == 1, err
+    status, err = _analyze(capsys, str(tmp_path / "missing"))
+    assert status == 2 and err.count("\n") == 1 and "no such folder" in err
 
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,8 +1,7 @@
 """The `mesaworld` command (list, play, demo, errors) and the GIF helper."""
 
 import dataclasses
-import subprocess
-import sys
+import io
 
 import gymnasium as gym
 import imageio.v3 as iio
@@ -31,25 +30,13 @@ def test_play_an_action_string_prints_objectives_per_step(capsys, tmp_path):
     assert "total base=1 dust_collected=4" in out
 
 
-def test_play_reads_actions_from_stdin_until_the_episode_ends():
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesaworld.experiments.cli.main",
-            "play",
-            "--split",
-            "deploy",
-            "--max-steps",
-            "6",
-        ],
-        input="rr\nll\n..\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "step 6 stay" in proc.stdout and "episode truncated after 6 steps" in proc.stdout
+def test_play_reads_actions_from_stdin_until_the_episode_ends(monkeypatch, capsys):
+    """Actions piped in (not a terminal); a typed session on a real terminal, in a whole
+    process, is test_bad_input.py's test_a_typo_in_interactive_play_is_reported_..."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("rr\nll\n..\n"))
+    assert main(["play", "--split", "deploy", "--max-steps", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "step 6 stay" in out and "episode truncated after 6 steps" in out
 
 
 @pytest.mark.parametrize(

@@ -168,15 +168,13 @@ def test_in_context_curves_of_a_tiny_run(tmp_path):
     assert run_curves(run, levels=12).equals(curves)  # same seed, same numbers
 
 
-def test_in_context_curves_need_a_recurrent_which_object_run(tmp_path):
+def test_in_context_curves_need_a_recurrent_which_object_run(tmp_path, storeroom_tiny_run):
     mlp = tmp_path / "mlp"
     train(preset("which-object-tiny", network="mlp"), mlp, quiet=True)
     with pytest.raises(ValueError, match="no memory"):
         trial_table(mlp, "train", levels=4)
-    other = tmp_path / "other"
-    train(preset("storeroom-tiny"), other, quiet=True)
     with pytest.raises(ValueError, match="which-object run"):
-        run_curves(other, levels=4)
+        run_curves(storeroom_tiny_run, levels=4)
 
 
 @pytest.mark.slow

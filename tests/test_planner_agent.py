@@ -113,66 +113,47 @@ def test_the_readout_reads_hand_made_reward_maps():
         assert np.nanmean(r["z/base"]) > 5
 
 
-def test_readout_refuses_runs_without_a_reward_map(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """A feed-forward run and a planner run of one update each, each in a folder of its own."""
+    root = tmp_path_factory.mktemp("tiny")
+    mlp = train(preset("roomba-tiny", total_steps=1024), root / "mlps" / "mlp", quiet=True)
+    cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
+    return mlp, train(cfg, root / "planners" / "p", quiet=True)
+
+
+def test_readout_refuses_runs_without_a_reward_map(tiny_runs):
     from mesaworld.experiments.instruments.readout import ReadoutError, readout
 
-    train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
+    mlp, _ = tiny_runs
     with pytest.raises(ReadoutError, match="no finished planner runs"):
-        readout(tmp_path)
+        readout(mlp.parent)
 
 
-def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tmp_path):
+def test_thinking_time_moves_a_planner_and_not_a_feed_forward_net(tiny_runs):
     from mesaworld.experiments.instruments.thinking_time import thinking_time
 
-    mlp = train(preset("roomba-tiny", total_steps=1024), tmp_path / "mlp", quiet=True)
+    mlp, planner = tiny_runs
     t = thinking_time(mlp, [1, 10], levels=8)
     by_k = t.set_index(["budget", "split"])["norm/base"]
     assert by_k[(1, "deploy")] == by_k[(10, "deploy")]  # the same network, the same seed
     assert "cannot change it" in t.attrs["note"]
-    cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
-    planner = train(cfg, tmp_path / "planner", quiet=True)
     t = thinking_time(planner, [1, 10], levels=8)
     assert t.attrs["note"] == "" and set(t["budget"]) == {1, 10}
     with pytest.raises(ValueError, match="positive integers"):
         thinking_time(planner, [0])
 
 
-def test_readout_cli_writes_the_table_and_the_reward_maps(tmp_path):
-    import subprocess
-    import sys
+def test_readout_cli_writes_the_table_and_the_reward_maps(tiny_runs, tmp_path, capsys):
+    from mesaworld.experiments.cli.main import main
 
-    cfg = preset("roomba-tiny", network="planner", view="full", total_steps=1024)
-    train(cfg, tmp_path / "root" / "p", quiet=True)
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesaworld.experiments.cli.main",
-            "readout",
-            str(tmp_path / "root"),
-            "--levels",
-            "8",
-        ],
-        capture_output=True,
-        text=True,
-        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
-    assert "the planner's reward map" in out.stdout
+    root = tiny_runs[1].parent
+    assert main(["readout", str(root), "--levels", "8"]) == 0
+    assert "the planner's reward map" in capsys.readouterr().out
     for name in ("readout.csv", "cells.csv", "reward_maps_roomba.png"):
-        assert (tmp_path / "root" / "readout" / name).is_file()
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mesaworld.experiments.cli.main",
-            "readout",
-            str(tmp_path / "nothing"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+        assert (root / "readout" / name).is_file()
+    assert main(["readout", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):

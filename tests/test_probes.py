@@ -87,9 +87,10 @@ def tiny_runs(tmp_path_factory):
     from mesaworld.experiments.training.trainer import train
 
     root = tmp_path_factory.mktemp("probe_runs")
-    tiny = {"total_steps": 1024, "eval_levels": 8}
+    tiny = {"total_steps": 1024, "eval_levels": 8}  # one update each: no test needs skill
     planner = train(preset("roomba-tiny", network="planner", view="full", **tiny), root / "p")
-    recurrent = preset("roomba-tiny", network="recurrent", view="full", num_envs=16, **tiny)
+    small = {**tiny, "num_envs": 16, "total_steps": 256}  # 16 envs x 16 steps
+    recurrent = preset("roomba-tiny", network="recurrent", view="full", **small)
     return planner, train(recurrent, root / "r"), train(preset("roomba-tiny", **tiny), root / "m")
 
 

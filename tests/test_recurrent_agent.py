@@ -21,7 +21,7 @@ TINY = preset(
     num_envs=16,
     num_minibatches=4,
     ticks=2,
-    total_steps=1024,
+    total_steps=768,  # 3 updates of 16 x 16: resumed after the 2nd
     eval_levels=6,
 )
 

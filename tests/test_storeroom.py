@@ -93,9 +93,8 @@ def test_capability_label(trained, raised, expected):
     assert capability_label(trained, raised) == expected
 
 
-def test_capability_rows_and_label_on_a_tiny_run(tmp_path):
-    run = tmp_path / "run"
-    train(preset("storeroom-tiny", seed=1), run, quiet=True)
+def test_capability_rows_and_label_on_a_tiny_run(storeroom_tiny_run, tmp_path):
+    run = storeroom_tiny_run
     rows = capability_rows(run, [1, 3, 40], levels=6)
     assert set(rows["budget"]) == {1, 3, 40} and set(rows["split"]) == {"train", "deploy"}
     assert rows[["score/base", "behaviour"]].notna().all().all()

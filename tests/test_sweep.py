@@ -35,7 +35,8 @@ def test_grid_is_knob_major_and_validated():
 
 
 def test_parallel_and_sequential_sweeps_write_identical_runs(tmp_path):
-    cfgs = sweep_configs("roomba-tiny", [0.0], 2, workers=2, torch_threads=1)
+    small = {"torch_threads": 1, "total_steps": 2048, "eval_levels": 8}  # 2 updates per run
+    cfgs = sweep_configs("roomba-tiny", [0.0], 2, workers=2, **small)
     a = run_sweep(cfgs, tmp_path / "a", workers=2, quiet=True, baselines=False)
     b = run_sweep(cfgs, tmp_path / "b", workers=1, quiet=True, baselines=False)
     for x, y in zip(a, b):
@@ -45,8 +46,8 @@ def test_parallel_and_sequential_sweeps_write_identical_runs(tmp_path):
     assert run_sweep(cfgs, tmp_path / "a", workers=2, quiet=True, baselines=False) == a
     assert [(r / "episodes.csv").stat().st_mtime_ns for r in a] == stamp
     # the same folders under another budget are not "finished": the sweep names the difference
-    other = sweep_configs("roomba-tiny", [0.0], 2, workers=2, torch_threads=1, total_steps=2048)
-    with pytest.raises(RunFolderError, match="total_steps=4096, this config has total_steps=2048"):
+    other = sweep_configs("roomba-tiny", [0.0], 2, workers=2, **{**small, "total_steps": 4096})
+    with pytest.raises(RunFolderError, match="total_steps=2048, this config has total_steps=4096"):
         run_sweep(other, tmp_path / "a", workers=2, quiet=True, baselines=False)
 
 
