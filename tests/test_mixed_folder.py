@@ -12,7 +12,6 @@ from mesaworld.experiments.training.config import preset
 from mesaworld.experiments.training.evaluate import EvalSettings
 from mesaworld.experiments.training.trainer import train
 
-
 PAIRS = (("roomba-tiny", "roomba"), ("cheese-maze", "cheese-maze"))
 
 

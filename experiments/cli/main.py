@@ -22,6 +22,7 @@ import argparse
 import sys
 
 import gymnasium as gym
+import torch
 
 from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
@@ -204,11 +205,17 @@ def _named_preset(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
+    # One torch thread for evaluation, probes and readouts, as for training (`--torch-threads`):
+    # a second thread is up to ~10x slower as soon as anything else uses a core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         return COMMANDS[args.command](args)
     except (CliError, LevelError, SweepError, ValueError, TypeError, OSError, gym.error.Error) as e:
         print(f"mesaworld: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        torch.set_num_threads(threads)  # main() is also called in-process (tests, notebooks)
 
 
 if __name__ == "__main__":
