@@ -20,8 +20,9 @@ Levels are taken in evaluation order until the state budget (`max_states`, defau
 spent; a level whose reachable state space alone exceeds what is left is skipped and counted
 (Roomba deploy levels with cans have 5k-175k states each). 60,000 is the budget of every Roomba
 result in the README; it holds all 20 levels of every task but the Roomba and the storeroom, and
-keeps one Roomba run's analysis to ~20 s (300,000, the old default, took 9 deploy levels and
-~1 min even with the fast solver). Raise `--max-states` for more Roomba or storeroom levels.
+keeps `mesaworld analyze` on one Roomba run to ~15 s on 2 cores (300,000, the old default: 9
+deploy levels, ~50 s, ~270 s before the fast solver). Raise `--max-states` for more Roomba or
+storeroom levels (`python benchmarks/irl_speed.py` times both).
 
 Progress goes to stderr (`analyze(quiet=False)`): on a terminal, a status line naming the run and
 the stage under way; everywhere, a line per finished run with its time per stage, the time

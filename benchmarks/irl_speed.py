@@ -75,9 +75,9 @@ def dense_reference():
 
 
 class Dense:
-    """Within `with Dense(ref):`, mce_irl and the gap run on the dense reference solver: the
-    objective, the final log likelihoods and the policies' visits (the pipeline before the fast
-    solver)."""
+    """Within `with Dense(ref):`, mce_irl and the gap run on the dense reference solver (the
+    objective, the final log likelihoods, the policies' visits) and OpenBLAS keeps its threads:
+    the pipeline before the fast solver."""
 
     def __init__(self, ref) -> None:
         def log_probs(mdp, reward, gamma, *sets):
@@ -88,6 +88,7 @@ class Dense:
             (irl, "_irl_objective", ref.dense_objective),
             (irl, "_demo_log_probs", log_probs),
             (gap, "policy_visits", ref.dense_policy_visits),
+            (irl, "_openblas", lambda: []),  # one_blas_thread() changes nothing
         ]
 
     def __enter__(self):

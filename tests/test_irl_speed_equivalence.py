@@ -6,6 +6,8 @@ and on exported Roomba levels. `benchmarks/irl_speed.py` times the two side by s
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 from scipy import optimize
 
 from mesaworld.analysis import attribution, irl
+from mesaworld.analysis.behavioral import BehaviorSettings, analyze
 from mesaworld.analysis.gap import reference_returns
 from mesaworld.analysis.irl import DISCOUNT, Demos
 from mesaworld.envs.gym_env import make_engine
@@ -341,3 +344,21 @@ def test_optimal_return_matches_optimal_values(seed):
     start = np.where(rng.random(mdp.n_states) < 0.3, rng.random(mdp.n_states), 0.0)
     want = optimal_values(mdp, reward) @ start
     assert irl.optimal_return(mdp, reward, start) == pytest.approx(want, rel=RTOL, abs=ATOL)
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def test_analyze_reports_progress_per_run(tmp_path, capsys):
+    """A line per finished run on stderr, with its time by stage, the time elapsed and the time
+    left; nothing there with `quiet`. (The timings ride along in `RunBehavior.seconds`.)"""
+    lava = Path(__file__).parent / "data" / "behavior" / "lava"
+    analyze(lava, BehaviorSettings(levels=4), out=tmp_path / "a")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    for i, line in enumerate(lines, 1):
+        pattern = rf"\[{i}/3\] lava_knob0_seed{i - 1}: [\d.]+ s \(.*\); elapsed .+, about .+ left"
+        assert re.fullmatch(pattern, line), line
+    assert lines[-1].endswith("about 0 s left")
+    analyze(lava, BehaviorSettings(levels=4), out=tmp_path / "b", quiet=True)
+    assert capsys.readouterr() == ("", "")
