@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesaworld.analysis import gap, irl
+from mesaworld.analysis import gap, irl, soft_vi
 from mesaworld.analysis.behavioral import BehaviorSettings, ExportCache, StageClock, analyze_run
 from mesaworld.analysis.epic import epic_distance
 from mesaworld.analysis.irl import (
@@ -88,7 +88,7 @@ class Dense:
             (irl, "_irl_objective", ref.dense_objective),
             (irl, "_demo_log_probs", log_probs),
             (gap, "policy_visits", ref.dense_policy_visits),
-            (irl, "_openblas", lambda: []),  # one_blas_thread() changes nothing
+            (soft_vi, "_openblas", lambda: []),  # one_blas_thread() changes nothing
         ]
 
     def __enter__(self):
