@@ -40,7 +40,7 @@ from mesaworld.experiments.training.evaluate import EvalSettings, evaluate_run
 from mesaworld.experiments.training.trainer import train
 
 
-def _preset_help() -> str:
+def preset_help() -> str:
     return ", ".join(presets())
 
 
@@ -67,7 +67,7 @@ def add_train_parser(sub, shown: TrainConfig | None = None) -> None:
         help="train PPO from a preset; writes a run folder",
         description="Train PPO on a task's train split, then evaluate on train and deploy levels.",
     )
-    p.add_argument("preset", help=f"named config: {_preset_help()}")
+    p.add_argument("preset", help=f"named config: {preset_help()}")
     p.add_argument(
         "--out", default=None, help="run folder (default: <root>/<preset>_knob<k>_seed<s>)"
     )
@@ -103,10 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg.require_memory()
     run_dir = Path(args.out) if args.out else cfg.default_run_dir(args.root)
     if not args.out:
-        _check_folder(Path(args.root), "--root", "folder")
-    _check_folder(run_dir, "--out" if args.out else "", "run folder")
+        check_folder(Path(args.root), "--root", "folder")
+    check_folder(run_dir, "--out" if args.out else "", "run folder")
     if args.resume or not has_content(run_dir):  # (else train refuses it: one line, no note)
-        _say_rounded(args.cfg_total_steps, cfg)
+        say_rounded(args.cfg_total_steps, cfg)
     if not args.quiet:
         print(
             f"training {cfg.preset} (knob {cfg.train_knob:g}, seed {cfg.seed}, "
@@ -137,7 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.levels is not None and args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
     run = Path(args.run)
-    _check_folder(run, "", "run folder")
+    check_folder(run, "", "run folder")
     if not run.is_dir():
         raise ConfigError(f"no such run folder: {run}")
     evaluate_run(run, levels=args.levels, eval_seed=args.eval_seed, greedy=args.greedy)
@@ -211,7 +211,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_folder(path: Path, flag: str, noun: str) -> None:
+def check_folder(path: Path, flag: str, noun: str) -> None:
     """Refuse, before any work, a folder argument that is a file, a broken link or a link loop
     (or lies below one): one line naming the argument and the problem."""
     problem = folder_problem(path, f"{flag} {path}" if flag else None, noun)
@@ -219,7 +219,7 @@ def _check_folder(path: Path, flag: str, noun: str) -> None:
         raise ConfigError(problem)
 
 
-def _say_rounded(requested: str | None, cfg: TrainConfig) -> None:
+def say_rounded(requested: str | None, cfg: TrainConfig) -> None:
     """A --total-steps that is not whole updates trains fewer steps (the config rounds it down):
     one line on stderr saying what trains instead."""
     if requested is None:
@@ -269,14 +269,14 @@ def cmd_demo(args: argparse.Namespace, preset_name: str | None = None) -> int:
     demo_preset = preset_name or spec.demo_preset
     start = time.perf_counter()
     out = Path(args.out)
-    _check_folder(out, "--out", "folder")
+    check_folder(out, "--out", "folder")
     overrides = {"seed": args.seed}
     if args.total_steps is not None:
         overrides["total_steps"] = parse_value("--total-steps", "int", args.total_steps)
     if args.torch_threads is not None:
         overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     base = preset(demo_preset, **overrides)
-    _say_rounded(args.total_steps, base)
+    say_rounded(args.total_steps, base)
     knobs = [base.train_knob] if args.knobs is None else args.knobs.split(",")
     configs = [preset(demo_preset, knob=parse_value("--knobs", "float", str(k)), **overrides)
                for k in knobs]  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 from mesaworld.analysis.figures import plot_all
 from mesaworld.analysis.runfolder import FIGURES
 from mesaworld.envs.registry import TASKS
-from mesaworld.experiments.cli.commands import _check_folder, _preset_help, _say_rounded
+from mesaworld.experiments.cli.commands import check_folder, preset_help, say_rounded
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, parse_value, preset
 from mesaworld.experiments.training.evaluate import EvalSettings
@@ -29,7 +29,7 @@ def add_baselines_parser(sub) -> None:
 def cmd_baselines(args: argparse.Namespace) -> int:
     if args.levels < 1:
         raise ConfigError(f"--levels: must be at least 1, got {args.levels}")
-    _check_folder(Path(args.root), "--root", "folder")
+    check_folder(Path(args.root), "--root", "folder")
     for folder in write_baselines(args.task, args.root, EvalSettings(args.eval_seed, args.levels)):
         print(folder)
     return 0
@@ -42,7 +42,7 @@ def add_sweep_parser(sub) -> None:
         description="Train every (knob, seed) run of a preset that is not finished yet under --out "
         "(run it again after an interruption: finished runs are kept, interrupted ones resume).",
     )
-    p.add_argument("preset", help=f"named config: {_preset_help()}")
+    p.add_argument("preset", help=f"named config: {preset_help()}")
     p.add_argument(
         "--knob", default=None, help="comma-separated knob values (default: the preset's)"
     )
@@ -86,8 +86,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides["torch_threads"] = parse_value("--torch-threads", "int", args.torch_threads)
     configs = sweep_configs(args.preset, knobs, args.seeds, args.workers, **overrides)
     root = Path(args.out or f"runs/sweep_{args.preset}")
-    _check_folder(root, "--out" if args.out else "", "sweep folder")
-    _say_rounded(args.total_steps, configs[0])
+    check_folder(root, "--out" if args.out else "", "sweep folder")
+    say_rounded(args.total_steps, configs[0])
     run_sweep(
         configs,
         root,
