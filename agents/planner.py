@@ -22,31 +22,69 @@ normalized (`mesaworld.experiments.instruments.readout`).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mesaworld.agents.architecture import Architecture, Option
 from mesaworld.agents.sampling import act
 
 WIDTH = 32
+# Run the reward net's convolutions channels-last: faster in oneDNN on these small grids, the
+# same function up to float rounding (~1e-6 on the logits). False: NCHW, whose forward pass is
+# bit-identical to the plain NCHW computation (the planner's before the speedups).
+CHANNELS_LAST = True
+MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left; the 5th action stays
 
 
 def neighbours(x: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """float[B, H, W] per-cell values -> float[B, 5, H, W]: the value of the cell each action
     (up, right, down, left, stay) leads to from every cell; a move into an obstacle or off the
     grid stays put. `free` float[B, H, W] is 1 on passable cells."""
-    h, w = x.shape[-2:]
-    px, pf = F.pad(x, (1, 1, 1, 1)), F.pad(free, (1, 1, 1, 1))  # off-grid: not free
-    out = []
-    for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1)):
-        tx = px[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-        tf = pf[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-        out.append(torch.where(tf > 0, tx, x))
-    out.append(x)
-    return torch.stack(out, 1)
+    b, h, w = x.shape
+    return x.reshape(b, h * w).gather(1, sources(free)).view(b, 5, h, w)
+
+
+@functools.cache
+def _moves(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target long[4, h*w], inside bool[4, h*w], here long[h*w]) on an h x w grid: the flat
+    cell each move reaches from every cell, whether that is on the grid, and the cell itself."""
+    here = torch.arange(h * w)
+    row, col = here // w, here % w
+    target, inside = [], []
+    for dr, dc in MOVES:
+        r, c = row + dr, col + dc
+        ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        target.append(torch.where(ok, r * w + c, here))
+        inside.append(ok)
+    return torch.stack(target), torch.stack(inside), here
+
+
+def sources(free: torch.Tensor) -> torch.Tensor:
+    """long[B, 5 * H * W]: at a * H * W + s, the flat cell that action a (up, right, down, left,
+    stay) leads to from cell s (s itself for a move into an obstacle or off the grid). Computed
+    once per forward pass; every step of value iteration is then one gather and one max."""
+    b, h, w = free.shape
+    target, inside, here = _moves(h, w)
+    passable = free.reshape(b, h * w) > 0
+    idx = torch.where(passable[:, target] & inside, target, here)  # [B, 4, H*W]
+    return torch.cat([idx, here.expand(b, 1, h * w)], 1).view(b, 5 * h * w)
+
+
+def _best(u: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """One step's V(s) = max_a u(src[a, s]) for u float[B, n], src long[B, 5n] (`sources`).
+    With gradients, max(dim): all of the gradient goes to the first maximal action's cell.
+    Without, a chain of maximum (the same numbers, ~4x faster than max(dim)'s CPU kernel)."""
+    b, n = u.shape
+    cand = u.gather(1, src).view(b, 5, n)
+    if torch.is_grad_enabled() and u.requires_grad:
+        return cand.max(1).values
+    best = cand[:, 0]
+    for a in range(1, 5):
+        best = torch.maximum(best, cand[:, a])
+    return best
 
 
 def value_iteration(
@@ -54,12 +92,30 @@ def value_iteration(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(Q float[B, 5, H, W], V float[B, H, W]) after `steps` of value iteration on the per-cell
     reward float[B, H, W] (module docstring)."""
-    value = torch.zeros_like(reward)
-    q = neighbours(reward, free)
-    for _ in range(steps):
-        q = neighbours(reward + gamma * value, free)
-        value = q.max(1).values
-    return q, value
+    b, h, w = reward.shape
+    src, flat = sources(free), reward.reshape(b, h * w)
+    value = torch.zeros_like(flat)
+    for _ in range(steps - 1):
+        value = _best(flat + gamma * value, src)
+    q = (flat + gamma * value if steps > 0 else flat).gather(1, src).view(b, 5, h, w)
+    return q, (q.max(1).values if steps > 0 else value.view(b, h, w))
+
+
+def plan_at(
+    reward: torch.Tensor, free: torch.Tensor, where: torch.Tensor, steps: int, gamma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`value_iteration` read at one cell per row, `where` long[B] (flat): (Q float[B, 5],
+    V float[B, 1]) there, the same numbers. The last step is computed at that cell only."""
+    b, h, w = reward.shape
+    src, flat = sources(free), reward.reshape(b, h * w)
+    cells = src.view(b, 5, h * w).gather(2, where.view(b, 1, 1).expand(b, 5, 1)).view(b, 5)
+    if steps < 1:
+        return flat.gather(1, cells), torch.zeros_like(flat[:, :1])
+    value = torch.zeros_like(flat)
+    for _ in range(steps - 1):
+        value = _best(flat + gamma * value, src)
+    q = (flat + gamma * value).gather(1, cells)
+    return q, q.max(1, keepdim=True).values
 
 
 def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
@@ -110,23 +166,32 @@ class PlannerAgent(nn.Module):
         cols = torch.linspace(0, 1, w).view(1, 1, 1, w).expand(b, 1, h, w)
         return torch.cat([x, rows, cols], 1)
 
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self._inputs(obs)
+        return self.features(
+            x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST else x
+        )
+
     def reward_map(self, obs: torch.Tensor) -> torch.Tensor:
         """float[B, H, W]: the learned per-cell reward, the mesa-objective."""
-        return self.reward_head(self.features(self._inputs(obs))).squeeze(1)
+        return self.reward_head(self._features(obs)).squeeze(1)
 
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = obs.float()
-        feats = self.features(self._inputs(obs))
+        feats = self._features(obs)
+        # The mean as CPU mean computes it (sum, then divide) so that its gradient is a
+        # broadcast, not a full NCHW tensor; and before the reward head, so that autograd meets
+        # the head's channels-last gradient first and adds this one to it (the other order
+        # makes the sum NCHW and the ReLU backward ~20x slower).
+        pooled = feats.sum((2, 3)) / (feats.shape[2] * feats.shape[3])
         reward = self.reward_head(feats).squeeze(1)
         if self.reward_edit is not None:
             reward = self.reward_edit(reward)
-        free = 1.0 - obs[:, self.obstacle]
-        q, value = value_iteration(reward, free, self.plan_steps, self.plan_gamma)
         b = obs.shape[0]
         where = obs[:, self.agent_channel].reshape(b, -1).argmax(1)
-        q_here = q.reshape(b, 5, -1).gather(2, where.view(b, 1, 1).expand(b, 5, 1)).squeeze(2)
-        v_here = value.reshape(b, -1).gather(1, where.view(b, 1))
-        pooled = feats.mean((2, 3))
+        q_here, v_here = plan_at(
+            reward, 1.0 - obs[:, self.obstacle], where, self.plan_steps, self.plan_gamma
+        )
         logits = self.log_beta.exp() * q_here
         return logits, self.critic(torch.cat([q_here, v_here, pooled], 1)).squeeze(-1)
 

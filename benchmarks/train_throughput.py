@@ -3,13 +3,23 @@ and our default settings alone, beside a busy core and beside a second training.
 
     python benchmarks/train_throughput.py            # ~3 min
     python benchmarks/train_throughput.py --quick    # fewer steps
-    python benchmarks/train_throughput.py --networks # only the network rows (~2 min)
+    python benchmarks/train_throughput.py --networks # only the network rows (~5 min)
+    python benchmarks/train_throughput.py --options  # what architecture options would buy (~15 min)
 
 The network rows: training env-steps/s of the planning agent (roomba-planner: K = 10 steps of
 value iteration) and the recurrent agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP
-PPO (roomba), same run, same step count; and one forward pass at a batch of 256 Roomba
-observations (median of 30, 1 torch thread): the planner's reward net + value iteration, the
-recurrent agent's step, the plain MLP.
+PPO (roomba), same run, same step count, the three trained in turn `--reps` times (median; the
+ratio to the MLP is the median of each round's ratio, so load that comes and goes cancels); one
+forward pass at a batch of 256 Roomba observations (median of 30, 1 torch thread): the
+planner's reward net + value iteration, the recurrent agent's step, the plain MLP; and our MLP
+PPO against Stable-Baselines3 PPO (below; a line saying what is missing without the `bench`
+extra).
+
+The option rows (`--options`): each preset's training env-steps/s with one thing changed that
+the defaults do NOT do (a narrower reward net, a cheaper layer, fewer or larger minibatches,
+fewer ticks, two threads), the variants trained in turn `--reps` times, each as the median and
+the median ratio to the unchanged preset. Nothing here changes a default; the variants are
+built in this process only (a swapped architecture row).
 
 The "busy machine" rows: the same training with 1 torch thread (the default) and with 2, first
 alone, then while a plain `while True: pass` process holds one core, then while a second copy of
@@ -27,10 +37,13 @@ Env-steps per second of whole PPO training (rollouts + updates), wall clock:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -40,23 +53,30 @@ from mesaworld.experiments.training.config import preset
 from mesaworld.experiments.training.trainer import train
 
 
-def ours(preset_name: str, steps: int, threads: int | None = None) -> float:
+def ours(preset_name: str, steps: int, threads: int | None = None, **overrides) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         extra = {} if threads is None else {"torch_threads": threads}
-        cfg = preset(preset_name, total_steps=steps, eval_levels=8, **extra)
+        cfg = preset(preset_name, total_steps=steps, eval_levels=8, **extra, **overrides)
         run = train(cfg, Path(tmp) / "run", quiet=True)
         log = pd.read_csv(run / "train_log.csv")
         return float(log["global_step"].iloc[-1] / log["time/seconds"].iloc[-1])
 
 
+def sb3_missing() -> list[str]:
+    """The peer's packages (the `bench` extra) that are not installed."""
+    import importlib.util
+
+    return [m for m in ("stable_baselines3", "minigrid") if importlib.util.find_spec(m) is None]
+
+
 def sb3_minigrid(steps: int) -> float | None:
-    try:
-        import minigrid  # noqa: F401  (registers MiniGrid ids)
-        from minigrid.wrappers import ImgObsWrapper
-        from stable_baselines3 import PPO
-        from stable_baselines3.common.env_util import make_vec_env
-    except ImportError:
+    if sb3_missing():
         return None
+    import minigrid  # noqa: F401  (registers MiniGrid ids)
+    from minigrid.wrappers import ImgObsWrapper
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
     vec = make_vec_env("MiniGrid-Empty-8x8-v0", n_envs=8, seed=0, wrapper_class=ImgObsWrapper)
     model = PPO(
         "MlpPolicy",
@@ -141,22 +161,142 @@ def forward_ms(network: str, batch: int = 256, reps: int = 30) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def network_table(steps: int) -> None:
-    print(f"\nnetworks on the Roomba: training env-steps/s ({steps:,} steps each, 1 torch thread)"
-          " and one forward pass at B=256")  # fmt: skip
+def sb3_skipped() -> str:
+    return f"skipped, not installed: {' and '.join(sb3_missing())} (pip install -e '.[bench]')"
+
+
+NETWORKS = (("mlp", "roomba"), ("planner", "roomba-planner"), ("recurrent", "roomba-recurrent"))
+
+
+def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
+    print(f"\nnetworks on the Roomba: training env-steps/s ({steps:,} steps each, 1 torch thread,"
+          f" the three in turn, {reps} rounds, medians) and one forward pass at B=256")  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    rows = {}
-    for network, name in (("mlp", "roomba"), ("planner", "roomba-planner"),
-                          ("recurrent", "roomba-recurrent")):  # fmt: skip
-        rows[network] = (ours(name, steps), forward_ms(network))
+    rates: dict[str, list[float]] = {network: [] for network, _ in NETWORKS}
+    for _ in range(reps):
+        for network, name in NETWORKS:
+            rates[network].append(ours(name, steps))
+    ms = {network: forward_ms(network) for network, _ in NETWORKS}
     torch.set_num_threads(threads)
-    base_rate, base_ms = rows["mlp"]
     print(f"{'network':12} {'env-steps/s':>12} {'vs MLP':>8} {'forward ms':>11} {'vs MLP':>8}")
-    for network, (rate, ms) in rows.items():
+    for network, _ in NETWORKS:
+        ratio = statistics.median(r / m for r, m in zip(rates[network], rates["mlp"]))
         print(
-            f"{network:12} {rate:12,.0f} {rate / base_rate:7.2f}x {ms:11.2f} {ms / base_ms:7.1f}x"
+            f"{network:12} {statistics.median(rates[network]):12,.0f} {ratio:7.2f}x "
+            f"{ms[network]:11.2f} {ms[network] / ms['mlp']:7.1f}x"
         )
+    peer = sb3_minigrid(peer_steps)
+    if peer is None:
+        print(f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8: {sb3_skipped()}")
+    else:
+        mlp = statistics.median(rates["mlp"])
+        print(
+            f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8 (8 envs, {peer:,.0f} env-steps/s, "
+            f"{peer_steps:,} steps): {mlp / peer:.1f}x"
+        )
+
+
+@contextmanager
+def variant_row(network: str, edit=None, width: int | None = None):
+    """Within the block, `network` builds with `edit(agent)` applied after construction and/or
+    the planner's reward-net WIDTH replaced (training, checkpoint and evaluation all build
+    through the row). Restored on exit; nothing on disk changes."""
+    from mesaworld.agents import planner, registry
+
+    row = registry.ARCHITECTURES[network]
+
+    def build(*args, **kwargs):
+        saved = planner.WIDTH
+        planner.WIDTH = width or saved
+        try:
+            agent = row.build(*args, **kwargs)
+        finally:
+            planner.WIDTH = saved
+        if edit is not None:
+            edit(agent)
+        return agent
+
+    registry.ARCHITECTURES[network] = dataclasses.replace(row, build=build)
+    try:
+        yield
+    finally:
+        registry.ARCHITECTURES[network] = row
+
+
+def _planner_first_layer_16(agent) -> None:
+    from mesaworld.agents.planner import _conv
+
+    agent.features[0] = _conv(agent.features[0].in_channels, 16, 3)
+    agent.features[2] = _conv(16, agent.features[2].out_channels, 3)
+
+
+def _planner_second_conv_1x1(agent) -> None:
+    from mesaworld.agents.planner import _conv
+
+    agent.features[2] = _conv(agent.features[2].in_channels, agent.features[2].out_channels, 1)
+
+
+@contextmanager
+def _planner_nchw():
+    from mesaworld.agents import planner
+
+    planner.CHANNELS_LAST = False
+    try:
+        yield
+    finally:
+        planner.CHANNELS_LAST = True
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+# (label, preset overrides, context that builds the variant); the first row of each is the
+# unchanged preset.
+OPTIONS = {
+    "roomba-planner": (
+        ("as is (K = 10, reward net 32 wide)", {}, _nothing),
+        ("reward net 16 wide", {}, lambda: variant_row("planner", width=16)),
+        ("reward net 24 wide", {}, lambda: variant_row("planner", width=24)),
+        ("first layer 16 wide (second 32)", {},
+         lambda: variant_row("planner", _planner_first_layer_16)),
+        ("second conv 1x1 (was 3x3)", {}, lambda: variant_row("planner", _planner_second_conv_1x1)),
+        ("update_epochs 1 (was 2)", {"update_epochs": 1}, _nothing),
+        ("num_minibatches 4 (was 8)", {"num_minibatches": 4}, _nothing),
+        ("plan_steps 5 (was 10)", {"plan_steps": 5}, _nothing),
+        ("NCHW convolutions (bit-identical forward)", {}, _planner_nchw),
+        ("torch_threads 2 (was 1)", {"torch_threads": 2}, _nothing),
+    ),
+    "roomba-recurrent": (
+        ("as is (2 ticks, 8 channels)", {}, _nothing),
+        ("ticks 1 (was 2)", {"ticks": 1}, _nothing),
+        ("update_epochs 1 (was 2)", {"update_epochs": 1}, _nothing),
+        ("num_minibatches 4 (was 8)", {"num_minibatches": 4}, _nothing),
+        ("num_minibatches 2 (was 8)", {"num_minibatches": 2}, _nothing),
+        ("torch_threads 2 (was 1)", {"torch_threads": 2}, _nothing),
+    ),
+}  # fmt: skip
+
+
+def options_table(steps: dict[str, int], reps: int) -> None:
+    """What each option would buy, measured (module docstring); defaults untouched."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for name, options in OPTIONS.items():
+        print(f"\n{name}: training env-steps/s with one thing changed ({steps[name]:,} steps, "
+              f"the variants in turn, {reps} rounds, medians; NOT the defaults)")  # fmt: skip
+        rates: list[list[float]] = [[] for _ in options]
+        for _ in range(reps):
+            for i, (_, overrides, context) in enumerate(options):
+                with context():
+                    rates[i].append(ours(name, steps[name], **overrides))
+        print(f"{'variant':44} {'env-steps/s':>12} {'vs as is':>9}")
+        for (label, _, _), r in zip(options, rates):
+            ratio = statistics.median(a / b for a, b in zip(r, rates[0]))
+            print(f"{label:44} {statistics.median(r):12,.0f} {ratio:8.2f}x")
+    torch.set_num_threads(threads)
 
 
 def main() -> None:
@@ -164,9 +304,15 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer steps")
     p.add_argument("--preset", default="roomba", help="our config")
     p.add_argument("--networks", action="store_true", help="only the network rows")
+    p.add_argument("--options", action="store_true", help="only the architecture-option rows")
+    p.add_argument("--reps", type=int, default=3, help="rounds of the network/option rows")
     args = p.parse_args()
     if args.networks:
-        network_table(32_768 if args.quick else 65_536)
+        network_table(32_768 if args.quick else 65_536, args.reps)
+        return
+    if args.options:
+        planner, recurrent = (16_384, 8_192) if args.quick else (32_768, 16_384)
+        options_table({"roomba-planner": planner, "roomba-recurrent": recurrent}, args.reps)
         return
     ours_steps = 200_000 if args.quick else 600_000
     peer_steps = 16_384 if args.quick else 49_152
@@ -179,7 +325,7 @@ def main() -> None:
     torch.set_num_threads(threads)
     peer = sb3_minigrid(peer_steps)
     if peer is None:
-        print(f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} skipped: pip install -e '.[bench]'")
+        print(f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} {sb3_skipped()}")
     else:
         print(
             f"{'SB3 PPO on MiniGrid-Empty-8x8 (8 envs)':48} {peer:10,.0f} env-steps/s  "
@@ -187,7 +333,7 @@ def main() -> None:
         )
         print(f"ratio: {ours_rate / peer:.1f}x")
     busy_table(args.preset, 100_000 if args.quick else 200_000)
-    network_table(32_768 if args.quick else 65_536)
+    network_table(32_768 if args.quick else 65_536, args.reps)
 
 
 if __name__ == "__main__":
