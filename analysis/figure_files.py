@@ -1,17 +1,111 @@
-"""Saving figures: png + pdf, each written atomically (the run folder's writer)."""
+"""Saving figures: png + pdf, each written atomically (the run folder's writer), and checked for
+legibility first (`legibility_problems`): a figure is read alone, so it must say what it shows.
+
+A figure that fails the check is still saved, with a `FigureLegibilityWarning` naming each
+problem; the test suite turns that warning into an error, so no figure of the project's own
+can fail it unnoticed.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.collections import PolyCollection
+from matplotlib.container import ErrorbarContainer
+from matplotlib.image import AxesImage
 
 from mesaworld.analysis.runfolder import atomic_write_bytes
+
+# "n = 5", "n=200 levels", "5 seeds", "one run", "per seed": how many the figure rests on.
+COUNT = re.compile(
+    r"\bn\s*=\s*\d|\b\d+\s+(seeds?|runs?|levels?|episodes?|agents?)\b|\b(one|single)\s+"
+    r"(seed|run|level|episode|agent)\b",
+    re.I,
+)
+# What an interval drawn on the figure is.
+INTERVAL = re.compile(r"interval|bootstrap|\bCI\b|\d+\s*%|\bs\.?d\.?\b|std|range|min.max", re.I)
+
+
+class FigureLegibilityWarning(UserWarning):
+    """A figure that would not stand alone (see `legibility_problems`)."""
+
+
+def _texts(fig) -> list[str]:
+    out = [t.get_text() for t in fig.texts]
+    if getattr(fig, "_suptitle", None) is not None:
+        out.append(fig._suptitle.get_text())
+    for ax in fig.axes:
+        out += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        out += [ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.texts]
+        legend = ax.get_legend()
+        if legend is not None:
+            out += [t.get_text() for t in legend.get_texts()]
+            if legend.get_title() is not None:
+                out.append(legend.get_title().get_text())
+    return [t for t in out if t]
+
+
+def _is_colorbar(ax) -> bool:
+    return hasattr(ax, "_colorbar") or ax.get_label() == "<colorbar>"
+
+
+def _has_interval(ax) -> bool:
+    if any(isinstance(c, ErrorbarContainer) for c in ax.containers):
+        return True
+    return any(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+def legibility_problems(fig) -> list[str]:
+    """What keeps `fig` from being read without the text around it, one line each (empty: none).
+
+    Every axes that draws data has an x and a y label, or is a map (an image, axes switched
+    off); every image has a colour bar (its own, or one it shares with images of the same
+    colour map and range); images of one colour map share one range; the figure's text says
+    how many it rests on (n = ..., "5 seeds", "one run"); and where intervals are drawn (error
+    bars, bands), the text names them.
+    """
+    problems = []
+    images = [im for ax in fig.axes for im in ax.images if isinstance(im, AxesImage)]
+    with_bar = {(im.get_cmap().name, tuple(im.get_clim())) for im in images if im.colorbar}
+    scales: dict[str, set] = {}
+    for im in images:
+        key = (im.get_cmap().name, tuple(im.get_clim()))
+        scales.setdefault(key[0], set()).add(key[1])
+        if key not in with_bar:
+            problems.append(f"image in axes {im.axes.get_title()!r} has no colour bar")
+    for cmap, clims in scales.items():
+        if len(clims) > 1:
+            problems.append(f"images in colour map {cmap!r} use {len(clims)} different ranges")
+    intervals = False
+    for i, ax in enumerate(fig.axes):
+        if _is_colorbar(ax) or not ax.get_visible():
+            continue
+        draws = ax.lines or ax.patches or ax.collections or ax.containers
+        if ax.images or not draws or not ax.axison:
+            continue
+        name = ax.get_title() or f"axes {i}"
+        if not ax.get_xlabel().strip():
+            problems.append(f"{name!r}: no x label")
+        if not ax.get_ylabel().strip():
+            problems.append(f"{name!r}: no y label")
+        intervals = intervals or _has_interval(ax)
+    text = "\n".join(_texts(fig))
+    if not COUNT.search(text):
+        problems.append("no count: say n (seeds, runs, levels) in a title, label or legend")
+    if intervals and not INTERVAL.search(text):
+        problems.append("intervals drawn but not named (e.g. '95% t-interval over seeds')")
+    return problems
 
 
 def save_figure(fig, path: Path) -> list[Path]:
     path = Path(path)
+    for problem in legibility_problems(fig):
+        warnings.warn(f"{path.name}: {problem}", FigureLegibilityWarning, stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for ext in (".png", ".pdf"):
