@@ -182,14 +182,21 @@ class Task:
         else:
             s.obs[s.rows, slot, cells] = values
 
-    def fill(self, s: State, channel: str, values: np.ndarray) -> None:
-        """Set `channel` in every cell of env b to values[b]."""
+    def fill(
+        self, s: State, channel: str, values: np.ndarray, rows: np.ndarray | None = None
+    ) -> None:
+        """Set `channel` in every cell of env b to values[b]; with `rows` (int64[n]), only in
+        those envs (values[n]): the others are left as they are."""
         slot = self._slot[channel]
+        if slot is None:
+            return
+        if rows is None:
+            rows = slice(None)
         if self._ego:
             h, w, r = *self.shape, self._r
-            s.obs[:, r : r + h, r : r + w, slot] = values[:, None, None]
+            s.obs[rows, r : r + h, r : r + w, slot] = values[:, None, None]
         else:
-            s.obs[:, slot] = values[:, None]
+            s.obs[rows, slot] = values[:, None]
 
     # --- dynamics -----------------------------------------------------------------------------
     def move(self, s: State, actions: np.ndarray) -> np.ndarray:

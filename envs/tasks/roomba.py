@@ -225,7 +225,11 @@ class Roomba(Task):
         s.bin += taken
         s.floor_left -= take_floor
         self.write(s, "dust", p, floor + can - taken > 0)
-        self.fill(s, "bin_space", np.minimum(s.capacity - s.bin, _U8_MAX))
+        # Only the bins that changed: the channel of every other env is already current.
+        changed = np.flatnonzero(taken)
+        if len(changed):
+            space_left = np.minimum(s.capacity[changed] - s.bin[changed], _U8_MAX)
+            self.fill(s, "bin_space", space_left, changed)
         # A can counts as emptied on the step its last dust leaves it.
         measures = ((take_can > 0) & (take_can == can)).astype(np.float32)[None]
         return objectives, measures, s.floor_left == 0
