@@ -4,6 +4,10 @@ legibility first (`legibility_problems`): a figure is read alone, so it must say
 A figure that fails the check is still saved, with a `FigureLegibilityWarning` naming each
 problem; the test suite turns that warning into an error, so no figure of the project's own
 can fail it unnoticed.
+
+Two helpers keep bar charts honest: `interval_errors` (error bars clipped to the quantity's
+possible range) and `mark_bars` ("n/a" for a missing value, never a bar of height 0; "0" on a
+bar too short to see).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.image import AxesImage
@@ -64,13 +69,19 @@ def legibility_problems(fig) -> list[str]:
     """What keeps `fig` from being read without the text around it, one line each (empty: none).
 
     Every axes that draws data has an x and a y label, or is a map (an image, axes switched
-    off); every image has a colour bar (its own, or one it shares with images of the same
+    off); every image of values (not an RGB picture) has a colour bar (its own, or one it shares with images of the same
     colour map and range); images of one colour map share one range; the figure's text says
     how many it rests on (n = ..., "5 seeds", "one run"); and where intervals are drawn (error
     bars, bands), the text names them.
     """
     problems = []
-    images = [im for ax in fig.axes for im in ax.images if isinstance(im, AxesImage)]
+    # Images of values in a colour map; an RGB(A) picture (a rendered level) has no scale.
+    images = [
+        im
+        for ax in fig.axes
+        for im in ax.images
+        if isinstance(im, AxesImage) and np.ndim(im.get_array()) == 2
+    ]
     with_bar = {(im.get_cmap().name, tuple(im.get_clim())) for im in images if im.colorbar}
     scales: dict[str, set] = {}
     for im in images:
@@ -100,6 +111,28 @@ def legibility_problems(fig) -> list[str]:
     if intervals and not INTERVAL.search(text):
         problems.append("intervals drawn but not named (e.g. '95% t-interval over seeds')")
     return problems
+
+
+def interval_errors(mean, lo, hi, bounds=(-np.inf, np.inf)) -> np.ndarray:
+    """float[2, n] error-bar lengths (below, above) of the intervals [lo, hi] around `mean`,
+    each end clipped to `bounds`, the quantity's possible range (a rate: (0, 1)); a missing
+    end (NaN) is drawn as none."""
+    mean = np.asarray(mean, float)
+    lo = np.clip(np.asarray(lo, float), *bounds)
+    hi = np.clip(np.asarray(hi, float), *bounds)
+    below = np.where(np.isfinite(lo) & np.isfinite(mean), mean - lo, 0.0)
+    above = np.where(np.isfinite(hi) & np.isfinite(mean), hi - mean, 0.0)
+    return np.clip(np.vstack([below, above]), 0.0, None)
+
+
+def mark_bars(ax, x, heights, fontsize: float = 6.5) -> None:
+    """Make bars that draw nothing readable: the text "n/a" where a value is missing (NaN: never
+    a bar of height 0), and "0" on a bar too short to see (|height| < 0.005)."""
+    for xi, h in zip(np.asarray(x, float), np.asarray(heights, float)):
+        if not np.isfinite(h):
+            ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=fontsize, rotation=90)
+        elif abs(h) < 0.005:
+            ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=fontsize)
 
 
 def save_figure(fig, path: Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """Figures of one run folder, made to be read by people at the size a README shows them.
 
-visitation(run, path)   the first deploy levels with the agent's visit counts: a colour bar for
-                        the counts and a legend of what each tile is (from the task's legend)
+visitation(run, path)   the first deploy levels with the agent's visit counts, headed by the
+                        run (task, agent, knob, seed, training steps): one colour scale and its
+                        bar for the counts, and a legend of what each tile is (the task's legend)
 episode_gif(run, path)  the first deploy episode, scaled up, each frame headed by the step and
                         the running total of every objective (replayed from the recorded actions)
 """
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import Normalize
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from mesaworld.analysis.figure_files import save_figure
@@ -47,13 +50,30 @@ def _tile_legend(task, levels: np.ndarray) -> list[Patch]:
     return handles
 
 
+def _run_title(info: dict) -> str:
+    """The run a figure shows: task, agent, knob, seed and training steps (baselines: role)."""
+    if info["role"] != "trained":
+        return f"{info['task']}, {info['agent']} ({info['role']} baseline, seed {info['seed']})"
+    steps = int(info["total_steps"])
+    steps_text = f"{steps / 1e6:.3g}M" if steps >= 100_000 else f"{steps:,}"
+    return (
+        f"{info['task']}, {info['agent']}, knob {info['knob']:g}, seed {info['seed']}, "
+        f"{steps_text} training steps"
+    )
+
+
 def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> list[Path]:
-    """The first `n` evaluation levels of `split`, each with the agent's visit counts over it."""
-    task, data, sheet = _load(Path(run_dir), split)
+    """The first `n` evaluation levels of `split`, each with the agent's visit counts over it:
+    one colour scale (one Normalize for every level) and its colour bar."""
+    run_dir = Path(run_dir)
+    task, data, sheet = _load(run_dir, split)
+    info = run_info(run_dir, run_dir)
     levels, visits = data["levels"], data["visits"]
     n = min(n, len(levels))
     fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 3.3), squeeze=False)
     top = max(1, int(visits[:n].max()))
+    # One scale for every level: integer counts, each colour centred on its count.
+    norm = Normalize(vmin=0.5, vmax=top + 0.5)
     image = None
     for i, ax in enumerate(axes[0]):
         h, w = levels[i].shape
@@ -63,16 +83,16 @@ def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> 
             np.ma.masked_where(v == 0, v),
             cmap="magma_r",
             alpha=0.6,
-            vmin=1,
-            vmax=top,
+            norm=norm,
             extent=(0, w * TILE, h * TILE, 0),
             interpolation="nearest",
         )
         ax.set_axis_off()
         ax.set_title(f"{split} level {i}", fontsize=9)
     bar = fig.colorbar(image, ax=axes[0].tolist(), fraction=0.025, pad=0.02)
-    bar.set_label("visits in the episode", fontsize=8)
+    bar.set_label("visits to the cell in the episode (unvisited: no tint)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.legend(
         handles=_tile_legend(task, levels[:n]),
         loc="lower center",
@@ -81,7 +101,11 @@ def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> 
         frameon=False,
         bbox_to_anchor=(0.45, -0.04),
     )
-    fig.suptitle(f"{task.name}: where the agent went ({split} evaluation levels)", fontsize=10)
+    fig.suptitle(
+        f"Where the agent went: {_run_title(info)}\none run, one episode per level, "
+        f"the first {n} of its {len(levels)} {split} evaluation levels",
+        fontsize=9,
+    )
     return save_figure(fig, path)
 
 
