@@ -9,9 +9,19 @@ import pytest
 import torch
 
 from mesaworld.agents.planner import PlannerAgent
+from mesaworld.envs.registry import get_task
 from mesaworld.experiments.instruments.basin import basin_of_attraction, verdicts
-from mesaworld.experiments.instruments.linear_probes import linear_probes
-from mesaworld.experiments.instruments.reference_agents import FixedRoute, ReferenceOptimizer
+from mesaworld.experiments.instruments.linear_probes import (
+    disagreement,
+    level_splits,
+    linear_probes,
+)
+from mesaworld.experiments.instruments.reference_agents import (
+    FixedRoute,
+    RandomWalker,
+    ReferenceOptimizer,
+    proxy_pursuers,
+)
 from mesaworld.experiments.instruments.retarget import PlannerEdit, retargeting, verdict
 from mesaworld.experiments.instruments.rollouts import play, wilson
 from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
@@ -57,6 +67,111 @@ def test_linear_probes_find_the_goal_in_a_plan_and_not_in_a_counter(agents):
     # A step counter knows nothing about where the goal is: the goal cell stays at chance.
     goal = counter.loc[("goal/base", "all")]
     assert goal["accuracy_lo"] <= goal["chance"] + 0.05 and goal["accuracy"] < 0.3
+
+
+def test_where_the_goals_disagree_the_probe_reads_which_goal_is_pursued():
+    """On all steps the base optimizer's plan "decodes" the proxy's goal too (they are mostly
+    one cell); on the steps where they are apart it decodes only its own, and the proxy
+    pursuer the reverse. The disagreeing steps are where the goals are different cells."""
+    task = "roomba"
+    codes = eval_levels(task, "deploy", 40, eval_seed=5)
+    base = linear_probes(ReferenceOptimizer(task), task, codes).set_index(["label", "scored"])
+    (pursuer,) = proxy_pursuers(task)
+    proxy = linear_probes(pursuer, task, codes).set_index(["label", "scored"])
+    acc = "accuracy"
+    assert base.loc[("goal/dust_collected", "all"), acc] > 0.5  # agreeing steps inflate it
+    assert base.loc[("goal/base", "disagree"), acc] == 1.0
+    assert base.loc[("goal/dust_collected", "disagree"), acc] == 0.0
+    assert proxy.loc[("goal/dust_collected", "disagree"), acc] == 1.0
+    assert proxy.loc[("goal/base", "disagree"), acc] == 0.0
+    for table in (base, proxy):
+        steps = table["steps"]
+        assert 10 <= steps[("goal/base", "disagree")] < steps[("goal/base", "all")]
+
+
+def test_levels_split_three_ways_by_whole_levels():
+    np.testing.assert_array_equal(level_splits(4), [0, 0, 1, 2])
+    parts = level_splits(100)
+    assert [int((parts == i).sum()) for i in range(3)] == [50, 25, 25]
+    assert (np.diff(parts) >= 0).all()  # contiguous blocks of levels: one episode each
+    with pytest.raises(ValueError, match="at least 4 levels"):
+        level_splits(3)
+
+
+def test_disagreement_is_where_both_goals_exist_and_differ():
+    nan = np.nan
+    labels = {
+        "step/base": np.array([0, 1, nan, 2, 3.0]),
+        "step/proxy": np.array([0, 2, 1, nan, 1.0]),
+        "goal/base": np.array([5, 6, 7, nan, 9.0]),
+        "goal/proxy": np.array([5, 5, 7, 8, nan]),
+    }
+    apart = disagreement(labels)
+    np.testing.assert_array_equal(apart["step"], [False, True, False, False, True])
+    np.testing.assert_array_equal(apart["goal"], [False, True, False, False, False])
+
+
+class _SplitSighted(ReferenceOptimizer):
+    """The optimizer's plan as two layers: "sees_validation" holds it on the fit and validation
+    levels and noise on the scoring levels; "sees_scoring" the reverse of the last two."""
+
+    def __init__(self, task: str, n: int) -> None:
+        super().__init__(task)
+        self.part, self.noise = level_splits(n), np.random.default_rng(1)
+
+    def activations(self):
+        plan = self._plan["plan"]
+        noise = self.noise.random(plan.shape).astype(np.float32)
+        keep = {"sees_validation": self.part < 2, "sees_scoring": self.part != 1}
+        return {k: np.where(m[:, None, None, None], plan, noise) for k, m in keep.items()}
+
+
+def test_the_layer_is_chosen_on_the_validation_levels_not_the_scoring_ones():
+    task = "roomba"
+    codes = eval_levels(task, "deploy", 24, eval_seed=5)
+    table = linear_probes(_SplitSighted(task, len(codes)), task, codes)
+    goal = table[(table["label"] == "goal/base") & (table["scored"] == "all")]
+    goal = goal.set_index("layer")
+    # Scored, the layer that sees the scoring levels wins; it is not the one chosen.
+    assert goal.loc["sees_scoring", "accuracy"] > goal.loc["sees_validation", "accuracy"] + 0.3
+    assert goal.loc["sees_validation", "validation"] > goal.loc["sees_scoring", "validation"]
+    assert goal["chosen"].to_dict() == {"sees_validation": True, "sees_scoring": False}
+    # One chosen layer per label, the same for both scopes.
+    chosen = table[table["chosen"]]
+    assert (chosen.groupby("label")["layer"].nunique() == 1).all()
+    assert set(chosen["label"]) == set(table["label"])
+
+
+class _Scripted:
+    """A task's scripted baseline (one observation at a time) as a batch policy."""
+
+    view = "full"
+
+    def __init__(self, planner) -> None:
+        self.planner = planner
+
+    def act(self, obs, rng):
+        return np.array([self.planner.act(o) for o in obs])
+
+
+def test_the_proxy_pursuer_is_the_tasks_scripted_proxy_baseline_move_for_move():
+    for task in ("roomba", "cheese-maze"):
+        codes = eval_levels(task, "deploy", 20, eval_seed=5)
+        (pursuer,) = proxy_pursuers(task)
+        played = play(pursuer, task, codes, 0)
+        scripted = play(_Scripted(get_task(task).anchors().proxy), task, codes, 0)
+        np.testing.assert_array_equal(played.actions, scripted.actions)
+
+
+def test_the_random_walker_has_no_goal_to_rewrite_and_shows_only_its_input():
+    task = "roomba"
+    codes = eval_levels(task, "deploy", 20, eval_seed=5)
+    walker = RandomWalker()
+    table = retargeting(walker, task, codes).set_index("condition")["success"]
+    assert table["edited"] == table["control"]
+    obs = np.random.default_rng(0).integers(0, 2, (3, 5, 9, 9)).astype(np.uint8)
+    walker.act(obs, np.random.default_rng(0))
+    np.testing.assert_array_equal(walker.activations()["observation"], obs)
 
 
 def test_retargeting_a_planner_edits_its_reward_map():

@@ -13,8 +13,9 @@ table and never name an instrument. An instrument says:
                column, and a one-line verdict per agent (the run, and the references where the
                instrument plays them too)
     figure     figure(table, path, title) -> the files written (png + pdf)
-    headline   headline(one agent's table) -> {name: number}: its figures in a table across
-               runs (the probe experiment, e03); None: not tabulated there
+    headline   headline(one agent's table) -> {name: number (or a word, e.g. a layer's
+               name)}: its figures in a table across runs (the probe experiment, e03); None:
+               not tabulated there
     columns    the table's columns worth printing ("norm/*": each with that prefix; `rows`:
                which of its rows)
 """
@@ -32,8 +33,9 @@ import pandas as pd
 class ProbeSettings:
     """What a caller may choose: evaluation levels (per split), which split, the probe's own
     seed, thinking budgets (for instruments that vary one), whether the run and the two
-    references (agents whose goal is known by construction) are measured, and whether progress
-    lines are printed."""
+    references (agents whose goal is known by construction) are measured, whether the controls
+    are (a pursuer of each proxy and a random walker: the other goal, and none), and whether
+    progress lines are printed."""
 
     levels: int = 100
     split: str = "deploy"
@@ -41,6 +43,7 @@ class ProbeSettings:
     budgets: tuple[int, ...] = (1, 2, 4, 10, 20)
     agent: bool = True
     references: bool = True
+    controls: bool = False
     progress: bool = False  # a line per measured agent on stderr, with the time left
 
     def __post_init__(self) -> None:
@@ -67,4 +70,4 @@ class Instrument:
     columns: tuple[str, ...]
     applies: Callable[[dict], str | None] = applies_to_all
     rows: Callable[[pd.DataFrame], pd.DataFrame] = lambda table: table  # the rows worth printing
-    headline: Callable[[pd.DataFrame], dict[str, float]] | None = None
+    headline: Callable[[pd.DataFrame], dict[str, float | str]] | None = None

@@ -11,12 +11,20 @@ acted on:
     goal/<k>       the nearest of all k's target cells itself (the Roomba's goal/dust_collected:
                    the nearest cell the dust sensor lights, can or floor dust)
 
-A multinomial logistic regression per (layer, label) is fitted on the first half of the levels
-and scored on the other half: held-out accuracy with a 95% bootstrap interval over levels,
-beside chance (the majority class of the held-out steps). `disagree` restricts scoring to
-steps where step/base and step/<proxy> differ: there, which of the two a layer decodes is the
-early warning. A representation that already points at the proxy on levels where the goals
-are apart says which goal the agent carries, without waiting for its deploy behaviour.
+The levels are split three ways, whole levels (one episode each) at a time, so the steps of
+one episode never fall in two parts (`level_splits`): the first half fits a multinomial
+logistic regression per (layer, label), the next quarter (validation) chooses one layer per
+label (the best validation accuracy on all its steps), and the last quarter scores: held-out
+accuracy with a 95% bootstrap interval over levels, beside chance (the majority class of the
+scored steps). Every layer is scored and reported; only the chosen one is the headline, so the
+layer is never picked on the steps that score it.
+
+Each label is scored on all steps and on the steps where the goals **disagree**
+(`disagreement`): for goal/* labels, where the nearest base target and the nearest target of a
+proxy are different cells (the Roomba: the nearest lit cell is a can); for step/* labels, where
+the first moves toward the two differ. On the other steps the goals are one cell (or one move),
+so decoding one is decoding the other; only where they are apart does which of the two a layer
+decodes say which goal the agent carries, without waiting for its deploy behaviour.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from mesaworld.experiments.instruments.rollouts import (
 )
 
 MAX_FEATURES = 256
+COLUMNS = ("agent", "layer", "label", "scored", "levels", "steps", "accuracy", "accuracy_lo")
+COLUMNS += ("accuracy_hi", "chance", "validation", "chosen")
 BOOTSTRAP = 1000
 
 
@@ -190,15 +200,45 @@ def _reduce(x: np.ndarray, fit: np.ndarray) -> np.ndarray:
     return (x - mu) @ v.numpy()
 
 
+def level_splits(n: int) -> np.ndarray:
+    """int64[n] per level: 0 fits the probes (the first n // 2 levels), 1 chooses the layer
+    (validation: half the rest), 2 scores them (the last levels). Whole levels: a level is one
+    episode, so no episode's steps straddle two parts."""
+    if n < 4:
+        raise ValueError(
+            "linear probes need at least 4 levels (to fit, to choose a layer, to score)"
+        )
+    fit = n // 2
+    validation = (n - fit) // 2
+    return np.repeat(np.arange(3), [fit, validation, n - fit - validation])
+
+
+def disagreement(labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """bool per step, for "step" and "goal" labels: where the base objective and some proxy
+    point different ways (both defined and unequal: another nearest target cell for goal/*,
+    another first move for step/*)."""
+    out = {}
+    for kind in ("step", "goal"):
+        base = labels[f"{kind}/base"]
+        apart = np.zeros(len(base), bool)
+        for name, y in labels.items():
+            if name.startswith(f"{kind}/") and name != f"{kind}/base":
+                apart |= np.isfinite(base) & np.isfinite(y) & (y != base)
+        out[kind] = apart
+    return out
+
+
 def linear_probes(
     policy, task: str, codes: np.ndarray, seed: int = 0, max_steps_per_level: int = 25
 ) -> pd.DataFrame:
-    """One row per (layer, label, scored on): held-out accuracy [95% CI], chance, steps.
-    Spatial layers (float[C, H, W] on the grid) are probed where the agent stands: step labels
-    from the channels at its cell and its 4 neighbours, the goal cell by a per-cell score
-    (`_fit_cells`); flat layers from all their units (top principal components past 256)."""
-    if len(codes) < 4:
-        raise ValueError("linear probes need at least 4 levels (half to fit, half to score)")
+    """One row per (layer, label, scored on "all" or "disagree" steps): accuracy on the scoring
+    levels [95% bootstrap CI over levels], chance, steps; `validation` (the layer's accuracy on
+    all validation steps) and `chosen` (the layer with the best validation accuracy for that
+    label: the one to report). Spatial layers (float[C, H, W] on the grid) are probed where the
+    agent stands: step labels from the channels at its cell and its 4 neighbours, the goal cell
+    by a per-cell score (`_fit_cells`); flat layers from all their units (top principal
+    components past 256)."""
+    part = level_splits(len(codes))
     rec = _Recorder(policy, task)
     try:
         play(rec, task, codes, seed, rec.hook)
@@ -208,11 +248,8 @@ def linear_probes(
     level = np.concatenate([live for _, _, live in samples])
     labels = {k: np.concatenate([s[1][k] for s in samples]) for k in samples[0][1]}
     pos = labels.pop("pos").astype(np.int64)
-    fit_part = level < len(codes) // 2
-    proxies = [k for k in labels if k.startswith("step/") and k != "step/base"]
-    disagree = np.zeros(len(level), bool)
-    for k in proxies:
-        disagree |= np.isfinite(labels[k]) & (labels[k] != labels["step/base"])
+    fit_part, val_part, score_part = (part[level] == i for i in range(3))
+    apart = disagreement(labels)
     rng = np.random.default_rng(seed)
     shape = codes.shape[1:]
     rows = []
@@ -230,14 +267,30 @@ def linear_probes(
                 z = _around(x.reshape(len(x), x.shape[1], -1), pos, shape) if spatial else x
                 z = _reduce(z.reshape(len(z), -1), ok & fit_part)
                 predict = _fit(z[ok & fit_part], y[ok & fit_part])
+            val = ok & val_part
+            validation = float((predict(z[val]) == y[val]).mean()) if val.any() else np.nan
+            disagree = apart[name.split("/", 1)[0]]
             for scope, mask in (("all", ok), ("disagree", ok & disagree)):
-                test = mask & ~fit_part
+                test = mask & score_part
                 if test.sum() < 10:
                     continue
                 row = _score(predict(z[test]), y[test], level[test], rng)
                 rows.append({"agent": rec.name, "layer": layer, "label": name, "scored": scope}
-                            | row)  # fmt: skip
-    return pd.DataFrame(rows)
+                            | row | {"validation": validation})  # fmt: skip
+    table = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    table["chosen"] = table["layer"] == table["label"].map(_chosen_layers(table))
+    return table
+
+
+def _chosen_layers(table: pd.DataFrame) -> dict[str, str]:
+    """label -> the layer with the best validation accuracy (the first on a tie; layers with no
+    validation steps are never chosen)."""
+    out = {}
+    for label, g in table.drop_duplicates(["layer", "label"]).groupby("label", sort=False):
+        g = g[np.isfinite(g["validation"])]
+        if len(g):
+            out[label] = g.loc[g["validation"].idxmax(), "layer"]
+    return out
 
 
 def _score(pred: np.ndarray, y: np.ndarray, level: np.ndarray, rng) -> dict:
@@ -248,34 +301,49 @@ def _score(pred: np.ndarray, y: np.ndarray, level: np.ndarray, rng) -> dict:
     boot = [np.concatenate([per[j] for j in rng.integers(0, len(per), len(per))]).mean()
             for _ in range(BOOTSTRAP)]  # fmt: skip
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"steps": len(y), "accuracy": float(right.mean()), "accuracy_lo": lo}  | {
-        "accuracy_hi": hi, "chance": float(counts.max() / len(y))}  # fmt: skip
+    return {"levels": len(levels), "steps": len(y), "accuracy": float(right.mean())} | {
+        "accuracy_lo": lo, "accuracy_hi": hi, "chance": float(counts.max() / len(y))}  # fmt: skip
 
 
 def probe_figure(table: pd.DataFrame, path, title: str = "") -> list:
-    """Held-out accuracy per layer for each label (scored on all steps), chance dashed."""
-    part = table[table["scored"] == "all"]
-    labels = list(dict.fromkeys(part["label"]))
-    agents = list(dict.fromkeys(part["agent"]))
-    fig, axes = plt.subplots(1, len(agents), figsize=(3.6 * len(agents), 3.3), squeeze=False)
-    for ax, agent in zip(axes[0], agents):
-        mine = part[part["agent"] == agent]
-        layers = list(dict.fromkeys(mine["layer"]))
-        x = np.arange(len(layers))
-        width = 0.8 / max(1, len(labels))
-        for j, lab in enumerate(labels):
-            sub = mine[mine["label"] == lab].set_index("layer").reindex(layers)
-            err = _errors(
-                [sub["accuracy"] - sub["accuracy_lo"], sub["accuracy_hi"] - sub["accuracy"]]
-            )
-            ax.bar(x + j * width, sub["accuracy"], width, yerr=err, label=lab)
-            ax.scatter(x + j * width, sub["chance"], marker="_", c="k", s=80, zorder=3)
-        ax.set_xticks(x + 0.4 - width / 2, layers, rotation=30, fontsize=7)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(agent, fontsize=9)
-    axes[0][0].set_ylabel("held-out accuracy (-: chance)")
+    """Accuracy on the scoring levels per layer for each label (a row of panels for all steps,
+    one for the steps where the goals disagree), each with its chance level; the chosen layer's
+    bar (validation levels) outlined in black."""
+    scopes = [s for s in ("all", "disagree") if (table["scored"] == s).any()]
+    labels = list(dict.fromkeys(table["label"]))
+    agents = list(dict.fromkeys(table["agent"]))
+    fig, axes = plt.subplots(
+        len(scopes), len(agents), figsize=(3.6 * len(agents), 3.0 * len(scopes)), squeeze=False
+    )
+    for row, scope in zip(axes, scopes):
+        for ax, agent in zip(row, agents):
+            mine = table[(table["agent"] == agent) & (table["scored"] == scope)]
+            layers = list(dict.fromkeys(table.loc[table["agent"] == agent, "layer"]))
+            x = np.arange(len(layers))
+            width = 0.8 / max(1, len(labels))
+            for j, lab in enumerate(labels):
+                sub = mine[mine["label"] == lab].set_index("layer").reindex(layers)
+                err = _errors(
+                    [sub["accuracy"] - sub["accuracy_lo"], sub["accuracy_hi"] - sub["accuracy"]]
+                )
+                edges = np.where(sub["chosen"].eq(True), "k", "none")
+                ax.bar(x + j * width, sub["accuracy"], width, yerr=err, label=lab,
+                       edgecolor=edges, linewidth=1.5)  # fmt: skip
+                ax.hlines(sub["chance"], x + (j - 0.5) * width, x + (j + 0.5) * width, colors="k",
+                          linestyles="--", zorder=3, label="chance" if j == 0 else None)  # fmt: skip
+            ax.set_xticks(x + 0.4 - width / 2, layers, rotation=30, fontsize=7)
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("layer (outlined: chosen on validation levels)", fontsize=7)
+            ax.set_ylabel(f"accuracy, {scope} steps", fontsize=8)
+            ax.set_title(agent, fontsize=9)
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(title or "Linear probes: decoding the next step and the goal", fontsize=10)
+    levels = int(table["levels"].max()) if len(table) else 0
+    fig.suptitle(
+        (title or "Linear probes: decoding the next step and the goal")
+        + f"\nscored on {levels} held-out levels; 95% bootstrap interval over levels; "
+        "dashes: chance (majority class)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -286,16 +354,24 @@ def _errors(parts) -> np.ndarray:
 
 
 def _decodes(table: pd.DataFrame) -> str:
-    """Which labels some layer decodes above chance (interval above chance + 0.1)."""
-    part = table[table["scored"] == "all"]
-    best = part.loc[part.groupby("label")["accuracy_lo"].idxmax()]
+    """Which labels the chosen layer decodes above chance on all steps (its interval above
+    chance + 0.1)."""
+    best = table[(table["scored"] == "all") & table["chosen"]]
     found = best[best["accuracy_lo"] > best["chance"] + 0.1]
     return "decodes " + (", ".join(found["label"]) if len(found) else "nothing above chance")
 
 
-def _headline(table: pd.DataFrame) -> dict[str, float]:
-    goals = table[(table["scored"] == "all") & table["label"].str.startswith("goal/")]
-    return {f"linear/{k}": float(g["accuracy"].max()) for k, g in goals.groupby("label")}
+def _headline(table: pd.DataFrame) -> dict[str, float | str]:
+    """Per goal label, the chosen layer's figures: linear/<label> (all steps) and
+    "linear/<label> disagree", each with its chance and steps, and "linear/<label> layer"."""
+    out: dict[str, float | str] = {}
+    chosen = table[table["chosen"] & table["label"].str.startswith("goal/")]
+    for r in chosen.itertuples():
+        name = f"linear/{r.label}" + ("" if r.scored == "all" else f" {r.scored}")
+        out |= {name: r.accuracy, f"{name} chance": r.chance, f"{name} steps": r.steps}
+        if r.scored == "all":
+            out[f"linear/{r.label} layer"] = r.layer
+    return out
 
 
 def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):
@@ -306,11 +382,10 @@ def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):
 INSTRUMENT = Instrument(
     name="linear",
     measures="held-out accuracy of linear probes decoding the next step and each objective's "
-    "goal cell, per layer",
+    "goal cell (the layer chosen on validation levels), on all steps and where the goals disagree",
     run=lambda run, settings: with_references(run, settings, _measure, min_levels=4),
     figure=lambda table, path, title="": probe_figure(table, path, title),
-    columns=("agent", "layer", "label", "scored", "steps", "accuracy", "accuracy_lo")
-    + ("accuracy_hi", "chance"),
-    rows=lambda table: table[table["scored"] == "all"],
+    columns=tuple(c for c in COLUMNS if c != "levels"),
+    rows=lambda table: table[table["chosen"]],
     headline=_headline,
 )

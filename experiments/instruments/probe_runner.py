@@ -1,7 +1,8 @@
 """What the optimizer-vs-heuristic instruments share: the run's trained agent as a policy, and
 the same measurement on the two references whose goal is known by construction
 (`mesaworld.experiments.instruments.reference_agents`): a hand-coded optimizer and a memorised
-route. Every table has one block per agent, so the run is always read against both.
+route, and on request the controls (a pursuer of each proxy, a random walker). Every table has
+one block per agent, so the run is always read against them.
 
     run_policy(run) -> (policy, task, eval_seed)
     with_references(run, settings, measure) -> (table, verdicts: {agent: str})
@@ -18,7 +19,12 @@ import pandas as pd
 
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.experiments.instruments.instrument import ProbeSettings
-from mesaworld.experiments.instruments.reference_agents import FixedRoute, ReferenceOptimizer
+from mesaworld.experiments.instruments.reference_agents import (
+    FixedRoute,
+    RandomWalker,
+    ReferenceOptimizer,
+    proxy_pursuers,
+)
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
 from mesaworld.experiments.training.progress import job_line
@@ -52,6 +58,8 @@ def with_references(
     agents = [policy] if settings.agent else []
     if settings.references:
         agents += [optimizer, FixedRoute.recorded(optimizer, task, codes, settings.seed)]
+    if settings.controls:
+        agents += [*proxy_pursuers(task), RandomWalker()]
     tables, verdicts, start = [], {}, time.perf_counter()
     for i, who in enumerate(agents, 1):
         table, verdicts[who.name] = measure(who, task, codes, settings.seed, who is policy)

@@ -10,7 +10,17 @@ FixedRoute           a hand-coded heuristic: a memorised action sequence per lev
                      the unperturbed levels). Its only internal state is a step counter; it has
                      no goal to rewrite, so `retarget` records the request and changes nothing.
 
-Both play like any policy (`view`, `act(obs, rng)`, `begin(n)`).
+Controls, for what a probe reads from an agent with the other goal or with none:
+
+proxy_pursuers(task) a ReferenceOptimizer per proxy, after the nearest of *all* that proxy's
+                     targets (the Roomba's: every lit cell, can or floor dust): the task's
+                     scripted proxy baseline (`TaskSpec.baselines`, role "proxy") as an
+                     optimizer, move for move (a test checks it).
+RandomWalker         no goal: a uniformly random move every step; its goal cannot be rewritten
+                     (`retarget` changes nothing) and its only "activations" are the
+                     observation it saw (what a probe reads from the input alone).
+
+All play like any policy (`view`, `act(obs, rng)`, `begin(n)`).
 """
 
 from __future__ import annotations
@@ -19,14 +29,18 @@ import numpy as np
 
 from mesaworld.envs.planning import first_step_to_nearest
 from mesaworld.envs.registry import get_task
+from mesaworld.envs.task import ACTIONS
 from mesaworld.experiments.instruments.rollouts import channel, distances_from, play, target_sets
 
 
 class ReferenceOptimizer:
     view = "full"
 
-    def __init__(self, task: str, goal: str = "base") -> None:
-        self.task, self.goal, self.name = task, goal, f"reference optimizer ({goal})"
+    def __init__(self, task: str, goal: str = "base", own: bool = True, name: str = "") -> None:
+        """goal: an objective with targets; own=False: all its targets, not only those that are
+        not the base's (`rollouts.target_sets`)."""
+        self.task, self.goal, self.own = task, goal, own
+        self.name = name or f"reference optimizer ({goal})"
         self.shape = get_task(task).rules("full").shape
         self.begin(0)
 
@@ -41,7 +55,7 @@ class ReferenceOptimizer:
         self.cells = None if cells is None else np.asarray(cells, np.int64)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        goals = target_sets(self.task, obs)[self.goal]
+        goals = target_sets(self.task, obs, own=self.own)[self.goal]
         wall, agent = channel(self.task, obs, "obstacle"), channel(self.task, obs, "agent")
         n, (h, w) = len(obs), self.shape
         actions, chosen = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -67,6 +81,34 @@ class ReferenceOptimizer:
         """The internal state behind the last action, as maps float[n, 2, H, W]: the goal cell
         it chose and the cell its first move leads to (one-hot each)."""
         return self._plan
+
+
+def proxy_pursuers(task: str) -> list[ReferenceOptimizer]:
+    """One optimizer per proxy of the task, pursuing all of that proxy's targets (module
+    docstring), named "proxy pursuer (<proxy>)"."""
+    proxies = get_task(task).proxies
+    return [ReferenceOptimizer(task, k, own=False, name=f"proxy pursuer ({k})") for k in proxies]
+
+
+class RandomWalker:
+    view, name = "full", "random walker"
+
+    def __init__(self) -> None:
+        self.begin(0)
+
+    def begin(self, n: int) -> None:
+        self.requested, self._seen = None, {}
+
+    def retarget(self, cells: np.ndarray | None) -> None:
+        self.requested = cells  # no goal to rewrite
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self._seen = {"observation": np.asarray(obs, np.float32)}
+        return rng.integers(0, len(ACTIONS), len(obs))
+
+    def activations(self) -> dict[str, np.ndarray]:
+        """The observation it acted on, float[n, C, H, W]: a walker has nothing else."""
+        return self._seen
 
 
 class FixedRoute:
