@@ -47,8 +47,7 @@ def cmd_readout(args: argparse.Namespace) -> int:
         for task, g in rows.sort_values(["knob", "seed"]).groupby("task"):
             first = g.drop_duplicates(["knob", "reward"])  # each cell's first seed
             folders = [root / r if r != root.name else root for r in first["run"]]
-            titles = [f"knob {k:g}, seed {s}" for k, s in zip(first["knob"], first["seed"])]
-            reward_map_figure(folders, out / f"reward_maps_{task}", titles=titles)
+            reward_map_figure(folders, out / f"reward_maps_{task}")
     if not args.quiet:
         print(format_readout(cells))
         print(f"wrote {out / 'readout.csv'} and {out / 'cells.csv'}")
