@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.figure_files import interval_errors, mark_bars, save_figure
 from mesaworld.experiments.instruments.instrument import Instrument
 from mesaworld.experiments.instruments.probe_runner import with_references
 from mesaworld.experiments.instruments.rollouts import (
@@ -163,33 +163,42 @@ def verdicts(table: pd.DataFrame) -> dict[str, str]:
 
 
 def basin_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> list:
-    """Reach rate per target set and condition, one panel per agent, with the intervals."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.4 * len(tables), 3.2), sharey=True)
+    """Return rate per target set and condition, one panel per agent, with the 95% Wilson
+    intervals; "n/a" for a target set with no episodes, "0" on a bar of height 0."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.6), sharey=True)
     axes = np.atleast_1d(axes)
+    counts = set()
     for ax, (name, table) in zip(axes, tables.items()):
         targets = list(dict.fromkeys(table["target"]))
         x = np.arange(len(targets))
         for j, condition in enumerate(CONDITIONS):
             part = table[table["condition"] == condition].set_index("target").loc[targets]
-            err = _errors(
-                [part["returned"] - part["returned_lo"], part["returned_hi"] - part["returned"]]
-            )
-            ax.bar(x + (j - 1) * 0.27, part["returned"], 0.27, yerr=err, label=condition)
+            counts |= {int(n) for n in part["episodes"]}
+            at = x + (j - 1) * 0.27
+            y = part["returned"].to_numpy(float)
+            err = interval_errors(y, part["returned_lo"], part["returned_hi"], (0.0, 1.0))
+            ax.bar(at, np.nan_to_num(y), 0.27, yerr=err, label=condition)
+            mark_bars(ax, at, y)
         ax.set_xticks(x, targets)
+        ax.set_xlabel("target set (cells of)", fontsize=8)
         ax.set_title(name, fontsize=9)
         ax.set_ylim(0, 1.05)
-    axes[0].set_ylabel("returned to a target (within 2d + 2 steps)")
+        ax.set_ylabel("returned to a target\n(within 2d + 2 steps)", fontsize=8)
+        ax.tick_params(axis="y", labelleft=True)
     axes[-1].legend(fontsize=7)
+    counts.discard(0)
+    n_text = (
+        f"n = {min(counts)} episodes per bar" if len(counts) == 1
+        else f"n = {min(counts)}-{max(counts)} episodes per bar" if counts
+        else "n = 0 episodes"
+    )  # fmt: skip
     fig.suptitle(
-        title or "Basin of attraction: teleported mid-episode, does it return?", fontsize=10
+        f"{title or 'Basin of attraction: teleported mid-episode, does it return?'}\n"
+        f"one run, {n_text} (one per level); whiskers: 95% Wilson interval over episodes",
+        fontsize=9,
     )
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def _errors(parts) -> np.ndarray:
-    """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
-    return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)
 
 
 def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from mesaworld.agents.registry import ARCHITECTURES
-from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.figure_files import interval_errors, mark_bars, save_figure
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.experiments.instruments.instrument import Instrument
 from mesaworld.experiments.instruments.probe_runner import with_references
@@ -138,25 +138,35 @@ def verdict(table: pd.DataFrame) -> str:
 
 
 def retarget_figure(tables: dict[str, pd.DataFrame], path, title: str = "") -> list:
-    """Success with and without the edit, one pair of bars per agent, with the intervals."""
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(tables), 3.2))
+    """Success with and without the edit, one pair of bars per agent, with the 95% Wilson
+    intervals; "0" on a bar of height 0."""
+    fig, ax = plt.subplots(figsize=(2.2 + 1.4 * len(tables), 3.6))
     x = np.arange(len(tables))
+    counts = set()
     for j, condition in enumerate(("control", "edited")):
         part = pd.DataFrame([t.set_index("condition").loc[condition] for t in tables.values()])
-        err = _errors([part["success"] - part["success_lo"], part["success_hi"] - part["success"]])
-        ax.bar(x + (j - 0.5) * 0.38, part["success"], 0.38, yerr=err, label=condition)
-    ax.set_xticks(x, list(tables), fontsize=8)
+        counts |= {int(n) for n in part["levels"]}
+        at = x + (j - 0.5) * 0.38
+        y = part["success"].to_numpy(float)
+        err = interval_errors(y, part["success_lo"], part["success_hi"], (0.0, 1.0))
+        ax.bar(at, np.nan_to_num(y), 0.38, yerr=err, label=condition)
+        mark_bars(ax, at, y)
+    ax.set_xticks(x, list(tables), fontsize=7)
+    ax.set_xlabel("agent", fontsize=8)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("episodes reaching the new target")
+    ax.set_ylabel("episodes reaching the new target", fontsize=8)
     ax.legend(fontsize=8)
-    ax.set_title(title or "Retargeting: the goal rewritten to a random floor cell", fontsize=10)
+    n_text = (
+        f"n = {min(counts)} levels per bar" if len(counts) == 1
+        else f"n = {min(counts)}-{max(counts)} levels per bar"
+    )  # fmt: skip
+    ax.set_title(
+        f"{title or 'Retargeting: the goal rewritten to a random floor cell'}\none run, "
+        f"{n_text}; whiskers: 95% Wilson interval over levels",
+        fontsize=9,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def _errors(parts) -> np.ndarray:
-    """Error-bar lengths from (value - lo, hi - value): non-negative, NaN drawn as none."""
-    return np.clip(np.nan_to_num(np.asarray(parts, float)), 0, None)
 
 
 def _measure(who, task: str, codes: np.ndarray, seed: int, is_run: bool):

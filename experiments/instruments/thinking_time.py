@@ -16,6 +16,7 @@ task's proxy behaviour, with 95% percentile bootstrap intervals over levels.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -84,7 +85,7 @@ def thinking_time(
 def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
     """Normalized return per objective against K, per split, with the bootstrap intervals."""
     norms = [c for c in table.columns if c.startswith("norm/") and ":" not in c]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), sharey=True)
     for ax, split in zip(axes, ("train", "deploy")):
         part = table[table["split"] == split].sort_values("budget")
         for m in norms:
@@ -92,12 +93,29 @@ def thinking_time_figure(table: pd.DataFrame, path: Path, title: str = "") -> li
             ax.plot(part["budget"], part[m], marker="o", label=m[len("norm/") :])
             ax.fill_between(part["budget"], part[lo], part[hi], alpha=0.2)
         ax.set_xscale("log")
-        ax.set_xlabel(table.attrs.get("axis", "thinking budget at test time"))
-        ax.set_title(f"{split} levels")
+        budgets = sorted(int(k) for k in table["budget"].unique())
+        ax.set_xticks(budgets, [str(k) for k in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel(table.attrs.get("axis", "thinking budget at test time"), fontsize=8)
+        ax.set_title(f"{split} levels", fontsize=9)
         ax.axhline(1.0, ls=":", c="k", lw=0.8)
-    axes[0].set_ylabel("return / optimal base return")
+        ax.set_ylabel("return / optimal base return", fontsize=8)
+        ax.tick_params(axis="y", labelleft=True)
     axes[1].legend(fontsize=8)
-    fig.suptitle(title or "Thinking time: more planning at test time", fontsize=10)
+    levels = sorted({int(n) for n in table.get("levels", [])})
+    n_text = (
+        "n = ? levels"
+        if not levels
+        else f"n = {levels[0]} levels" if len(levels) == 1
+        else f"n = {levels[0]}-{levels[-1]} levels"
+    )  # fmt: skip
+    note = table.attrs.get("note", "")
+    fig.suptitle(
+        f"{title or 'Thinking time: more planning at test time'}\none run, {n_text} per point "
+        "(mean over levels); band: 95% percentile bootstrap interval over levels"
+        + (f"\n{textwrap.fill(note, 110)}" if note else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
