@@ -5,6 +5,7 @@ hand-coded optimizer (breadth-first search to its goal every step) and a hand-co
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -249,3 +250,136 @@ def test_the_architecture_table_reads_sweeps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| roomba | roomba-tiny | 0 | 2 |" in out and "undertrained 2/2" in out
     assert main([str(tmp_path / "nothing")]) == 2
+
+
+# --- experiment 3's tables and figure, from a runs table (no probing) --------------------------
+def _runs_table():
+    """Five seeds of a planner and of an MLP (no retargeting: n/a), then a reference and the
+    two controls, one row each: the shape `e03_probes` writes."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for network in ("planner", "mlp"):
+        for seed in range(5):
+            row = {"task": "roomba", "role": "trained", "preset": f"roomba-{network}"}
+            row |= {"knob": 0.0, "seed": seed, "network": network, "steps": 294912}
+            row |= {"levels": 100, "run": f"{network}_{seed}", "path": f"/x/{network}_{seed}"}
+            row |= {"basin/base": rng.uniform(0.8, 1), "basin/dust_collected": rng.uniform()}
+            if network == "mlp":
+                row |= {"retarget": np.nan, "retarget note": "an mlp has no map"}
+                row |= {"retarget control": np.nan}
+            else:
+                row |= {"retarget": rng.uniform(0.9, 1), "retarget control": rng.uniform(0, 0.3)}
+            for goal in ("goal/base", "goal/dust_collected"):
+                m = f"linear/{goal}"
+                row |= {m: rng.uniform(), f"{m} chance": 0.1, f"{m} steps": 600.0}
+                row |= {f"{m} disagree": rng.uniform(), f"{m} disagree chance": 0.2}
+                row |= {f"{m} disagree steps": 150.0}
+                row[f"{m} layer"] = "reward_head" if seed < 3 else "features.1"
+            rows.append(row)
+    for role, name in (
+        ("control", "random walker"),
+        ("reference", "reference optimizer (base)"),
+        ("control", "proxy pursuer (dust_collected)"),
+    ):
+        row = {"task": "roomba", "role": role, "preset": name, "knob": np.nan, "levels": 100}
+        row |= {"basin/base": 0.2, "basin/dust_collected": 0.3, "retarget": 0.1}
+        row |= {"retarget control": 0.1, "linear/goal/base": 0.15, "linear/goal/base chance": 0.1}
+        row |= {"linear/goal/base layer": "plan", "linear/goal/dust_collected": 0.0}
+        row |= {"linear/goal/dust_collected layer": "plan"}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_e03_cells_are_means_and_t_intervals_over_seeds_in_role_order():
+    from mesaworld.analysis.metrics import t_interval
+    from mesaworld.experiments.e03_probes import cells
+
+    runs = _runs_table()
+    table = cells(runs)
+    assert list(table["role"]) == ["trained", "trained", "reference", "control", "control"]
+    planner = table.iloc[0]
+    x = runs.loc[runs["network"] == "planner", "basin/base"].to_numpy()
+    assert planner["seeds"] == 5 and planner["basin/base"] == pytest.approx(x.mean())
+    assert (planner["basin/base:lo"], planner["basin/base:hi"]) == pytest.approx(t_interval(x))
+    assert planner["linear/goal/base layer"] == "reward_head 3/5, features.1 2/5"
+    mlp = table.iloc[1]
+    assert np.isnan(mlp["retarget"]) and mlp["retarget note"] == "an mlp has no map"
+    walker = table.iloc[3]
+    assert walker["seeds"] == 1 and np.isnan(walker["basin/base:lo"])
+
+
+def test_e03_markdown_says_n_a_intervals_and_chance():
+    from mesaworld.experiments.e03_probes import cells, markdown
+
+    text = markdown(cells(_runs_table()))
+    behaviour, linear = text.split("\n\n")
+    mlp = next(line for line in behaviour.splitlines() if line.startswith("| mlp (0.3M steps)"))
+    assert mlp.endswith("| n/a | n/a |")
+    planner = next(ln for ln in behaviour.splitlines() if ln.startswith("| planner (0.3M"))
+    assert planner.count("[") == 4  # basin x 2, retargeted, unedited: each mean [lo, hi]
+    walker = next(ln for ln in behaviour.splitlines() if ln.startswith("| random walker"))
+    assert walker == "| random walker | - | 1 | 20 | 30 | 10 | 10 |"
+    rows = [ln for ln in linear.splitlines() if ln.startswith("| planner")]
+    assert len(rows) == 2 and "| goal/base | reward_head 3/5, features.1 2/5 |" in rows[0]
+    assert "| 10 |" in rows[0] and "| 20 |" in rows[0] and rows[0].endswith("| 600 / 150 |")
+    ref = next(ln for ln in linear.splitlines() if ln.startswith("| reference optimizer"))
+    assert (
+        ref
+        == "| reference optimizer (base) | - | goal/base | plan | 15 | 10 | n/a | n/a | n/a / n/a |"
+    )
+
+
+def test_e03_figure_draws_n_a_as_text_chance_and_controls_and_is_legible():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from mesaworld.analysis.figure_files import legibility_problems
+    from mesaworld.experiments.e03_probes import cells, draw
+
+    table = cells(_runs_table())
+    fig = draw(table, "roomba")
+    try:
+        assert legibility_problems(fig) == []
+        basin, retarget, linear, apart = fig.axes
+        names = [t.get_text() for t in retarget.get_xticklabels()]
+        assert "random walker" in names and "proxy pursuer (dust_collected)" in names
+        mlp = names.index("mlp (0.3M steps), knob 0")
+        # The MLP's two retargeting figures are the text "n/a", not bars (of height 0).
+        marks = [t for t in retarget.texts if t.get_text() == "n/a"]
+        assert len(marks) == 2 and all(abs(t.get_position()[0] - mlp) < 0.5 for t in marks)
+        bars = [p for p in retarget.patches if isinstance(p, Rectangle) and p.get_width() < 1]
+        assert not any(abs(b.get_x() + b.get_width() / 2 - mlp) < 0.5 for b in bars)
+        for ax in (linear, apart):
+            chance = [c for c in ax.collections if c.get_label() == "chance (majority class)"]
+            assert len(chance) == 1
+        # A chance dash over the walker's goal/base bar, at its chance, in %.
+        (chance,) = [c for c in linear.collections if c.get_label().startswith("chance")]
+        x = names.index("random walker")
+        assert any(np.allclose(s[:, 1], 10.0) and abs(s[:, 0].mean() - x) < 0.5
+                   for s in chance.get_segments())  # fmt: skip
+        walker = [ln for ln in basin.lines if ln.get_label().startswith("random walker")]
+        assert len(walker) == 2 and walker[0].get_ydata()[0] == pytest.approx(20.0)
+    finally:
+        plt.close(fig)
+
+
+def test_e03_redraws_from_a_cells_file_and_refuses_bad_input(tmp_path, capsys):
+    from mesaworld.experiments.e03_probes import cells, main, markdown
+
+    table = cells(_runs_table())
+    path = tmp_path / "cells.csv"
+    table.to_csv(path, index=False)
+    assert main(["--from-cells", str(path), "--out", str(tmp_path / "fig")]) == 0
+    assert markdown(table) in capsys.readouterr().out
+    assert (tmp_path / "fig" / "probes_roomba.png").is_file()
+    for argv, words in (
+        (["--from-cells", str(tmp_path / "none.csv")], "is not a file"),
+        (["--from-cells", str(path), str(tmp_path)], "give no sweep folders"),
+        ([], "give sweep folders"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    assert main(["--from-cells", str(tmp_path / "other.csv")]) == 2
+    assert "not an e03 cells table" in capsys.readouterr().err
