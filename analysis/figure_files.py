@@ -6,8 +6,8 @@ problem; the test suite turns that warning into an error, so no figure of the pr
 can fail it unnoticed.
 
 Two helpers keep bar charts honest: `interval_errors` (error bars clipped to the quantity's
-possible range) and `mark_bars` ("n/a" for a missing value, never a bar of height 0; "0" on a
-bar too short to see).
+possible range) and `mark_bars` ("n/a" for a missing value, never a bar of height 0; the value,
+"0" or "0.00", on a bar too short to see).
 """
 
 from __future__ import annotations
@@ -127,12 +127,14 @@ def interval_errors(mean, lo, hi, bounds=(-np.inf, np.inf)) -> np.ndarray:
 
 def mark_bars(ax, x, heights, fontsize: float = 6.5) -> None:
     """Make bars that draw nothing readable: the text "n/a" where a value is missing (NaN: never
-    a bar of height 0), and "0" on a bar too short to see (|height| < 0.005)."""
+    a bar of height 0), and on a bar too short to see (|height| < 0.005) its value: "0" for
+    exactly 0, else "0.00" (its value to two decimals)."""
     for xi, h in zip(np.asarray(x, float), np.asarray(heights, float)):
         if not np.isfinite(h):
             ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=fontsize, rotation=90)
         elif abs(h) < 0.005:
-            ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=fontsize)
+            text = "0" if h == 0 else "0.00"
+            ax.text(xi, 0, text, ha="center", va="bottom", fontsize=fontsize)
 
 
 def save_figure(fig, path: Path) -> list[Path]:

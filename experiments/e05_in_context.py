@@ -79,17 +79,17 @@ def cells(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(table: pd.DataFrame, path: Path) -> list[Path]:
-    """Per split: reward per trial, each knob's agents (band: 95% t-interval) against the
-    Bayesian learner given the true prior (dashed) and, at deploy, keeping the train prior
-    (dotted)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    """Per split: reward per trial, each knob's agents (band: 95% t-interval over seeds, clipped
+    to [0, 1], the range of a probability) against the Bayesian learner given the true prior
+    (dashed) and, at deploy, keeping the train prior (dotted)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharey=True)
     for ax, split in zip(axes, ("train", "deploy")):
         part = table[table["split"] == split]
         for i, (knob, g) in enumerate(part.groupby("knob")):
             c = f"C{i}"
             lo, hi = ci_columns("reward")
             ax.plot(g["trial"], g["reward"], marker="o", color=c, label=f"LSTM, lamp {knob:.2f}")
-            ax.fill_between(g["trial"], g[lo], g[hi], color=c, alpha=0.2)
+            ax.fill_between(g["trial"], g[lo].clip(0, 1), g[hi].clip(0, 1), color=c, alpha=0.2)
             ax.plot(
                 g["trial"], g["bayes"], ls="--", color=c, label=f"Bayes, true prior ({knob:.2f})"
             )
@@ -102,9 +102,18 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
         ax.set_title(f"{split} levels ({what})", fontsize=9)
         ax.set_xlabel("trial within the episode (frozen weights)")
         ax.set_xticks(range(1, TRIALS + 1))
-    axes[0].set_ylabel("P(reward) in the trial")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_ylabel("P(reward) in the trial")
+        ax.tick_params(axis="y", labelleft=True)
     axes[1].legend(fontsize=7, loc="lower right")
-    fig.suptitle("In-context learning vs the exact Bayesian learner (mean, 95% t over seeds)")
+    seeds = sorted({int(n) for n in table["seeds"]})
+    n_text = f"n = {seeds[0]}" if len(seeds) == 1 else f"n = {seeds[0]}-{seeds[-1]}"
+    fig.suptitle(
+        "In-context learning vs the exact Bayesian learner\n"
+        f"LSTM: mean over {n_text} seeds per curve; band: 95% t-interval over seeds, clipped to "
+        "[0, 1]; Bayes: exact",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 

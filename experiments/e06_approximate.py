@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.figure_files import interval_errors, mark_bars, save_figure
 from mesaworld.analysis.metrics import t_interval
 from mesaworld.analysis.runfolder import ci_columns, read_config
 from mesaworld.analysis.runs import finished_runs
@@ -130,28 +130,45 @@ def markdown(table: pd.DataFrame) -> str:
 
 def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     """Left: the proxy ratio, train vs deploy. Right: what removing the proxy error and every
-    error gains, train vs deploy (95% t-intervals over seeds)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    error gains, train vs deploy. Mean over seeds with 95% t-intervals over seeds; "n/a" where a
+    value cannot be measured (no proxy cells on those levels), "0" on a bar of height 0."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0))
     x = np.arange(len(table))
     bars = [
         (left, "ratio/proxy", [("train", "C0"), ("deploy", "C1")]),
         (right, "cost/no proxy", [("train", "C0"), ("deploy", "C1")]),
         (right, "cost/exact", [("train", "C2"), ("deploy", "C3")]),
     ]
+    names = {"ratio/proxy": "proxy ratio", "cost/no proxy": "proxy error removed"}
+    names["cost/exact"] = "exact base map"
     for ax, m, splits in bars:
         shift = -0.3 if ax is left or m == "cost/no proxy" else 0.1
         for j, (split, c) in enumerate(splits):
             col = f"{split}/{m}"
             lo, hi = ci_columns(col)
-            err = np.abs(np.vstack([table[col] - table[lo], table[hi] - table[col]]))
-            ax.bar(x + shift + 0.2 * j * (2 if ax is left else 1), table[col], 0.2, color=c,
-                   yerr=np.nan_to_num(err), label=f"{m.split('/')[-1]}, {split}")  # fmt: skip
-        ax.set_xticks(x, table["group"], fontsize=7)
+            at = x + shift + 0.2 * j * (2 if ax is left else 1)
+            y = table[col].to_numpy(float)
+            ax.bar(at, np.nan_to_num(y), 0.2, color=c, label=f"{names[m]}, {split}",
+                   yerr=interval_errors(y, table[lo], table[hi]))  # fmt: skip
+            mark_bars(ax, at, y)
+        ax.set_xticks(x, [f"{g}\n(K={k}, n={n})" for g, k, n in
+                          zip(table["group"], table["plan_steps"], table["seeds"])], fontsize=7)  # fmt: skip
+        ax.set_xlabel("planning agent (K = value-iteration steps, n = seeds)", fontsize=8)
         ax.axhline(0, c="k", lw=0.6)
         ax.legend(fontsize=7)
+    left.set_ylabel("proxy ratio of the reward map\n(1 = like base targets, 0 = like floor)",
+                    fontsize=8)  # fmt: skip
+    right.set_ylabel("gain in base score\n(corrected map - learned map)", fontsize=8)
     left.set_title("proxy's own cells, valued like base targets (1) or floor (0)", fontsize=9)
     right.set_title("base-score gain from correcting the map (same weights, same K)", fontsize=9)
-    fig.suptitle("Approximate alignment: the mesa-objective's error on train and deploy levels")
+    seeds = sorted({int(n) for n in table["seeds"]})
+    n_text = f"n = {seeds[0]}" if len(seeds) == 1 else f"n = {seeds[0]}-{seeds[-1]}"
+    fig.suptitle(
+        "Approximate alignment: the mesa-objective's error on train and deploy levels\n"
+        f"mean over {n_text} seeds per bar; whiskers: 95% t-interval over seeds; n/a: no proxy "
+        "cells on those levels",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
