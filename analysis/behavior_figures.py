@@ -134,8 +134,7 @@ def reward_maps_figure(results: list, path: Path) -> list[Path]:
     axes[0].set_title("deploy level 0", fontsize=8)
     # Rewards are compared up to scale: each map divided by its largest |value|, one scale.
     norm = Normalize(vmin=-1.0, vmax=1.0)
-    cmap = plt.get_cmap("coolwarm").copy()
-    cmap.set_bad(NO_STEP)
+    cmap = plt.get_cmap("coolwarm").with_extremes(bad=NO_STEP)
     image = None
     for ax, (title, reward) in zip(axes[1:], panels):
         values = reward_map(mdp, reward, 0)

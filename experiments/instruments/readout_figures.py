@@ -95,8 +95,7 @@ def reward_map_figure(runs: list[Path], path: Path, n: int = 3) -> list[Path]:
     low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     # One scale for the whole figure, always showing floor (0) and base targets (1).
     norm = Normalize(vmin=min(float(low), 0.0), vmax=max(float(high), 1.0))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad(OBSTACLE)
+    cmap = plt.get_cmap("viridis").with_extremes(bad=OBSTACLE)
     image = None
     for row, (run, task, agent, meta, codes, obs, shown) in enumerate(rows):
         targets = task.targets(obs)
