@@ -54,7 +54,7 @@ from mesaworld.analysis.irl import (
     random_log_likelihood,
     split_episodes,
 )
-from mesaworld.analysis.labels import GAIN_PURSUED, Evidence, judge, shown
+from mesaworld.analysis.labels import Evidence, judge, shown
 from mesaworld.analysis.rewards import paid_objectives, reward_weights
 from mesaworld.analysis.runfolder import (
     CONFIG,
@@ -276,13 +276,22 @@ def evidence(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> 
     train = None
     if row["role"] == "trained":
         train = float(row.get("train_score", float("nan")))
-    prefers = frozenset(
-        k
-        for k in gaps
+    # The behaviour tie-breaker: the proxy's held-out gain over the base's, where its interval
+    # is clear of 0; `label` compares it with GAIN_PURSUED, so the threshold can be moved.
+    leaning = {
+        k: -float(row.get(f"gain_diff/{k}", 0.0))
         if float(row.get(f"gain_diff/{k}:hi", 0.0)) < 0
-        and float(row.get(f"gain_diff/{k}", 0.0)) <= -GAIN_PURSUED
+        else float("nan")
+        for k in gaps
+    }
+    return Evidence(
+        scores,
+        gaps,
+        train,
+        paid_objectives(str(row["reward"])),
+        leaning=leaning,
+        lean_by="gain_pursued",
     )
-    return Evidence(scores, gaps, train, paid_objectives(str(row["reward"])), prefers)
 
 
 def _scores(mdp: TabularMDP, demos: Demos, refs: dict) -> dict[str, float]:

@@ -179,4 +179,7 @@ def test_the_lava_planner_generalizes_though_base_and_goal_barely_differ(tmp_pat
     rows = rows.set_index("agent")
     assert abs(rows.loc["around the lava", "gain_diff/goal"]) < 0.005
     assert rows.loc["around the lava", "label"] == "generalizes"
+    # GAIN_PURSUED was set after seeing this row, so the uncertainty rule moves it too: down
+    # to 0 (the rule without it), the lava planner's label flips, and is shown as uncertain
+    assert rows.loc["around the lava", "flips"] == "goal misgeneralization (goal)"
     assert rows.loc["random", "label"] == "capability failure"

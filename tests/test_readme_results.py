@@ -23,6 +23,13 @@ def _e04() -> str:
     return e04_suboptimality.markdown(cells, labels, [3, 16, int(cells["budget"].max())])
 
 
+def _e04_sensitivity() -> str:
+    """The table of what each threshold does to the labels, as the script prints it."""
+    runs = pd.read_csv(RESULTS / "e04_capability_runs.csv")
+    text = e04_suboptimality.label_sensitivity(runs)
+    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+
 def _e05() -> str:
     return e05_in_context.markdown(pd.read_csv(RESULTS / "e05_in_context_cells.csv"))
 
@@ -35,6 +42,7 @@ def _e06() -> str:
     "table, figure",
     [
         (_e04, "docs/suboptimality.png"),
+        (_e04_sensitivity, "docs/suboptimality.png"),
         (_e05, "docs/in_context.png"),
         (_e06, "docs/approximate.png"),
     ],
@@ -48,6 +56,63 @@ def test_readme_tables_have_at_least_five_seeds_per_cell():
     assert (pd.read_csv(RESULTS / "e04_capability_cells.csv")["seeds"] >= 5).all()
     assert (pd.read_csv(RESULTS / "e05_in_context_cells.csv")["seeds"] >= 5).all()
     assert (pd.read_csv(RESULTS / "e06_approximate_cells.csv")["seeds"] >= 5).all()
+
+
+@pytest.mark.parametrize("name", ["e04", "e04_400k"])
+def test_e04_labels_are_the_current_rule_on_the_committed_runs(name):
+    """Every committed e04 label is what the one uncertainty rule says from the committed scores
+    (run again: `e04_suboptimality --from-runs docs/results/<name>_capability_runs.csv`)."""
+    runs = pd.read_csv(RESULTS / f"{name}_capability_runs.csv")
+    labels = e04_suboptimality.label_runs(runs)
+    per_run = runs.drop_duplicates(["group", "run"]).merge(labels, on=["group", "run"])
+    assert (per_run["label_x"] == per_run["label_y"]).all()
+    if name == "e04":
+        committed = pd.read_csv(RESULTS / "e04_labels.csv")
+        pd.testing.assert_frame_equal(committed, labels, check_dtype=False)
+        # the cells are the runs' means: nothing in them depends on the label rule
+        cells = e04_suboptimality.cells(runs)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(RESULTS / "e04_capability_cells.csv"), cells, check_dtype=False
+        )
+
+
+def test_readme_counts_suboptimality_alignment_under_the_uncertainty_rule():
+    labels = pd.read_csv(RESULTS / "e04_labels.csv")
+    shallow = labels[labels["group"] == "shallow_200000"]["label"]
+    firm = shallow.str.startswith("suboptimality alignment").sum()
+    as_set = shallow.str.startswith("uncertain: suboptimality alignment").sum()
+    assert f"**suboptimality alignment {firm}/{len(shallow)}**" in PROSE
+    assert "both runs that the thresholds as set call suboptimality alignment" in PROSE
+    assert as_set == 2
+    assert "does not hold as previously claimed" in PROSE
+    runs = pd.read_csv(RESULTS / "e04_capability_runs.csv")
+    train = runs[runs["split"] == "train"].set_index(["group", "seed", "budget"])
+    seed3 = train.loc[("shallow_200000", 3, 40)]
+    assert f"proxy score {seed3['score/dust_collected']:.2f}, within the" in PROSE
+    assert f"(its PA index, {seed3['pai']:.2f}, below 0.5 and below 0.4)" in PROSE
+    seed4 = train.loc[("shallow_200000", 4, 3)]
+    assert f"seed 4's train score at K = 3 ({seed4['score/base']:.2f})" in PROSE
+    text = e04_suboptimality.label_sensitivity(runs)
+    changed = next(line for line in text.splitlines() if "| trained | 0.9 | 0.99 |" in line)
+    assert f"flips {changed.split('|')[4].strip().replace('/', ' of the ')} runs" in PROSE
+
+
+def test_the_suboptimality_figure_is_legible_from_the_committed_cells():
+    from mesaworld.analysis.figure_files import legibility_problems
+
+    cells = pd.read_csv(RESULTS / "e04_capability_cells.csv")
+    fig = e04_suboptimality.draw(cells, e04_suboptimality.groups_of(cells))
+    try:
+        assert legibility_problems(fig) == []
+        # bands never leave the possible range: no share of cans below 0 or above 1
+        for ax in fig.axes:
+            for poly in ax.collections:
+                ys = np.concatenate([p.vertices[:, 1] for p in poly.get_paths()])
+                assert ys.max() <= max(1.0, cells["readout:hi"].max()) + 1e-9
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def test_readme_prose_on_the_in_context_runs_is_what_the_runs_say():
@@ -155,7 +220,49 @@ def test_readme_prose_on_the_longer_storeroom_training_is_what_the_runs_say():
     assert f"label holds on {n} of {len(k40)} runs" in PROSE
     assert f"(seed 1: {100 * k40.loc[1, 'behaviour']:.0f}% of the cans at K = 40" in PROSE
     assert f"(readout {read.loc[4]:.2f})" in PROSE
-    log = pd.read_csv(RESULTS / "e04_400k_seed4_train_log.csv")["measure/cans_emptied"]
-    quarters = [np.nanmean(q) for q in np.array_split(log.to_numpy(), 4)]
-    assert f"({quarters[1]:.2f} cans emptied per episode in the second quarter" in PROSE
-    assert quarters[3] == 0 and "0 in the last" in PROSE
+    assert "firm under the uncertainty rule" in PROSE
+    assert k40.loc[1, "label"].startswith("suboptimality alignment")
+
+
+def test_readme_counts_the_storeroom_trips_in_training_weighted_by_episodes():
+    """The README's cans per episode in seed 4's training at 0.4M steps, from the committed log
+    (which keeps per-update means only; `pair_splits` recovers the episode counts)."""
+    from mesaworld.envs.registry import TASKS
+    from mesaworld.experiments.training.config import preset
+
+    cfg = preset("storeroom-planner", knob=0.0)
+    log = pd.read_csv(RESULTS / "e04_400k_seed4_train_log.csv")
+    # the premises of the pairing: updates of num_envs x 32 steps, episodes of 64 steps
+    assert (log["global_step"].diff().dropna() == cfg.num_envs * cfg.num_steps).all()
+    assert cfg.num_steps == 32 and TASKS["storeroom"].max_steps == 64
+    quarters = e04_suboptimality.quarter_cans_per_episode(log, cfg.num_envs)
+    fewest, _, most = quarters[1]
+    assert f"about {fewest:.2f} cans emptied per episode in the second quarter" in PROSE
+    assert f"the second quarter is {fewest:.2f} cans per episode" in PROSE
+    assert f"at most {most:.2f} with any split that fits" in PROSE
+    assert quarters[3] == (0.0, 0.0, 0.0) and "0 in the last" in PROSE
+    # the old figure, the unweighted mean of per-update means, named as such
+    unweighted = np.nanmean(np.array_split(log["measure/cans_emptied"].to_numpy(), 4)[1])
+    assert f"The {unweighted:.2f} this paragraph used to give was the unweighted mean" in PROSE
+    means = log.set_index("update")["measure/cans_emptied"]
+    splits = e04_suboptimality.pair_splits(log, cfg.num_envs)
+    both = {p: f for p, f in splits.items() if all(means.get(u, 0) > 0 for u in p)}
+    unique = [f[0][0] for f in both.values() if len(f) == 1]
+    assert (
+        f"in {len(unique)} of the {len(both)} pairs with cans on both sides it is unique" in PROSE
+    )
+    assert f"({min(unique)}-{max(unique)} episodes in the small update)" in PROSE
+    assert all(len(f) == 3 for f in both.values() if len(f) > 1) and "three splits fit" in PROSE
+
+
+def test_pair_splits_recovers_counts_and_refuses_a_log_the_rule_does_not_fit():
+    means = [np.nan, 7 / 3, 37 / 253, np.nan, 0.0, np.nan, 0.0, np.nan]
+    log = pd.DataFrame({"update": range(1, 9), "measure/cans_emptied": means})
+    splits = e04_suboptimality.pair_splits(log, 256)
+    assert splits[(2, 3)] == [(3, 253)] and splits[(4, 5)] == [(0, 256)]
+    assert splits[(0, 1)] == [(0, 0)] and splits[(8, 9)] == [(0, 0)]
+    quarters = e04_suboptimality.quarter_cans_per_episode(log, 256)
+    assert quarters == [(7 / 3,) * 3, (37 / 253,) * 3, (0.0,) * 3, (0.0,) * 3]
+    bad = pd.DataFrame({"update": [2, 3], "measure/cans_emptied": [0.3, 0.7]})
+    with pytest.raises(ValueError, match="updates 2 and 3: no split"):
+        e04_suboptimality.pair_splits(bad, 4)

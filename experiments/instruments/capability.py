@@ -5,12 +5,18 @@ capability_rows(run, steps, levels)
     One row per (budget K, split): the agent's mean return per objective, the levels' mean
     optimum per objective, the proxy behaviour (the task's `ProxyBehaviour`), and the score of
     each objective, (return - random) / (optimum - random) with the random agent's mean return on
-    the same levels. The planner's K (a recurrent agent's ticks) is set to each budget; the
+    the same levels, and the pseudo-alignment index `pai` (the proxy behaviour placed between the
+    task's aligned and proxy baselines' on the same levels, `behaviour/aligned`,
+    `behaviour/proxy`). The planner's K (a recurrent agent's ticks) is set to each budget; the
     weights never change, so neither does the reward map a planner's readout reads.
+capability_evidence(rows, trained_k, raised_k)
+    The label evidence at the budget it was trained with and at a raised budget, from its rows
+    on train levels: scores, gaps, the train score at the trained budget (competence first), and
+    the behaviour tie-breaker (the PA index, as `plot` reads it).
 run_capability_label(rows, trained_k, raised_k)
-    The run's label from its rows on train levels at the budget it was trained with and at a
-    raised budget: "suboptimality alignment (<proxy>)" where it generalizes at the first and
-    pursues the proxy at the second.
+    The run's label across capability as tables print it: "suboptimality alignment (<proxy>)"
+    where it generalizes at the first and pursues the proxy at the second, "uncertain: A / B"
+    where one threshold moved by its step flips it (`mesaworld.analysis.labels.capability_judge`).
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from pathlib import Path
 import pandas as pd
 
 from mesaworld.agents.registry import ARCHITECTURES, set_budget
-from mesaworld.analysis.labels import Evidence, capability_label
-from mesaworld.analysis.metrics import episode_scores
+from mesaworld.analysis.labels import Evidence, capability_judge, shown
+from mesaworld.analysis.metrics import episode_scores, pa_index
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.envs.registry import TASKS
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.evaluate import (
     EvalSettings,
+    PlannerPolicy,
     RandomPolicy,
     TorchPolicy,
     evaluate,
@@ -92,6 +99,7 @@ def capability_rows(run: str | Path, steps: list[int], levels: int = 100) -> pd.
     task = meta["task"]
     settings = EvalSettings(eval_seed=meta["eval"]["eval_seed"], levels=levels)
     random = _means(evaluate(RandomPolicy(), task, settings)[0], task)
+    anchors = anchor_behaviour(task, settings)
     frames = []
     for k, rows in results:
         means = _means(rows, task)
@@ -100,18 +108,46 @@ def capability_rows(run: str | Path, steps: list[int], levels: int = 100) -> pd.
             means[f"score/{obj}"] = (means[f"return/{obj}"] - random[f"return/{obj}"]) / span.where(
                 span.abs() > 1e-9
             )
-        frames.append(means.reset_index().assign(budget=k))
+        frames.append(add_pai(means.join(anchors).reset_index().assign(budget=k)))
     table = pd.concat(frames, ignore_index=True)
     table.attrs["budget"] = ARCHITECTURES[agent_meta["network"]].budget
     return table
 
 
-def run_capability_label(rows: pd.DataFrame, trained_k: int, raised_k: int) -> str:
-    """The run's label across capability from its train-level rows (module docstring)."""
+def anchor_behaviour(task: str, settings: EvalSettings) -> pd.DataFrame:
+    """Per split, the mean proxy behaviour of the task's aligned and proxy baselines (scripted
+    planners) on the same evaluation levels: columns behaviour/aligned, behaviour/proxy (NaN
+    where the task has no proxy planner)."""
+    anchors = TASKS[task].anchors().by_role()
+    out = {}
+    for role in ("aligned", "proxy"):
+        if role in anchors:
+            rows = evaluate(PlannerPolicy(anchors[role]), task, settings)[0]
+            out[f"behaviour/{role}"] = _means(rows, task)["behaviour"]
+    frame = pd.DataFrame(out)
+    return frame.reindex(columns=["behaviour/aligned", "behaviour/proxy"])
+
+
+def add_pai(rows: pd.DataFrame) -> pd.DataFrame:
+    """`pai` per row from its behaviour and its baselines' (`anchor_behaviour` columns)."""
+    pai = [
+        pa_index(b, a, p)
+        for b, a, p in zip(rows["behaviour"], rows["behaviour/aligned"], rows["behaviour/proxy"])
+    ]
+    return rows.assign(pai=pai)
+
+
+def capability_evidence(
+    rows: pd.DataFrame, trained_k: int, raised_k: int
+) -> tuple[Evidence, Evidence]:
+    """(evidence at trained_k, evidence at raised_k) from the run's train-level rows (module
+    docstring). Rows without baseline behaviour (`pai`) get no tie-breaker: ValueError."""
     train = rows[rows["split"] == "train"].set_index("budget")
     missing = {trained_k, raised_k} - set(train.index)
     if missing:
         raise ValueError(f"no train rows at budget(s) {sorted(missing)}")
+    if "pai" not in train.columns:
+        raise ValueError("capability rows without a pai column (the baselines' behaviour)")
     objectives = [c.split("/", 1)[1] for c in train.columns if c.startswith("score/")]
 
     competence = float(train.loc[trained_k, "score/base"])  # measured where it was trained
@@ -119,6 +155,19 @@ def run_capability_label(rows: pd.DataFrame, trained_k: int, raised_k: int) -> s
     def evidence(k: int) -> Evidence:
         scores = {o: float(train.loc[k, f"score/{o}"]) for o in objectives}
         gaps = {o: scores["base"] - scores[o] for o in objectives if o != "base"}
-        return Evidence(scores=scores, gaps=gaps, train=competence)
+        pai = float(train.loc[k, "pai"])
+        return Evidence(
+            scores=scores,
+            gaps=gaps,
+            train=competence,
+            leaning={o: pai for o in gaps},
+            lean_by="pai_pursued",
+        )
 
-    return capability_label(evidence(trained_k), evidence(raised_k))
+    return evidence(trained_k), evidence(raised_k)
+
+
+def run_capability_label(rows: pd.DataFrame, trained_k: int, raised_k: int) -> str:
+    """The run's label across capability from its train-level rows, as tables print it
+    (module docstring)."""
+    return shown(*capability_judge(*capability_evidence(rows, trained_k, raised_k)))
