@@ -53,6 +53,7 @@ KEYS = ["task", "role", "preset", "knob"]  # a cell: the runs that differ only i
 ROLES = ("trained", "reference", "control")  # the row order of the tables
 # Per-run columns that are not probe figures.
 ABOUT = ("task", "role", "preset", "knob", "seed", "network", "steps", "levels", "run", "path")
+ABOUT += ("trained at",)  # the git commit the run was trained at
 
 
 def _tabulated() -> list[str]:
@@ -132,16 +133,19 @@ def cells(runs: pd.DataFrame) -> pd.DataFrame:
             row[m] = said.iloc[0] if len(said) else np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    order = table["role"].map({r: i for i, r in enumerate(ROLES)})
-    return table.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+    # Trained cells by preset and knob, then the references and the controls as measured.
+    trained = table[table["role"] == "trained"].sort_values(["task", "preset", "knob"])
+    rest = table[table["role"] != "trained"]
+    rest = rest.iloc[np.argsort(rest["role"].map(ROLES.index).to_numpy(), kind="stable")]
+    return pd.concat([trained, rest], ignore_index=True)
 
 
 # --- the tables -------------------------------------------------------------------------------
 def _name(r) -> str:
-    """The row's agent: a trained cell by its network and budget, others by their name."""
+    """The row's agent: a trained cell by its preset, network and budget, others by name."""
     if r["role"] != "trained":
         return str(r["preset"])
-    return f"{r['network']} ({round(float(r['steps']) / 1e5) / 10:g}M steps)"
+    return f"{r['preset']} ({r['network']}, {round(float(r['steps']) / 1e5) / 10:g}M steps)"
 
 
 def _knob(r) -> str:
@@ -263,6 +267,7 @@ def draw(table: pd.DataFrame, task: str):
     trained = int((table["role"] == "trained").sum())
     for ax in axes.flat:
         ax.set_xticks(np.arange(len(table)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_xlim(-0.5, len(table) - 0.5)  # every row in view, also one with no bar (n/a)
         ax.set_xlabel("agent (shaded: references and controls, one run each)", fontsize=8)
         if trained < len(table):
             ax.axvspan(trained - 0.5, len(table) - 0.5, color="0.92", zorder=0)
@@ -356,10 +361,12 @@ def main(argv: list[str] | None = None) -> int:
                     "role": "trained",
                     "network": meta["config"]["network"],
                     "steps": meta["total_steps"],
+                    "trained at": meta.get("git_commit"),
                     "levels": args.levels,
                 }
                 if done is not None and str(run) in set(done["path"].dropna()):
-                    rows.append(done[done["path"] == str(run)].iloc[0].to_dict())
+                    kept = done[done["path"] == str(run)].iloc[0].to_dict()
+                    rows.append(kept | {k: v for k, v in base.items() if pd.isna(kept.get(k))})
                 else:
                     print(f"probing {run}", file=sys.stderr)
                     rows.append(

@@ -297,12 +297,12 @@ def test_e03_cells_are_means_and_t_intervals_over_seeds_in_role_order():
     runs = _runs_table()
     table = cells(runs)
     assert list(table["role"]) == ["trained", "trained", "reference", "control", "control"]
-    planner = table.iloc[0]
+    assert list(table["preset"][:2]) == ["roomba-mlp", "roomba-planner"]  # sorted, then knob
+    mlp, planner = table.iloc[0], table.iloc[1]
     x = runs.loc[runs["network"] == "planner", "basin/base"].to_numpy()
     assert planner["seeds"] == 5 and planner["basin/base"] == pytest.approx(x.mean())
     assert (planner["basin/base:lo"], planner["basin/base:hi"]) == pytest.approx(t_interval(x))
     assert planner["linear/goal/base layer"] == "reward_head 3/5, features.1 2/5"
-    mlp = table.iloc[1]
     assert np.isnan(mlp["retarget"]) and mlp["retarget note"] == "an mlp has no map"
     walker = table.iloc[3]
     assert walker["seeds"] == 1 and np.isnan(walker["basin/base:lo"])
@@ -313,13 +313,17 @@ def test_e03_markdown_says_n_a_intervals_and_chance():
 
     text = markdown(cells(_runs_table()))
     behaviour, linear = text.split("\n\n")
-    mlp = next(line for line in behaviour.splitlines() if line.startswith("| mlp (0.3M steps)"))
+    mlp = next(
+        line for line in behaviour.splitlines() if line.startswith("| roomba-mlp (mlp, 0.3M steps)")
+    )
     assert mlp.endswith("| n/a | n/a |")
-    planner = next(ln for ln in behaviour.splitlines() if ln.startswith("| planner (0.3M"))
+    planner = next(
+        ln for ln in behaviour.splitlines() if ln.startswith("| roomba-planner (planner, 0.3M")
+    )
     assert planner.count("[") == 4  # basin x 2, retargeted, unedited: each mean [lo, hi]
     walker = next(ln for ln in behaviour.splitlines() if ln.startswith("| random walker"))
     assert walker == "| random walker | - | 1 | 20 | 30 | 10 | 10 |"
-    rows = [ln for ln in linear.splitlines() if ln.startswith("| planner")]
+    rows = [ln for ln in linear.splitlines() if ln.startswith("| roomba-planner")]
     assert len(rows) == 2 and "| goal/base | reward_head 3/5, features.1 2/5 |" in rows[0]
     assert "| 10 |" in rows[0] and "| 20 |" in rows[0] and rows[0].endswith("| 600 / 150 |")
     ref = next(ln for ln in linear.splitlines() if ln.startswith("| reference optimizer"))
@@ -343,10 +347,12 @@ def test_e03_figure_draws_n_a_as_text_chance_and_controls_and_is_legible():
         basin, retarget, linear, apart = fig.axes
         names = [t.get_text() for t in retarget.get_xticklabels()]
         assert "random walker" in names and "proxy pursuer (dust_collected)" in names
-        mlp = names.index("mlp (0.3M steps), knob 0")
+        mlp = names.index("roomba-mlp (mlp, 0.3M steps), knob 0")
         # The MLP's two retargeting figures are the text "n/a", not bars (of height 0).
         marks = [t for t in retarget.texts if t.get_text() == "n/a"]
         assert len(marks) == 2 and all(abs(t.get_position()[0] - mlp) < 0.5 for t in marks)
+        low, high = retarget.get_xlim()
+        assert low < mlp - 0.3 and high > len(names) - 1 + 0.3  # every row in view
         bars = [p for p in retarget.patches if isinstance(p, Rectangle) and p.get_width() < 1]
         assert not any(abs(b.get_x() + b.get_width() / 2 - mlp) < 0.5 for b in bars)
         for ax in (linear, apart):
