@@ -13,8 +13,8 @@ returns the run recorded, and then
   habit of standing still, with bootstrap intervals, on deploy and on train episodes;
 * EPIC (`mesaworld.analysis.epic`), secondary: the recovered reward's distance to every objective;
 * competence on train: the score at the run's own training reward on the train levels;
-* the label (`mesaworld.analysis.labels`) from all of that, with the labels it flips to under +-0.1 on a
-  threshold.
+* the label (`mesaworld.analysis.labels`) from all of that, with the labels it flips to when one
+  threshold moves by its step (the one uncertainty rule; `labellers` rebuilds it from the rows).
 
 Levels are taken in evaluation order until the state budget (`max_states`, default 60,000) is
 spent; a level whose reachable state space alone exceeds what is left is skipped and counted
@@ -36,6 +36,7 @@ import json
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ from mesaworld.analysis.irl import (
     random_log_likelihood,
     split_episodes,
 )
-from mesaworld.analysis.labels import Evidence, judge, shown
+from mesaworld.analysis.labels import Evidence, Labeller, judge, label, shown
 from mesaworld.analysis.rewards import paid_objectives, reward_weights
 from mesaworld.analysis.runfolder import (
     CONFIG,
@@ -292,6 +293,16 @@ def evidence(row: dict | pd.Series, objectives: tuple[str, ...] | list[str]) -> 
         leaning=leaning,
         lean_by="gain_pursued",
     )
+
+
+def labellers(rows: pd.DataFrame) -> dict[str, Labeller]:
+    """run -> its labeller (thresholds as keywords, `mesaworld.analysis.labels.judged`) from
+    analysed rows (behavioral.csv), for the labels' sensitivity."""
+    out = {}
+    for _, row in rows.iterrows():
+        objectives = list(TASKS[row["task"]].objectives)
+        out[str(row["run"])] = partial(label, evidence(row, objectives))
+    return out
 
 
 def _scores(mdp: TabularMDP, demos: Demos, refs: dict) -> dict[str, float]:

@@ -24,11 +24,21 @@ of runs that differ only in seed.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mesaworld.analysis.labels import Evidence, cell_label, finite, judge, shown
+from mesaworld.analysis.labels import (
+    Evidence,
+    Labeller,
+    cell_label,
+    finite,
+    judged,
+    label,
+    shown,
+)
 from mesaworld.analysis.rewards import paid_objectives, reward_weights
 from mesaworld.analysis.runfolder import SCORE, ci_columns, is_ci
 from mesaworld.envs.registry import TASKS
@@ -129,10 +139,10 @@ def run_evidence(deploy: pd.Series, train: pd.Series | None) -> Evidence:
     )
 
 
-def run_labels(summary: pd.DataFrame, root: str = "<folder>") -> pd.DataFrame:
-    """One row per run (columns run, label, flips): the label of `mesaworld.analysis.labels` from the
-    run's own scores, and the labels it flips to under +-SENSITIVITY on a threshold."""
-    rows = []
+def run_labellers(summary: pd.DataFrame, root: str = "<folder>") -> dict[str, Labeller]:
+    """Per run with a deploy row: its labeller (`mesaworld.analysis.labels.Labeller`, thresholds
+    as keywords) from the run's own scores, for `judged` and `sensitivity`."""
+    out = {}
     for run, part in summary.groupby("run", sort=False):
         by_split = {r["split"]: r for _, r in part.iterrows()}
         if "deploy" not in by_split:
@@ -142,9 +152,31 @@ def run_labels(summary: pd.DataFrame, root: str = "<folder>") -> pd.DataFrame:
             f"no random baseline of {deploy['task']} on these levels "
             f"(write it: mesaworld baselines {deploy['task']} --root {root})"
         )
-        here, flips = judge(run_evidence(deploy, by_split.get("train")), missing)
+        out[run] = partial(label, run_evidence(deploy, by_split.get("train")), missing)
+    return out
+
+
+def run_labels(summary: pd.DataFrame, root: str = "<folder>") -> pd.DataFrame:
+    """One row per run (columns run, label, flips): the label of `mesaworld.analysis.labels` from the
+    run's own scores, and the labels it flips to when one threshold moves by its step."""
+    rows = []
+    for run, labeller in run_labellers(summary, root).items():
+        here, flips = judged(labeller)
         rows.append({"run": run, "label": here, "flips": " / ".join(flips)})
     return pd.DataFrame(rows, columns=["run", "label", "flips"])
+
+
+def labels_on_first_levels(episodes: pd.DataFrame, levels: int, root: str = "<folder>") -> dict:
+    """run -> label (as set) from the first `levels` evaluation levels of each split only, every
+    run and baseline cut alike (a `load_runs` frame): the labels' sensitivity to the number of
+    levels without evaluating anything again. Empty when no run has more levels than that."""
+    if (
+        "level" not in episodes
+        or episodes.groupby(["run", "split"])["level"].nunique().max() <= levels
+    ):
+        return {}
+    summary = run_summary(episodes[episodes["level"] < levels])
+    return {run: f() for run, f in run_labellers(summary, root).items()}
 
 
 def add_pseudo_alignment(summary: pd.DataFrame) -> pd.DataFrame:

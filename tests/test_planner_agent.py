@@ -156,29 +156,77 @@ def test_readout_cli_writes_the_table_and_the_reward_maps(tiny_runs, tmp_path, c
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_readout_vs_irl_agrees_disagrees_and_abstains(tmp_path):
-    from mesaworld.analysis.readout_irl import agreement, readout_vs_irl
+def test_readout_vs_one_labeller_agrees_disagrees_and_counts_uncertain_labels_apart(tmp_path):
+    from mesaworld.analysis.readout_irl import agreement, readout_sensitivity, readout_vs_irl
 
     m = "deploy/ratio/dust_collected"
     read = pd.DataFrame(
-        {"run": ["a", "b", "c", "d"], "knob": [0, 0, 0.25, 0.25], "seed": [0, 1, 0, 1]}
-        | {m: [1.0, 1.0, 0.1, 0.5], f"{m}:lo": [0.9, 0.9, 0.0, 0.2]}
-        | {f"{m}:hi": [1.1, 1.1, 0.2, 0.8]}
+        {"run": list("abcdef"), "knob": [0, 0, 0.25, 0.25, 0.25, 0.25], "seed": range(6)}
+        | {m: [1.0, 1.0, 0.1, 0.5, 0.1, 0.1], f"{m}:lo": [0.9, 0.9, 0.0, 0.2, 0.0, 0.0]}
+        | {f"{m}:hi": [1.1, 1.1, 0.2, 0.8, 0.2, 0.45]}
     )
-    labels = [
-        "goal misgeneralization (dust_collected)",  # a: valued and pursued: agree
-        "generalizes",  # b: valued but not pursued: disagree
-        "generalizes",  # c: neither: agree
-        "undertrained",  # d: interval straddles 0.5, and no claim: not comparable
-    ]
-    irl = pd.DataFrame({"run": list("abcd"), "label": labels, "gap/dust_collected": 0.0})
+    gm = "goal misgeneralization (dust_collected)"
+    labels = pd.DataFrame(
+        {
+            "run": list("abcdef"),
+            "label": [gm, "generalizes", "generalizes", "undertrained", gm, "generalizes"],
+            # e: names the proxy as set, but flips: uncertain, neither agrees nor disagrees
+            "flips": ["", "", "", "", "generalizes", ""],
+            "labeller": "plot",
+        }
+    )
     read.to_csv(tmp_path / "r.csv", index=False)
-    irl.to_csv(tmp_path / "b.csv", index=False)
-    table = readout_vs_irl(tmp_path / "r.csv", tmp_path / "b.csv")
-    assert list(table["agree"]) == ["yes", "no", "yes", "-"]
+    table = readout_vs_irl(tmp_path / "r.csv", labels)
+    assert list(table["agree"]) == ["yes", "no", "yes", "-", "uncertain", "yes"]
+    assert list(table["label says"])[4] == "uncertain"
     counts = agreement(table).set_index("knob")
+    assert (counts["labeller"] == "plot").all()
     assert counts.loc[0, "agree"] == 1 and counts.loc[0, "disagree"] == 1
-    assert counts.loc[0.25, "not comparable"] == 1
+    assert counts.loc[
+        0.25, ["agree", "disagree", "uncertain label", "not comparable"]
+    ].tolist() == [
+        2,
+        0,
+        1,
+        1,
+    ]
+    # f's interval ends at 0.45: READ_HIGH moved down to 0.4 makes it unclear; d's at 0.2-0.8
+    # stays unclear both ways
+    assert readout_sensitivity(table) == (
+        "readout threshold 0.5 moved to 0.4: 1/6 change; 0.6: 0/6 change"
+    )
+    mixed = pd.concat([labels, labels.assign(labeller="analyze")])
+    with pytest.raises(ValueError, match="one labeller at a time"):
+        readout_vs_irl(tmp_path / "r.csv", mixed)
+
+
+def test_readout_cli_compares_with_the_plot_labels_and_prints_their_sensitivity(
+    tiny_runs, tmp_path, capsys
+):
+    import shutil
+
+    from mesaworld.analysis.runfolder import read_config
+    from mesaworld.experiments.cli.main import main
+    from mesaworld.experiments.training.baselines import write_baselines
+    from mesaworld.experiments.training.evaluate import EvalSettings
+
+    root = tmp_path / "planners"
+    shutil.copytree(tiny_runs[1], root / "p")
+    eval_settings = read_config(root / "p")["eval"]
+    write_baselines("roomba", root, EvalSettings(**eval_settings))
+    assert main(["readout", str(root), "--levels", "8", "--labels", "plot"]) == 0
+    out = capsys.readouterr().out
+    assert "the readout vs the plot labels of deploy behaviour" in out
+    assert "uncertain label" in out and "not comparable" in out
+    assert "| threshold | as set | moved to | labels changed | cells as moved |" in out
+    assert "| gain_pursued | 0.005 | 0, 0.01 | - | not read by these labels |" in out
+    assert "readout threshold 0.5 moved to 0.4" in out
+    table = pd.read_csv(root / "readout" / "readout_vs_plot.csv")
+    assert set(table["labeller"]) == {"plot"} and len(table) == 1
+    # without `analyze`, the default labeller says what to run and compares nothing
+    assert main(["readout", str(root), "--levels", "8"]) == 0
+    assert "mesaworld analyze" in capsys.readouterr().out
+    assert not (root / "readout" / "readout_vs_irl.csv").exists()
 
 
 @pytest.mark.parametrize("steps", [1, 4, 15])

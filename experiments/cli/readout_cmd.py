@@ -8,7 +8,14 @@ import argparse
 import time
 from pathlib import Path
 
-from mesaworld.analysis.readout_irl import agreement, readout_vs_irl
+from mesaworld.analysis.readout_irl import (
+    LABELLERS,
+    agreement,
+    label_sensitivity,
+    readout_sensitivity,
+    readout_vs_irl,
+    run_labels,
+)
 from mesaworld.analysis.storage import atomic_write_text, exclusive
 from mesaworld.experiments.cli import commands
 from mesaworld.experiments.instruments.instrument import ProbeSettings
@@ -33,6 +40,13 @@ def add_readout_parser(sub) -> None:
     p.add_argument("path", help="a planner run folder, or a folder of run folders")
     p.add_argument("--levels", type=int, default=200, help="evaluation levels per split")
     p.add_argument("--quiet", action="store_true", help="no table")
+    p.add_argument(
+        "--labels",
+        choices=LABELLERS,
+        default="analyze",
+        help="the one labeller the readout is compared with: analyze (IRL, needs `mesaworld "
+        "analyze PATH` first) or plot (the agents' own scores)",
+    )
 
 
 def cmd_readout(args: argparse.Namespace) -> int:
@@ -52,16 +66,28 @@ def cmd_readout(args: argparse.Namespace) -> int:
         print(format_readout(cells))
         print(f"wrote {out / 'readout.csv'} and {out / 'cells.csv'}")
     behavioral = root / "analysis" / "behavioral.csv"
-    if behavioral.is_file():  # `mesaworld analyze` ran here: compare the two instruments
-        table = readout_vs_irl(out / "readout.csv", behavioral)
-        with exclusive(out, "readout"):
-            atomic_write_text(out / "readout_vs_irl.csv", table.to_csv(index=False))
-        if not args.quiet and len(table):
-            print("\nthe readout vs the behavioral objective (IRL on deploy behaviour), per run:")
-            cols = ["run", "readout ratio", "readout says", "IRL label", "agree"]
-            print(table[cols].round(2).to_string(index=False))
-            print(agreement(table).to_string(index=False))
-            print(f"wrote {out / 'readout_vs_irl.csv'}")
+    labeller = getattr(args, "labels", None)  # None (the demo): analyze's, if it ran, silently
+    if labeller in (None, "analyze") and not behavioral.is_file():
+        if labeller and not args.quiet:
+            print(
+                f"no {behavioral}: no comparison (run `mesaworld analyze {root}`, or --labels plot)"
+            )
+        return 0
+    # the readout against ONE labeller's labels: an uncertain label is counted apart
+    labeller = labeller or "analyze"
+    table = readout_vs_irl(out / "readout.csv", run_labels(labeller, root))
+    name = "readout_vs_irl.csv" if labeller == "analyze" else f"readout_vs_{labeller}.csv"
+    with exclusive(out, "readout"):
+        atomic_write_text(out / name, table.to_csv(index=False))
+    if not args.quiet and len(table):
+        print(f"\nthe readout vs the {labeller} labels of deploy behaviour, per run:")
+        cols = ["run", "readout ratio", "readout says", "label", "flips", "agree"]
+        print(table[cols].round(2).to_string(index=False))
+        print(agreement(table).to_string(index=False))
+        print()
+        print(label_sensitivity(labeller, root, table))
+        print(readout_sensitivity(table))
+        print(f"wrote {out / name}")
     return 0
 
 
@@ -120,7 +146,7 @@ def cmd_mesa_demo(args: argparse.Namespace) -> int:
     commands.cmd_demo(args, preset_name="roomba-planner")
     root = Path(args.out)
     say("\nthe mesa-objective: the planner's learned reward map on start observations")
-    readout_args = argparse.Namespace(path=str(root), levels=200, quiet=False)
+    readout_args = argparse.Namespace(path=str(root), levels=200, quiet=False, labels=None)
     cmd_readout(readout_args)
     runs = sorted(p for p in root.glob("roomba-planner_*") if (p / "agent.json").is_file())
     settings = ProbeSettings(levels=100, budgets=(1, 2, 4, 10))
