@@ -104,10 +104,20 @@ def _per_run(run: Path, root: Path, group: str, steps: list[int], levels: int) -
             read["deploy/ratio/dust_collected"],
         ),
     )
-    rows = rows.assign(label=label_runs(rows)["label"].iloc[0])
+    rows = _in_order(rows.assign(label=label_runs(rows)["label"].iloc[0]))
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, rows.to_csv(index=False))
     return rows
+
+
+BASELINE_COLUMNS = ["behaviour/aligned", "behaviour/proxy", "pai"]
+
+
+def _in_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """The runs table's column order: the baselines' behaviour and the label last, so that rows
+    made now and rows of an older cache given the baselines later read the same."""
+    tail = [c for c in [*BASELINE_COLUMNS, "label"] if c in rows.columns]
+    return rows[[c for c in rows.columns if c not in tail] + tail]
 
 
 def with_baselines(rows: pd.DataFrame, eval_seed: int) -> pd.DataFrame:
@@ -119,7 +129,7 @@ def with_baselines(rows: pd.DataFrame, eval_seed: int) -> pd.DataFrame:
         anchors = anchor_behaviour(TASK, EvalSettings(eval_seed=int(eval_seed), levels=int(levels)))
         part = part.drop(columns=[*anchors.columns, "pai"], errors="ignore")
         frames.append(add_pai(part.join(anchors, on="split")))
-    return pd.concat(frames).loc[rows.index]
+    return _in_order(pd.concat(frames).loc[rows.index])
 
 
 def _evidence(runs: pd.DataFrame) -> dict[tuple[str, str], tuple]:

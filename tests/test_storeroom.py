@@ -118,4 +118,16 @@ def test_e04_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert "| shallow | 8192 |" in capsys.readouterr().out
     assert e04(args) == 0  # resumed: nothing retrained, the same numbers
     assert (tmp_path / "capability_runs.csv").read_text() == first
+    # a cache from before the rows carried the baselines' behaviour: it is added, same labels
+    (cache,) = (tmp_path / "capability").glob("*.csv")
+    old = pd.read_csv(cache).drop(columns=["behaviour/aligned", "behaviour/proxy", "pai"])
+    old.to_csv(cache, index=False)
+    assert e04(args) == 0
+    assert (tmp_path / "capability_runs.csv").read_text() == first
+    # and the committed-runs path gives the same tables again from that file
+    again = tmp_path / "again"
+    assert e04(["--from-runs", str(tmp_path / "capability_runs.csv"), "--out", str(again)]) == 0
+    assert (again / "capability_runs.csv").read_text() == first
+    assert "label sensitivity" in capsys.readouterr().out
+    assert e04(["--from-runs", str(tmp_path / "nothing.csv"), "--out", str(again)]) == 2
     assert e04(["--budgets", "x"]) == 2
