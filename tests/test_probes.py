@@ -389,3 +389,20 @@ def test_e03_redraws_from_a_cells_file_and_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     assert main(["--from-cells", str(tmp_path / "other.csv")]) == 2
     assert "not an e03 cells table" in capsys.readouterr().err
+
+
+def test_the_linear_probe_figure_is_legible_and_marks_the_chosen_layer(tmp_path):
+    import warnings
+
+    from mesaworld.analysis.figure_files import FigureLegibilityWarning
+    from mesaworld.experiments.instruments.linear_probes import probe_figure
+
+    task = "roomba"
+    codes = eval_levels(task, "deploy", 12, eval_seed=5)
+    table = pd.concat(
+        [linear_probes(a, task, codes) for a in (ReferenceOptimizer(task), RandomWalker())]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FigureLegibilityWarning)
+        paths = probe_figure(table, tmp_path / "linear")
+    assert all(p.is_file() for p in paths)

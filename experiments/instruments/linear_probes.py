@@ -340,7 +340,7 @@ def probe_figure(table: pd.DataFrame, path, title: str = "") -> list:
     levels = int(table["levels"].max()) if len(table) else 0
     fig.suptitle(
         (title or "Linear probes: decoding the next step and the goal")
-        + f"\nscored on {levels} held-out levels; 95% bootstrap interval over levels; "
+        + f"\nscored on n = {levels} held-out levels; 95% bootstrap interval over levels; "
         "dashes: chance (majority class)",
         fontsize=10,
     )
