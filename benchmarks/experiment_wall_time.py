@@ -17,6 +17,7 @@ also on Ctrl-C or SIGTERM; every run writes into a fresh temp folder that is rem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -40,10 +41,8 @@ _children: list[subprocess.Popen] = []
 def _kill_children(*_: object) -> None:
     for proc in _children:
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     _children.clear()
 
 
@@ -57,9 +56,7 @@ def run_one(name: str, load: str, extra: list[str]) -> tuple[float, int, float, 
     out = tempfile.mkdtemp(prefix=f"mw-{name}-")
     busy = None
     if load == "busy":
-        busy = subprocess.Popen(
-            [sys.executable, "-c", "while True: pass"], start_new_session=True
-        )
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
         _children.append(busy)
         time.sleep(1.0)
     before = os.getloadavg()[0]
@@ -97,8 +94,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     extra = args.extra.split() if args.extra else []
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'experiment':<10} {'load':<6} {'wall':>8}  {'load avg before/after':>22}  target 10 min")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"{'experiment':<10} {'load':<6} {'wall':>8}  {'load avg before/after':>22}  target 10 min"
+    )
     failed = False
     try:
         for name in names:
