@@ -5,6 +5,7 @@ own functions draw (from run folders, instruments and experiment tables) passes 
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -72,11 +73,25 @@ def test_each_missing_piece_is_named():
 
 
 def test_save_figure_warns_and_still_saves(tmp_path):
+    """The suite turns the warning into an error (pyproject's filterwarnings); a user's script
+    gets a warning and the file, so a long experiment never loses its figure to the check."""
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    with pytest.warns(FigureLegibilityWarning, match="bad.png: .*no x label"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FigureLegibilityWarning)
         paths = save_figure(fig, tmp_path / "bad.png")
+    messages = [str(w.message) for w in caught if issubclass(w.category, FigureLegibilityWarning)]
+    assert any("bad.png" in m and "no x label" in m for m in messages), messages
+    assert any("no y label" in m for m in messages), messages
     assert all(p.is_file() for p in paths)
+
+
+def test_the_suite_treats_an_illegible_figure_as_an_error(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    with pytest.raises(FigureLegibilityWarning, match="no x label"):
+        save_figure(fig, tmp_path / "bad.png")
+    plt.close(fig)
 
 
 def test_pictures_need_no_colour_bar_and_the_bar_helpers_say_what_they_draw():
