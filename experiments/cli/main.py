@@ -28,7 +28,7 @@ from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows
 from mesaworld.envs.task import ACTIONS, parse_actions
-from mesaworld.experiments.cli import commands, grid_cmd, readout_cmd
+from mesaworld.experiments.cli import commands, grid_cmd, identify_cmd, readout_cmd
 from mesaworld.experiments.training.config import presets
 from mesaworld.experiments.training.sweep import SweepError
 
@@ -176,6 +176,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     readout_cmd.add_probe_parser(sub)
     grid_cmd.add_baselines_parser(sub)
     grid_cmd.add_sweep_parser(sub)
+    identify_cmd.add_identify_parser(sub)
     return p
 
 
@@ -191,6 +192,7 @@ COMMANDS = {
     "probe": readout_cmd.cmd_probe,
     "baselines": grid_cmd.cmd_baselines,
     "sweep": grid_cmd.cmd_sweep,
+    "identify": identify_cmd.cmd_identify,
 }
 
 
