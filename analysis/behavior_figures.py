@@ -4,6 +4,8 @@ colour scale (`reward_maps_figure`)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -159,3 +161,16 @@ def reward_maps_figure(results: list, path: Path) -> list[Path]:
         fontsize=9,
     )
     return save_figure(fig, path)
+
+
+def analysis_figures(out: Path, cells: pd.DataFrame, results: list) -> dict[str, bytes]:
+    """Every figure of the analysis, drawn in a staging folder inside `out`, as bytes."""
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".stage-", suffix=".tmp"))
+    try:
+        for task, g in cells.groupby("task"):
+            epic_gap_figure(g, stage / f"behavioral_gap_{task}")
+            mine = [r for r in results if r.row["task"] == task]
+            reward_maps_figure(mine, stage / f"reward_maps_{task}")
+        return {p.name: p.read_bytes() for p in sorted(stage.iterdir())}
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -44,7 +42,7 @@ import pandas as pd
 
 from mesaworld.analysis.analysis_progress import AnalysisProgress, StageClock
 from mesaworld.analysis.attribution import FOLDS, nested_attribution
-from mesaworld.analysis.behavior_figures import epic_gap_figure, reward_maps_figure
+from mesaworld.analysis.behavior_figures import analysis_figures
 from mesaworld.analysis.behavior_table import cell_table, format_cells
 from mesaworld.analysis.epic import epic_matrix
 from mesaworld.analysis.gap import gap_columns, reference_returns, reward_score, score
@@ -361,7 +359,7 @@ def analyze(
         # mix. The folder is locked only now that the work has succeeded (a failed analysis
         # leaves no folder behind), so two analyses never publish into one folder at once.
         with exclusive(out, "analyze"):
-            files = _figures(out, cells, results)
+            files = analysis_figures(out, cells, results)
             files["attribution.csv"] = cells.to_csv(index=False).encode()
             files["settings.json"] = (json.dumps(asdict(settings), indent=2) + "\n").encode()
             files["behavioral.csv"] = rows.to_csv(index=False).encode()
@@ -389,16 +387,3 @@ def _one(run, root, settings, cache, progress) -> RunBehavior:
             flush=True,
         )
     return result
-
-
-def _figures(out: Path, cells: pd.DataFrame, results: list[RunBehavior]) -> dict[str, bytes]:
-    """Every figure of the analysis, drawn in a staging folder inside `out`, as bytes."""
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=".stage-", suffix=".tmp"))
-    try:
-        for task, g in cells.groupby("task"):
-            epic_gap_figure(g, stage / f"behavioral_gap_{task}")
-            mine = [r for r in results if r.row["task"] == task]
-            reward_maps_figure(mine, stage / f"reward_maps_{task}")
-        return {p.name: p.read_bytes() for p in sorted(stage.iterdir())}
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
