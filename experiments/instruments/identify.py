@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from mesaworld.analysis.soft_vi import soft_value_iteration
-from mesaworld.envs.tabular import TabularMDP, export
+from mesaworld.envs.tabular import ExportError, TabularMDP, export
 
 BETAS = (1.0, 3.0, 10.0)
 MIX_WEIGHTS = (0.25, 0.5, 0.75)
@@ -73,16 +73,30 @@ def solve_level(mdp: TabularMDP, betas=BETAS) -> tuple[list[str], np.ndarray]:
     return list(hyps), out
 
 
-def build_pool(task, codes: np.ndarray, names=None, betas=BETAS, horizon=None) -> list[PoolLevel]:
-    """Export each level of uint8[L, H, W] `codes` alone and solve every hypothesis on it."""
+def build_pool(
+    task, codes: np.ndarray, names=None, betas=BETAS, horizon=None, max_states: int | None = None
+) -> list[PoolLevel]:
+    """Export each level of uint8[L, H, W] `codes` alone and solve every hypothesis on it.
+    With `max_states`, a level with more reachable states is left out of the pool (its policy
+    table would not fit: hypotheses x betas x horizon x states x 5 floats); if every level is
+    left out, ValueError naming the smallest size."""
     codes = np.asarray(codes, np.uint8)
     if len(codes) == 0:
         raise ValueError("the level pool is empty")
-    pool = []
+    pool, smallest = [], None
     for i, c in enumerate(codes):
-        mdp = export(task, c[None], horizon=horizon)
+        try:
+            mdp = export(task, c[None], horizon=horizon, max_states=max_states or 2_000_000)
+        except ExportError:
+            smallest = max_states
+            continue
         hnames, lp = solve_level(mdp, betas)
         pool.append(PoolLevel(names[i] if names else f"level{i}", c, mdp, lp, hnames))
+    if not pool:
+        raise ValueError(
+            f"{task.name}: every pool level has more than {smallest:,} reachable states "
+            "(the cap on one level's policy table); no level left to identify on"
+        )
     return pool
 
 
@@ -201,8 +215,10 @@ def identify(
     n_samples: int = 8,
 ) -> Result:
     """Choose a level (adaptive: largest expected gain; random: uniform over the pool; deploy:
-    the pool in order, for a pool that is the deploy set), play `agent(mdp) -> act` on it,
-    update, stop at posterior >= `stop` or `budget` episodes."""
+    the pool in order, for a pool that is the deploy set), play the agent on it, update, stop at
+    posterior >= `stop` or `budget` episodes. `agent` is `make(mdp) -> act(t, s, rng)` (scripted,
+    played on the table) or an object with `episode(level, rng) -> [(t, s, a), ...]` (a trained
+    network played in the engine, `identify_trained.TrainedAgent`)."""
     if not pool:
         raise ValueError("the level pool is empty")
     if chooser not in ("adaptive", "random", "deploy"):
@@ -222,7 +238,10 @@ def identify(
         else:
             i = ep % len(pool)
         lv = pool[i]
-        steps = rollout(lv.mdp, agent(lv.mdp), play_rng)
+        if hasattr(agent, "episode"):  # a trained network played in the engine
+            steps = agent.episode(lv, play_rng)
+        else:
+            steps = rollout(lv.mdp, agent(lv.mdp), play_rng)
         loglik = loglik + episode_loglik(lv, steps)
         post = posterior(loglik)
         history.append(
