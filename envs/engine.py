@@ -92,6 +92,12 @@ class Engine:
     new level from it, so env i of a vector env seeded s behaves exactly as a single env seeded
     s + i. With `autoreset`, an env that ended is reset by the next `step` (Gymnasium's NEXT_STEP
     mode: that step ignores its action and returns the reset observation with zero reward).
+
+    `level_source` (None by default: levels come from the generator, as above) is the one hook
+    for level samplers (`mesaworld.experiments.training.samplers`): when set, resets ask
+    `level_source.draw(idx)` for the levels (uint8[n, H, W] codes) instead of the generator, and
+    every `step` tells it `level_source.observe(done, episode_returns)` before any autoreset, so
+    it can attribute finished episodes (and each step) to the levels it handed out.
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class Engine:
         self.episode_measures = np.zeros((len(task.measures), b), np.float64)
         self.needs_reset = np.zeros(b, bool)
         self._all = np.arange(b)
+        self.level_source = None
 
     def seed(self, seeds: Sequence[int | None]) -> None:
         self.rngs = [seeding.np_random(s)[0] for s in seeds]
@@ -129,6 +136,9 @@ class Engine:
     def reset(self, idx: np.ndarray | None = None) -> None:
         """Draw a new level for envs `idx` (all if None) from their own random streams."""
         idx = self._all if idx is None else idx
+        if self.level_source is not None:
+            self._start(idx, self.level_source.draw(idx))
+            return
         n_u = self.generator.n_uniforms
         u = np.empty((len(idx), n_u))
         for row, i in zip(u, idx):  # one small call per resetting env: its own stream
@@ -209,6 +219,8 @@ class Engine:
             "measures": measures,
             "done": done,
         }
+        if self.level_source is not None:
+            self.level_source.observe(done, self.episode_returns)
         if done.any():  # episode totals, read before a NEXT_STEP reset clears them
             out["episode_returns"] = self.episode_returns.copy()
             out["episode_measures"] = self.episode_measures.copy()

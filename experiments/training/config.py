@@ -29,6 +29,7 @@ from mesaworld.analysis.runfolder import default_run_dir
 from mesaworld.envs.engine import engine_bytes, mixture_weights, require_memory
 from mesaworld.envs.registry import TASKS, canonical
 from mesaworld.envs.task import VIEWS
+from mesaworld.experiments.training.samplers.registry import check_sampler
 
 MAX_THREADS = 64  # torch's thread pool fails far beyond the cores any machine has
 MAX_STEPS = 10**10  # ~3 days at the fastest preset's 43k steps/s: a larger budget is a typo
@@ -98,6 +99,12 @@ class TrainConfig:
     """torch CPU threads; 1 stays fast beside other work (2 is up to ~30% faster alone on 2 cores, ~10x slower beside one busy core: benchmarks/train_throughput.py)"""
     reward_weights: str = ""
     """train on a mixture of objectives, e.g. base:0.75,dust_collected:0.25 (empty: the task's reward)"""
+    sampler: str = "dr"
+    """level sampler: dr (the train generator; with --pool-size, uniform over the pool), plr, plr-maxmc, plr-regret, sfl, regret"""
+    pool_size: int = 0
+    """levels in the fixed pool every sampler draws from (the train generator at the knob; 0: none, or 1000 for a sampler other than dr)"""
+    replay_prob: float = 0.5
+    """plr*: probability a reset replays a scored level; sfl: of drawing from the most learnable"""
     eval_levels: int = 200
     """evaluation levels per split"""
     eval_seed: int = 20261123
@@ -167,6 +174,8 @@ class TrainConfig:
             except ValueError as e:  # (reward_mix itself raises for text that does not parse)
                 _fail("reward_weights", f"{str(e).removeprefix('reward_weights: ')} (write it as "
                       f"objective:weight,..., e.g. base:0.75,{TASKS[self.task].objectives[-1]}:0.25)")  # fmt: skip
+        if problem := check_sampler(self.sampler, self.pool_size, self.replay_prob):
+            raise ConfigError(problem)
         if self.batch_size % self.num_minibatches:
             _fail(
                 "num_minibatches",

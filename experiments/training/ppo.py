@@ -122,6 +122,9 @@ class PPO:
         self.next_obs = torch.from_numpy(obs)
         self.prev_done = torch.zeros(cfg.num_envs, dtype=torch.bool)
         self.update, self.global_step = 0, 0
+        # Called with each rollout's batch before learning (a level sampler scores its levels
+        # and may mask transitions out of `valid`); None: nothing.
+        self.on_rollout = None
 
     def iterate(self) -> tuple[list[dict], dict[str, list[float]], float]:
         """One update. Returns the episodes that finished in its rollout (`episode_stats`),
@@ -131,6 +134,8 @@ class PPO:
             frac = 1.0 - self.update / cfg.num_updates
             self.optimizer.param_groups[0]["lr"] = frac * cfg.lr
         batch, finished = self.rollout()
+        if self.on_rollout is not None:
+            self.on_rollout(batch)
         self.global_step += cfg.num_steps * cfg.num_envs
         self.update += 1
         stats = self.learn(batch)

@@ -53,6 +53,7 @@ from mesaworld.experiments.training.config import TrainConfig
 from mesaworld.experiments.training.evaluate import evaluate_trained
 from mesaworld.experiments.training.ppo import LOSS_KEYS, PPO
 from mesaworld.experiments.training.progress import Progress, tensorboard, tensorboard_writer_class
+from mesaworld.experiments.training.samplers.registry import make_sampler
 
 
 def train(
@@ -202,16 +203,37 @@ class _Trainer:
             )
         optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
         gen = torch.Generator().manual_seed(sample_seed)
+        engine = self.env.engine
+        self.sampler = make_sampler(
+            cfg.sampler, cfg.pool_size, cfg.replay_prob, engine.generator, engine.task,
+            cfg.num_envs, cfg.seed,
+        )  # fmt: skip
+        engine.level_source = self.sampler  # None: the generator, as without samplers
         obs, _ = self.env.reset(seed=env_seed)
         self.ppo = PPO(agent, self.env, optimizer, gen, cfg, obs)
+        if self.sampler is not None:
+            self.ppo.on_rollout = self._on_rollout
         self.elapsed = 0.0
         self.log: list[dict] = []
         self.tb = None
+
+    def _on_rollout(self, b: dict) -> None:
+        """The level sampler scores the rollout's levels; a robust one masks its exploration
+        episodes out of the loss."""
+        mask = self.sampler.end_rollout(
+            b["values"].numpy(), b["advantages"].numpy(), b["returns"].numpy(), b["valid"].numpy()
+        )
+        if mask is not None:
+            b["valid"] &= torch.from_numpy(mask)
 
     # --- checkpoints --------------------------------------------------------------------------
     def _restore(self, saved: dict) -> None:
         self.ppo.load_state_dict(saved)
         self.env.load_state_dict(env_state_from_tensors(saved["engine"]))
+        if self.sampler is not None:
+            self.sampler.load_state_dict(
+                {k: v if isinstance(v, str) else v.numpy() for k, v in saved["sampler"].items()}
+            )
         self.elapsed = float(saved["elapsed"])
         # The log travels in the checkpoint (a lost or longer train_log.csv cannot change it);
         # checkpoints of mesaworld 0.1 did not carry it.
@@ -229,6 +251,11 @@ class _Trainer:
     def _checkpoint(self) -> None:
         state = self.ppo.state_dict()
         state["engine"] = env_state_to_tensors(self.env.state_dict())
+        if self.sampler is not None:
+            state["sampler"] = {
+                k: v if isinstance(v, str) else torch.from_numpy(v)
+                for k, v in self.sampler.state_dict().items()
+            }
         state["elapsed"], state["log"] = self.elapsed, json.dumps(self.log)
         # The log first: on resume, rows past the checkpoint's update are dropped.
         atomic_write_text(self.run_dir / TRAIN_LOG, csv_text(self.log))

@@ -1,0 +1,1 @@
+"""Level samplers: which levels the batched engine resets into (`registry.py` is the table)."""

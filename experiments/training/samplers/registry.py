@@ -1,0 +1,91 @@
+"""The table of level samplers: one row per sampler, each row what its file ends in.
+
+    SAMPLERS        name -> SamplerRow (dr, plr, plr-maxmc, plr-regret, sfl, regret)
+    register        add a row (a new sampler is one file and one entry in `_MODULES`)
+    check_sampler   the one-line problem with a (sampler, pool_size, replay_prob), or None
+    make_sampler    the sampler a training run uses (None: DR without a pool, the generator)
+
+Generic code (the trainer, the benchmark, the tests) iterates this table and never names a
+sampler. The pool and its seed are decided here: `DEFAULT_POOL` levels when a sampler other
+than DR is asked for without a pool size, drawn from the train generator at the run's knob with
+a stream of the run's seed that no other part of training uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mesaworld.experiments.training.samplers import dr, plr, regret, sfl
+from mesaworld.experiments.training.samplers.sampler import Sampler, make_pool
+
+DEFAULT_POOL = 1000  # levels in the pool when a sampler other than DR is given no pool_size
+MAX_POOL = 1_000_000
+
+
+@dataclass(frozen=True)
+class SamplerRow:
+    name: str
+    make: Callable[..., Sampler]
+    about: str
+
+
+SAMPLERS: dict[str, SamplerRow] = {}
+
+
+def register(row: SamplerRow) -> SamplerRow:
+    taken = SAMPLERS.get(row.name)
+    if taken is not None and taken != row:
+        raise ValueError(f"sampler {row.name!r} is registered already")
+    SAMPLERS[row.name] = row
+    return row
+
+
+_MODULES = (dr, plr, sfl, regret)
+for _module in _MODULES:
+    for _row in getattr(_module, "ROWS", None) or (_module.ROW,):
+        register(SamplerRow(**_row))
+
+
+def check_sampler(name: str, pool_size: int, replay_prob: float) -> str | None:
+    """The problem with these settings as (field, message), or None."""
+    if name not in SAMPLERS:
+        return f"sampler: unknown sampler {name!r}; known: {', '.join(SAMPLERS)}"
+    if not 0 <= pool_size <= MAX_POOL:
+        return f"pool_size: must be in [0, {MAX_POOL:,}] (0: no pool), got {pool_size!r}"
+    if not 0.0 <= replay_prob <= 1.0:
+        return f"replay_prob: must be in [0, 1], got {replay_prob!r}"
+    return None
+
+
+def pool_size_of(name: str, pool_size: int) -> int:
+    """The pool a run uses: its pool_size, or DEFAULT_POOL for a sampler other than DR."""
+    return pool_size if pool_size or name == "dr" else DEFAULT_POOL
+
+
+def sampler_seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """(pool, sampler) streams of a run's seed, apart from the envs', init's and sampling's."""
+    pool, choices = np.random.SeedSequence([seed, 0x5A11]).spawn(2)
+    return pool, choices
+
+
+def make_sampler(
+    name: str,
+    pool_size: int,
+    replay_prob: float,
+    generator,
+    task,
+    num_envs: int,
+    seed: int,
+) -> Sampler | None:
+    """The sampler of a training run, on its pool; None for DR without a pool."""
+    if problem := check_sampler(name, pool_size, replay_prob):
+        raise ValueError(problem)
+    n = pool_size_of(name, pool_size)
+    if n == 0:
+        return None
+    pool_seed, choice_seed = sampler_seeds(seed)
+    codes = make_pool(generator, n, pool_seed)
+    return SAMPLERS[name].make(codes, task, num_envs, choice_seed, replay_prob=replay_prob)
