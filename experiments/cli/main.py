@@ -28,7 +28,8 @@ from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows
 from mesaworld.envs.task import ACTIONS, parse_actions
-from mesaworld.experiments.cli import commands, grid_cmd, identify_cmd, readout_cmd
+from mesaworld.experiments.cli import audit_cmd, commands, grid_cmd, identify_cmd, readout_cmd
+from mesaworld.experiments.cli import zoo_cmd
 from mesaworld.experiments.training.config import presets
 from mesaworld.experiments.training.sweep import SweepError
 
@@ -177,6 +178,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     grid_cmd.add_baselines_parser(sub)
     grid_cmd.add_sweep_parser(sub)
     identify_cmd.add_identify_parser(sub)
+    zoo_cmd.add_zoo_parser(sub)
+    audit_cmd.add_verdicts_parser(sub)
+    audit_cmd.add_audit_parser(sub)
     return p
 
 
@@ -193,6 +197,9 @@ COMMANDS = {
     "baselines": grid_cmd.cmd_baselines,
     "sweep": grid_cmd.cmd_sweep,
     "identify": identify_cmd.cmd_identify,
+    "zoo": zoo_cmd.cmd_zoo,
+    "verdicts": audit_cmd.cmd_verdicts,
+    "audit": audit_cmd.cmd_audit,
 }
 
 
