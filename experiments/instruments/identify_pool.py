@@ -23,6 +23,8 @@ construction and `level_pool` also asserts that no pool level equals an evaluati
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from mesaworld.envs.level import AGENT, FLOOR, Level
@@ -42,12 +44,35 @@ EDITS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# Smaller pool levels where the task's generators allow it, so that one level's exported policy
+# table fits (hypotheses x betas x horizon x states x 5 floats): a field (lo, hi) of any of the
+# task's generators is capped at (min(lo, cap), min(hi, cap)). The Roomba: 4 floor dust and at
+# most 2 cans per room (full-size rooms reach ~50k states; these ~2.5k).
+SMALL: dict[str, dict[str, int]] = {"roomba": {"dust": 4, "cans": 2}}
+
+
+def _shrink(gen, caps: dict[str, int]):
+    """`gen` with every (lo, hi) field named in `caps` capped, Mixture parts included."""
+    if not dataclasses.is_dataclass(gen):
+        return gen
+    changes = {}
+    for f in dataclasses.fields(gen):
+        value = getattr(gen, f.name)
+        if f.name in caps and isinstance(value, tuple):
+            cap = caps[f.name]
+            changes[f.name] = (min(value[0], cap), min(value[1], cap))
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _shrink(value, caps)
+    return dataclasses.replace(gen, **changes) if changes else gen
+
+
 def _stream(seed: int, k: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(POOL_KEY, k)))
 
 
 def _draw(task: str, split: str, n: int, rng: np.random.Generator, knob=None) -> np.ndarray:
-    gen = get_task(task).shift.generator(split, knob)
+    spec = get_task(task)
+    gen = _shrink(spec.shift.generator(split, knob), SMALL.get(spec.name, {}))
     return gen.build(rng.random((n, gen.n_uniforms)))
 
 
