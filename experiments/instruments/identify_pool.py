@@ -78,12 +78,17 @@ def _draw(task: str, split: str, n: int, rng: np.random.Generator, knob=None) ->
 
 def edit_level(task: str, codes: np.ndarray, rng: np.random.Generator, which: int = 0):
     """(edited uint8[H, W] codes, a short description), or None if the task has no edit or the
-    level offers no cell for it. The edit goes onto a plain floor cell chosen by `rng`."""
-    spec = get_task(task)
-    edits = EDITS.get(spec.name)
-    if not edits:
-        return None
-    kind, ch = edits[which % len(edits)]
+    level offers no cell for any. Tries the task's edits from number `which` on (a level with no
+    can to move gets one added); the edit goes onto a plain floor cell chosen by `rng`."""
+    edits = EDITS.get(get_task(task).name, ())
+    for k in range(len(edits)):
+        got = _edit(codes, rng, *edits[(which + k) % len(edits)])
+        if got is not None:
+            return got
+    return None
+
+
+def _edit(codes: np.ndarray, rng: np.random.Generator, kind: str, ch: str):
     out = np.array(codes, np.uint8, copy=True)
     floor = np.argwhere(out == ord(FLOOR))
     if len(floor) == 0:

@@ -203,12 +203,16 @@ def verdict(
     """The blind verdict of adaptive identification on one agent folder (see the module
     docstring for the frozen rule and the mixture mapping). Deterministic in `seed`; chooser
     "deploy" plays the deploy pool in order."""
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    agent = TrainedAgent(agent_dir)
-    pool = "deploy" if chooser == "deploy" else pool
-    solved, _ = pool_for(agent.task, pool, levels, seed, agent.info["held_out"])
-    res = identify(solved, agent, seed=seed, chooser=chooser, budget=budget, stop=THRESHOLD)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core, as everywhere on this machine
+    try:
+        start = time.perf_counter()
+        agent = TrainedAgent(agent_dir)
+        pool = "deploy" if chooser == "deploy" else pool
+        solved, _ = pool_for(agent.task, pool, levels, seed, agent.info["held_out"])
+        res = identify(solved, agent, seed=seed, chooser=chooser, budget=budget, stop=THRESHOLD)
+    finally:
+        torch.set_num_threads(threads)
     return verdict_doc(
         res,
         agent.info["name"],
