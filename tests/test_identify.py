@@ -53,3 +53,13 @@ def test_adaptive_beats_random_when_one_level_in_20_separates():
 def test_empty_pool_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         build_pool(_task(), np.zeros((0, 13, 13), np.uint8))
+
+
+def test_keys_chests_pool_recovers_a_key_hoarder():
+    from mesaworld.experiments.instruments.identify_pool import level_pool
+
+    task = make_engine("keys-chests", 1, autoreset=False).task
+    codes, names = level_pool("keys-chests", 1, 0)
+    pool = build_pool(task, codes, names)
+    res = identify(pool, planner_agent("keys", epsilon=0.1), seed=0, budget=15)
+    assert res.best == "keys" and res.posterior.max() >= 0.95

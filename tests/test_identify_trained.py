@@ -125,3 +125,19 @@ def test_mixture_mapping():
     assert objective_of("mix(base,corner,w=0.75)") == "corner"
     assert objective_of("mix(base,corner,w=0.5)") == "abstain"
     assert objective_of("corner") == "corner" and objective_of("abstain") == "abstain"
+
+
+def test_zoo_folder_with_task_json(tmp_path):
+    folder = tmp_path / "a07"
+    folder.mkdir()
+    for f in ("agent.pt", "agent.json"):
+        shutil.copy(RUN / f, folder / f)
+    (folder / "task.json").write_text(
+        json.dumps({"task": "cheese-maze", "objectives": ["base", "corner"]})
+    )
+    agent = TrainedAgent(folder)
+    assert agent.task == "cheese-maze" and agent.info["name"] == "a07"
+    assert agent.info["held_out"] == HELD_OUT
+    (folder / "task.json").write_text(json.dumps({"task": "cheese-maze", "objectives": ["base"]}))
+    with pytest.raises(IdentifyError, match="objectives"):
+        TrainedAgent(folder)
