@@ -100,7 +100,7 @@ class TrainConfig:
     reward_weights: str = ""
     """train on a mixture of objectives, e.g. base:0.75,dust_collected:0.25 (empty: the task's reward)"""
     sampler: str = "dr"
-    """level sampler: dr (the train generator; with --pool-size, uniform over the pool), plr, plr-maxmc, plr-regret, sfl, regret"""
+    """level sampler: dr (the train generator; with --pool-size, uniform over the pool), plr, plr-maxmc, plr-regret, sfl, regret, accel, accel-regret"""
     pool_size: int = 0
     """levels in the fixed pool every sampler draws from (the train generator at the knob; 0: none, or 1000 for a sampler other than dr)"""
     replay_prob: float = 0.5

@@ -1,6 +1,7 @@
 """The table of level samplers: one row per sampler, each row what its file ends in.
 
-    SAMPLERS        name -> SamplerRow (dr, plr, plr-maxmc, plr-regret, sfl, regret)
+    SAMPLERS        name -> SamplerRow (dr, plr, plr-maxmc, plr-regret, sfl, regret, accel,
+                    accel-regret)
     register        add a row (a new sampler is one file and one entry in `_MODULES`)
     check_sampler   the one-line problem with a (sampler, pool_size, replay_prob), or None
     make_sampler    the sampler a training run uses (None: DR without a pool, the generator)
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mesaworld.experiments.training.samplers import dr, plr, regret, sfl
+from mesaworld.experiments.training.samplers import accel, dr, plr, regret, sfl
 from mesaworld.experiments.training.samplers.sampler import Sampler, make_pool
 
 DEFAULT_POOL = 1000  # levels in the pool when a sampler other than DR is given no pool_size
@@ -43,7 +44,7 @@ def register(row: SamplerRow) -> SamplerRow:
     return row
 
 
-_MODULES = (dr, plr, sfl, regret)
+_MODULES = (dr, plr, sfl, regret, accel)
 for _module in _MODULES:
     for _row in getattr(_module, "ROWS", None) or (_module.ROW,):
         register(SamplerRow(**_row))

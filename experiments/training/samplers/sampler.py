@@ -71,6 +71,7 @@ class Sampler:
 
     def __init__(self, codes: np.ndarray, task, num_envs: int, seed, replay_prob: float = 0.5):
         self.codes = np.ascontiguousarray(codes, np.uint8)
+        self.size = len(self.codes)  # levels in use (ACCEL keeps room for edited ones after)
         self.task = task
         self.base = task.objectives.index("base")
         self.replay_prob = float(replay_prob)
@@ -86,7 +87,7 @@ class Sampler:
 
     @property
     def n(self) -> int:
-        return len(self.codes)
+        return self.size
 
     # --- the engine's hooks ------------------------------------------------------------------
     def draw(self, idx: np.ndarray) -> np.ndarray:
@@ -162,7 +163,7 @@ class Sampler:
 
     def unseen(self, n: int) -> np.ndarray:
         """Up to n never-drawn levels, in random order (fewer if fewer remain)."""
-        free = np.flatnonzero(self.drawn == 0)
+        free = np.flatnonzero(self.drawn[: self.n] == 0)
         if len(free) <= n:
             return self.rng.permutation(free)
         return self.rng.choice(free, n, replace=False)
@@ -173,7 +174,7 @@ class Sampler:
         last_drawn), each normalized. Tied scores share the best rank among them (equal
         probability: exact regret ties often, e.g. every solved level at 0)."""
         p = np.zeros(self.n)
-        ok = np.flatnonzero(np.isfinite(scores))
+        ok = np.flatnonzero(np.isfinite(scores[: self.n]))
         if len(ok) == 0:
             return p
         neg = -scores[ok]
@@ -195,7 +196,8 @@ class Sampler:
             raise RuntimeError("a sampler is saved between rollouts (its step trace is not empty)")
         out = {k: getattr(self, k).copy() for k in (*LEVEL_ARRAYS, "current", "trained")}
         out["codes"] = self.codes.copy()
-        out["json"] = json.dumps({"rng": self.rng.bit_generator.state, "clock": self.clock})
+        meta = {"rng": self.rng.bit_generator.state, "clock": self.clock, "size": self.size}
+        out["json"] = json.dumps(meta)
         return out
 
     def load_state_dict(self, data: dict) -> None:
@@ -205,4 +207,5 @@ class Sampler:
         meta = json.loads(data["json"])
         self.rng.bit_generator.state = meta["rng"]
         self.clock = int(meta["clock"])
+        self.size = int(meta["size"])
         self._trace = []
