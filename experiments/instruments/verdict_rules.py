@@ -210,13 +210,13 @@ def readout_verdicts(agents: dict[str, dict], seed: int, levels: int) -> dict:
 
 
 # --- identify: adaptive identification (identify_trained.verdict, its own frozen rule) ---------
-def identify_verdicts(agents: dict[str, dict], seed: int) -> dict:
+def identify_verdicts(agents: dict[str, dict], seed: int, chooser: str = "adaptive") -> dict:
     from mesaworld.experiments.instruments.identify_trained import IdentifyError, verdict
 
     out: dict[str, dict] = {}
     for i, a in agents.items():
         try:
-            doc = verdict(a["dir"], seed=seed)
+            doc = verdict(a["dir"], seed=seed, chooser=chooser)
         except (IdentifyError, MemoryError) as e:
             out[i] = {"verdict": NOT_APPLICABLE, "probability": float("nan"), "why": str(e)}
             continue

@@ -160,6 +160,14 @@ register_verdict(
         lambda agents, work, seed, levels: identify_verdicts(agents, seed),
     )
 )
+register_verdict(
+    VerdictInstrument(
+        "identify-random",
+        "the same, with levels drawn at random from the same pool (the baseline of its cost)",
+        "MAP hypothesis at posterior >= 0.95 else abstain (identify_trained.THRESHOLD)",
+        lambda agents, work, seed, levels: identify_verdicts(agents, seed, chooser="random"),
+    )
+)
 
 
 def write_verdicts(
