@@ -114,6 +114,12 @@ def test_a_sampler_resumes_exactly_after_a_kill(tmp_path, name):
     pd.testing.assert_frame_equal(
         pd.read_csv(whole / "episodes.csv"), pd.read_csv(cut / "episodes.csv")
     )
+    levels = pd.read_csv(cut / "sampler_levels.csv")  # the per-level record, also resumed
+    pd.testing.assert_frame_equal(levels, pd.read_csv(whole / "sampler_levels.csv"))
+    played = levels[levels["episodes"] > 0]
+    assert len(played) >= 1  # (100-step episodes: few end in 4 updates of 16 steps)
+    np.testing.assert_allclose(played["regret"], played["optimum"] - played["last_return"])
+    assert levels.loc[levels["drawn"] > 0, ["pvl", "maxmc"]].notna().mean().min() > 0.5
     if name == "plr":  # the sampler is in effect: DR on the same pool trains otherwise
         dr = train(_cfg("dr"), tmp_path / "dr", quiet=True)
         assert not _log(dr).equals(_log(whole))

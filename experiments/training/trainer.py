@@ -20,6 +20,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import torch
 
 from mesaworld.agents.registry import make_agent
@@ -53,7 +54,7 @@ from mesaworld.experiments.training.config import TrainConfig
 from mesaworld.experiments.training.evaluate import evaluate_trained
 from mesaworld.experiments.training.ppo import LOSS_KEYS, PPO
 from mesaworld.experiments.training.progress import Progress, tensorboard, tensorboard_writer_class
-from mesaworld.experiments.training.samplers.registry import make_sampler
+from mesaworld.experiments.training.samplers.registry import SAMPLER_LEVELS, make_sampler
 
 
 def train(
@@ -331,6 +332,9 @@ class _Trainer:
         if self.options:
             meta[cfg.network] = self.options
         save_agent(self.ppo.agent, self.run_dir, meta)
+        if self.sampler is not None:  # per level: draws, exact regret, the estimates
+            table = pd.DataFrame(self.sampler.levels_table())
+            atomic_write_text(self.run_dir / SAMPLER_LEVELS, table.to_csv(index=False))
         if self.tb is not None:
             self.tb.close()
         self.env.close()

@@ -10,11 +10,12 @@ Decisions:
   edited levels too (an edit that moved the cheese out of the corner would leak deploy levels
   into training). An edited level must pass the task's `check`, or it is not used (the parent
   is replayed instead); `NUM_EDITS` = 5 edits per child.
-- **Per reset** (as PLR here): with probability `replay_prob` replay a scored level (trains);
-  otherwise explore a never-drawn pool level, or, once the pool is covered (or by a coin flip
-  while it is not), edit a parent drawn from the replay distribution (its high-scoring
+- **Per reset** (as PLR here): with probability `replay_prob` replay a scored level from the
+  replay distribution (trains); otherwise, by a coin flip, explore a never-drawn pool level
+  (while any remain) or edit a parent drawn from the replay distribution (its high-scoring
   levels) and play the child. Exploration and edited episodes do not train (robust); they are
-  scored, and a child that scores high is replayed like any pool level.
+  scored, and a child that scores high is replayed like any pool level. Before anything is
+  scored, ACCEL starts as PLR does (exploring the pool).
 - **Room for children.** The sampler keeps the pool plus as many slots for edited levels; when
   they are full, a child replaces the edited level with the lowest score that no env is playing
   (never a pool level). The children's codes are in the sampler's state, so a resume is exact.

@@ -32,10 +32,6 @@ class RobustPLR(Sampler):
     robust = True
     score_kind = "pvl"
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.needs_rollout = self.score_kind in ("pvl", "maxmc")
-
     def choose(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         levels = np.empty(n, np.int64)
         train = np.ones(n, bool)
@@ -59,18 +55,9 @@ class RobustPLR(Sampler):
         if self.score_kind == "regret":
             self.score[levels] = self.regret[levels]
 
-    def score_rollout(self, levels, values, advantages, returns, valid) -> None:
-        lv, ok = levels[valid], valid
-        count = np.bincount(lv, minlength=self.n)
-        seen = np.flatnonzero(count)
-        if self.score_kind == "pvl":
-            pos = np.maximum(advantages[ok], 0.0)
-            total = np.bincount(lv, weights=pos, minlength=self.n)
-        else:  # maxmc
-            np.maximum.at(self.max_return, lv, returns[ok])
-            gap = self.max_return[lv] - values[:-1][ok]
-            total = np.bincount(lv, weights=gap, minlength=self.n)
-        self.score[seen] = total[seen] / count[seen]
+    def rollout_scored(self, levels: np.ndarray) -> None:
+        if self.score_kind in ("pvl", "maxmc"):
+            self.score[levels] = getattr(self, self.score_kind)[levels]
 
 
 class RobustPLRMaxMC(RobustPLR):

@@ -22,6 +22,7 @@ import numpy as np
 from mesaworld.experiments.training.samplers import accel, dr, plr, regret, sfl
 from mesaworld.experiments.training.samplers.sampler import Sampler, make_pool
 
+SAMPLER_LEVELS = "sampler_levels.csv"  # a run folder's per-level record (`levels_table`)
 DEFAULT_POOL = 1000  # levels in the pool when a sampler other than DR is given no pool_size
 MAX_POOL = 1_000_000
 

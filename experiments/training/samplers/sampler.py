@@ -21,7 +21,10 @@ A sampler decides which level each environment resets into. Decisions, written d
   per level per run and a few array operations per step.
 - **Estimated scores** (PLR's positive value loss and MaxMC) are computed per rollout by
   `end_rollout`, per level over the valid steps played on it in that rollout (partial episodes at
-  the rollout's edges included, the level's score replaced, as PLR does).
+  the rollout's edges included, the level's score replaced, as PLR does). Every sampler keeps
+  them, whether it uses them or not, beside exact regret and learnability: `levels_table` is
+  the per-level record a run folder gets (`sampler_levels.csv`), so how well each estimate
+  tracks exact regret can be read from any run ("No Regrets").
 - **Robust samplers** (PLR-perp, ACCEL) do not train on the episodes of levels they drew to
   explore: `end_rollout` returns a mask the trainer ANDs into PPO's `valid` mask.
 - **Determinism and resume.** A sampler is numpy only, draws from its own generator seeded from
@@ -44,6 +47,8 @@ LEVEL_ARRAYS = {
     "regret": np.nan,  # exact regret: optimum - last_return
     "score": np.nan,  # the sampler's own score (PLR: its estimate; SFL: learnability)
     "max_return": -np.inf,  # MaxMC: the highest value target seen on the level
+    "pvl": np.nan,  # positive value loss of the level's latest rollout
+    "maxmc": np.nan,  # MaxMC of the level's latest rollout
     "success": np.nan,  # SFL: running success rate (base return / optimum, in [0, 1])
     "episodes": 0,  # finished episodes on the level
     "drawn": 0,  # times the level was handed to an env
@@ -67,7 +72,6 @@ class Sampler:
     """
 
     robust = False  # True: exploration episodes are masked out of the PPO loss
-    needs_rollout = False  # True: `score_rollout` reads values/advantages/returns
 
     def __init__(self, codes: np.ndarray, task, num_envs: int, seed, replay_prob: float = 0.5):
         self.codes = np.ascontiguousarray(codes, np.uint8)
@@ -103,8 +107,7 @@ class Sampler:
     def observe(self, done: np.ndarray, episode_returns: np.ndarray) -> None:
         """Called by the engine every step, before autoresets: record which level each env's
         step was on, and the base return of every episode that just ended."""
-        if self.needs_rollout or self.robust:
-            self._trace.append((self.current.copy(), self.trained.copy()))
+        self._trace.append((self.current.copy(), self.trained.copy()))
         if done.any():
             ended = np.flatnonzero(done)
             self.episodes_ended(self.current[ended], episode_returns[self.base, ended])
@@ -147,12 +150,27 @@ class Sampler:
         self._trace = []
         if levels.shape != valid.shape:
             raise ValueError(f"sampler traced {levels.shape} steps, the rollout has {valid.shape}")
-        if self.needs_rollout:
-            self.score_rollout(levels, values, advantages, returns, valid)
+        lv = levels[valid]
+        count = np.bincount(lv, minlength=self.n)
+        seen = np.flatnonzero(count)
+        pos = np.bincount(lv, weights=np.maximum(advantages[valid], 0.0), minlength=self.n)
+        np.maximum.at(self.max_return, lv, returns[valid])
+        gap = self.max_return[lv] - values[:-1][valid]
+        self.pvl[seen] = pos[seen] / count[seen]
+        self.maxmc[seen] = np.bincount(lv, weights=gap, minlength=self.n)[seen] / count[seen]
+        self.rollout_scored(seen)
         return train if self.robust else None
 
-    def score_rollout(self, levels, values, advantages, returns, valid) -> None:
-        """Hook: rollout-based scores (PLR's positive value loss, MaxMC)."""
+    def rollout_scored(self, levels: np.ndarray) -> None:
+        """Hook: a rollout refreshed the positive value loss and MaxMC of `levels`."""
+
+    def levels_table(self) -> dict[str, np.ndarray]:
+        """Per pool level (and ACCEL child): the numbers the sampler keeps, as columns."""
+        n = self.n
+        cols = {"level": np.arange(n), "child": np.arange(n) >= getattr(self, "pool", n)}
+        cols.update({k: getattr(self, k)[:n] for k in LEVEL_ARRAYS if k != "max_return"})
+        cols["learnability"] = self.success[:n] * (1.0 - self.success[:n])
+        return cols
 
     def choose(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
