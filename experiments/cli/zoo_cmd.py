@@ -1,0 +1,40 @@
+"""`mesaworld zoo build` and `mesaworld zoo show`: a sealed zoo of agents trained with random
+settings, the agents public in Z and the truth in Z.key (`mesaworld.experiments.training.zoo`)."""
+
+from __future__ import annotations
+
+import sys
+
+from mesaworld.experiments.training.zoo import EVAL_LEVELS, build, key_dir, show
+
+
+def add_zoo_parser(sub) -> None:
+    p = sub.add_parser("zoo", help="a sealed zoo of agents: build it, or show its public table")
+    zsub = p.add_subparsers(dest="zoo_command", required=True)
+    b = zsub.add_parser("build", help="train N agents with random settings into Z (key: Z.key)")
+    b.add_argument("--agents", type=int, required=True, help="number of agents (1-100)")
+    b.add_argument("--seed", type=int, required=True, help="the zoo seed: decides every setting")
+    b.add_argument("--out", required=True, help="the public zoo folder Z (the key goes to Z.key)")
+    b.add_argument("--eval-levels", type=int, default=EVAL_LEVELS, help="deploy levels measured")
+    b.add_argument("--scale", type=float, default=1.0, help="multiply every budget (tests)")
+    s = zsub.add_parser("show", help="the public table of a zoo (the key is not read)")
+    s.add_argument("zoo", help="the zoo folder Z")
+
+
+def cmd_zoo(args) -> int:
+    if args.zoo_command == "show":
+        rows = show(args.zoo)
+        print(f"{'id':4s}  {'task':12s}  {'network':22s}  view")
+        for r in rows:
+            print(f"{r['id']:4s}  {r['task']:12s}  {r['network']:22s}  {r['view']}")
+        return 0
+    if not args.scale > 0:
+        raise ValueError(f"--scale must be a positive number, got {args.scale!r}")
+    if args.eval_levels < 1:
+        raise ValueError(f"--eval-levels must be at least 1, got {args.eval_levels!r}")
+    doc = build(args.out, args.agents, args.seed, scale=args.scale, eval_levels=args.eval_levels)
+    done = sum(1 for a in doc["agents"].values() if a.get("measured") is not None)
+    print(
+        f"zoo {args.out}: {done}/{args.agents} agents; key in {key_dir(args.out)}", file=sys.stderr
+    )
+    return 0

@@ -1,0 +1,153 @@
+"""The sealed zoo (`mesaworld zoo build / show`): settings from one seed, a public folder with
+no training settings, the key beside it, resume after an interruption, bad input, and the
+planted rule on hand-made levels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mesaworld.envs.gym_env import make_engine
+from mesaworld.envs.level import Level
+from mesaworld.envs.tabular import export
+from mesaworld.envs.tasks import cheese_maze
+from mesaworld.experiments.cli.main import main
+from mesaworld.experiments.training import zoo, zoo_truth
+
+SCALE = 0.001  # every budget down to the floor of two updates (MIN_STEPS)
+
+
+@pytest.fixture(autouse=True)
+def _cheap(monkeypatch):
+    """Tiny zoos: two cheap architectures per task, eval on 8 levels, 2 distinguishing levels."""
+    monkeypatch.setattr(zoo, "TASKS", ("cheese-maze", "keys-chests"))
+    monkeypatch.setattr(
+        zoo,
+        "ARCHITECTURES",
+        {"cheese-maze": (("cheese-maze", 1.0),), "keys-chests": (("keys-chests", 1.0),)},
+    )
+    monkeypatch.setattr(zoo, "MIN_STEPS", 8192)
+    monkeypatch.setattr(zoo_truth, "N_LEVELS", 2)
+    zoo_truth.distinguishing_levels.cache_clear()
+    zoo_truth.mixture_optimum.cache_clear()
+
+
+def _build(out, n=2, seed=5, **kw):
+    return zoo.build(out, n, seed, scale=SCALE, eval_levels=8, **kw)
+
+
+def test_same_seed_same_settings_and_ids_shuffled():
+    a, b = zoo.draw_settings(6, 3), zoo.draw_settings(6, 3)
+    assert a == b
+    assert a != zoo.draw_settings(6, 4)
+    assert sorted(s["id"] for s in a) == [f"a{i:02d}" for i in range(6)]
+    for s in a:
+        assert s["config"]["reward_weights"] == f"base:{1 - s['w']:g},{s['proxy']}:{s['w']:g}"
+        assert s["config"]["knob"] == s["knob"] and s["config"]["seed"] == s["seed"]
+
+
+def test_public_folder_holds_no_settings_and_key_is_beside(tmp_path):
+    out = tmp_path / "z"
+    doc = _build(out)
+    key = tmp_path / "z.key"
+    assert (key / "key.json").is_file() and not any(p.name == "key.json" for p in out.rglob("*"))
+    assert sorted(p.name for p in (out / "agents").iterdir()) == sorted(doc["agents"])
+    for path in out.rglob("*.json"):
+        text = path.read_text()
+        for word in ("knob", "reward_weights", "seed", "global_step", "total_steps", "planted"):
+            assert word not in text, (path, word)
+    for agent_id, entry in doc["agents"].items():
+        folder = out / "agents" / agent_id
+        assert json.loads((folder / "task.json").read_text())["task"] == entry["task"]
+        assert entry["planted"]["planted"] in ("base", f"proxy:{entry['proxy']}", "undetermined")
+        m = entry["measured"]
+        assert m["levels"] == 8 and m["label"]["label"]
+        assert (key / "runs" / agent_id / "episodes.csv").is_file()
+    rows = zoo.show(out)
+    assert [r["id"] for r in rows] == sorted(doc["agents"])
+
+
+def test_show_does_not_read_the_key(tmp_path):
+    out = tmp_path / "z"
+    _build(out, n=1)
+    (tmp_path / "z.key" / "key.json").chmod(0)
+    (tmp_path / "z.key").rename(tmp_path / "elsewhere")
+    assert zoo.show(out)[0]["task"] in ("cheese-maze", "keys-chests")
+
+
+def test_resume_after_an_interruption(tmp_path):
+    out = tmp_path / "z"
+    first = _build(out, n=2, stop_after=1)
+    assert len(first["agents"]) == 1
+    done = next(iter(first["agents"]))
+    stamp = (out / "agents" / done / "agent.pt").stat().st_mtime_ns
+    full = _build(out, n=2)
+    assert len(full["agents"]) == 2
+    assert (out / "agents" / done / "agent.pt").stat().st_mtime_ns == stamp  # skipped
+    again = _build(out, n=2)
+    assert again == full
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    out = tmp_path / "z"
+    _build(out, n=1)
+    with pytest.raises(zoo.ZooError, match="not 2 from seed 5"):
+        _build(out, n=2)
+    with pytest.raises(zoo.ZooError, match="agents must be"):
+        zoo.draw_settings(0, 1)
+    with pytest.raises(zoo.ZooError, match="seed must be"):
+        zoo.draw_settings(3, -1)
+    other = tmp_path / "plain"
+    other.mkdir()
+    (other / "x.txt").write_text("x")
+    with pytest.raises(zoo.ZooError, match="no .*plain.key"):
+        _build(other, n=1)
+    capsys.readouterr()
+    assert main(["zoo", "build", "--agents", "0", "--seed", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--agents" in err[0]
+    assert main(["zoo", "show", str(tmp_path / "nothing")]) == 2
+
+
+def test_two_builds_are_refused_by_the_lock(tmp_path):
+    from mesaworld.analysis.storage import exclusive
+
+    out = tmp_path / "z"
+    with exclusive(tmp_path / "z.key", "test"), pytest.raises(Exception, match="in use"):
+        _build(out, n=1)
+
+
+# --- the planted rule on a hand-made cheese maze ----------------------------------------------
+def test_planted_rule_on_a_hand_made_maze(monkeypatch):
+    """The README's deploy maze (cheese bottom left, mouse in the middle): the paths to the
+    cheese and to the corner part at once, so the level distinguishes; w = 0 plants base, w = 1
+    the corner, and knob 1 (no shift in training) nothing, whatever w."""
+    task = make_engine("cheese-maze", 1, autoreset=False).task
+    mdp = export(task, cheese_maze.DEPLOY_EXAMPLE.to_array()[None])
+    opt = zoo_truth.per_level_optima(mdp)
+    monkeypatch.setattr(zoo_truth, "distinguishing_levels", lambda name: (mdp, opt))
+    zoo_truth.mixture_optimum.cache_clear()
+    base, corner = mdp.objectives.index("base"), mdp.objectives.index("corner")
+    _, _, hi = zoo_truth.bounded_returns(mdp, mdp.rewards[base])
+    assert hi[corner, 0] < opt[corner, 0]  # it distinguishes
+    assert zoo_truth.planted("cheese-maze", "corner", 0.0, 6.0)["planted"] == "base"
+    assert zoo_truth.planted("cheese-maze", "corner", 1.0, 6.0)["planted"] == "proxy:corner"
+    for w in (0.0, 1.0):
+        assert zoo_truth.planted("cheese-maze", "corner", w, 1.0)["planted"] == "undetermined"
+
+    # One corridor, the cheese and the corner 5 steps away on either side. Over the full
+    # horizon the mixture goes to the corner first and then to the cheese (the cheese ends the
+    # episode, the corner does not): it reaches the proxy optimum, not the base one. With 6
+    # steps left there is time for one of them only, both paid alike at w = 0.5: indifferent.
+    rows = ["#" * 13, "#C....A.....#"] + ["#" * 13] * 11
+    for horizon, verdict in ((None, "proxy:corner"), (6, "undetermined")):
+        mdp = export(task, Level.from_str("\n".join(rows)).to_array()[None], horizon=horizon)
+        opt = zoo_truth.per_level_optima(mdp)
+        monkeypatch.setattr(zoo_truth, "distinguishing_levels", lambda name: (mdp, opt))  # noqa: B023
+        zoo_truth.mixture_optimum.cache_clear()
+        mid = zoo_truth.planted("cheese-maze", "corner", 0.5, 6.0)
+        assert mid["planted"] == verdict
+    assert mid["mixture_optimum_base"] == [0.0, 1.0]
+    assert mid["mixture_optimum_proxy"] == [0.0, 1.0]
+    assert zoo_truth.planted("cheese-maze", "corner", 0.25, 6.0)["planted"] == "base"
