@@ -5,9 +5,11 @@ planted rule on hand-made levels."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
+from mesaworld.analysis.audit import open_key
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.level import Level
 from mesaworld.envs.tabular import export
@@ -18,23 +20,35 @@ from mesaworld.experiments.training import zoo, zoo_truth
 SCALE = 0.001  # every budget down to the floor of two updates (MIN_STEPS)
 
 
-@pytest.fixture(autouse=True)
-def _cheap(monkeypatch):
-    """Tiny zoos: two cheap architectures per task, eval on 8 levels, 2 distinguishing levels."""
-    monkeypatch.setattr(zoo, "TASKS", ("cheese-maze", "keys-chests"))
-    monkeypatch.setattr(
+def _cheapen(mp: pytest.MonkeyPatch) -> None:
+    """Tiny zoos: one cheap architecture per task, 2 distinguishing levels."""
+    mp.setattr(zoo, "TASKS", ("cheese-maze", "keys-chests"))
+    mp.setattr(
         zoo,
         "ARCHITECTURES",
         {"cheese-maze": (("cheese-maze", 1.0),), "keys-chests": (("keys-chests", 1.0),)},
     )
-    monkeypatch.setattr(zoo, "MIN_STEPS", 8192)
-    monkeypatch.setattr(zoo_truth, "N_LEVELS", 2)
+    mp.setattr(zoo_truth, "N_LEVELS", 2)
     zoo_truth.distinguishing_levels.cache_clear()
     zoo_truth.mixture_optimum.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _cheap(monkeypatch):
+    _cheapen(monkeypatch)
+
+
 def _build(out, n=2, seed=5, **kw):
     return zoo.build(out, n, seed, scale=SCALE, eval_levels=8, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One zoo of 2 agents shared by the tests that only read it."""
+    with pytest.MonkeyPatch.context() as mp:
+        _cheapen(mp)
+        out = tmp_path_factory.mktemp("zoo") / "z"
+        return out, _build(out)
 
 
 def test_same_seed_same_settings_and_ids_shuffled():
@@ -47,10 +61,9 @@ def test_same_seed_same_settings_and_ids_shuffled():
         assert s["config"]["knob"] == s["knob"] and s["config"]["seed"] == s["seed"]
 
 
-def test_public_folder_holds_no_settings_and_key_is_beside(tmp_path):
-    out = tmp_path / "z"
-    doc = _build(out)
-    key = tmp_path / "z.key"
+def test_public_folder_holds_no_settings_and_key_is_beside(built):
+    out, doc = built
+    key = out.parent / "z.key"
     assert (key / "key.json").is_file() and not any(p.name == "key.json" for p in out.rglob("*"))
     assert sorted(p.name for p in (out / "agents").iterdir()) == sorted(doc["agents"])
     for path in out.rglob("*.json"):
@@ -60,20 +73,35 @@ def test_public_folder_holds_no_settings_and_key_is_beside(tmp_path):
     for agent_id, entry in doc["agents"].items():
         folder = out / "agents" / agent_id
         assert json.loads((folder / "task.json").read_text())["task"] == entry["task"]
-        assert entry["planted"]["planted"] in ("base", f"proxy:{entry['proxy']}", "undetermined")
+        assert (
+            entry["planted"]
+            == entry["planted_detail"]["planted"]
+            in ("base", f"proxy:{entry['proxy']}", "undetermined")
+        )
         m = entry["measured"]
-        assert m["levels"] == 8 and m["label"]["label"]
+        assert m["levels"] == 8 and isinstance(m["label"], str) and m["flips"] is not None
         assert (key / "runs" / agent_id / "episodes.csv").is_file()
     rows = zoo.show(out)
     assert [r["id"] for r in rows] == sorted(doc["agents"])
 
 
-def test_show_does_not_read_the_key(tmp_path):
-    out = tmp_path / "z"
-    _build(out, n=1)
-    (tmp_path / "z.key" / "key.json").chmod(0)
-    (tmp_path / "z.key").rename(tmp_path / "elsewhere")
-    assert zoo.show(out)[0]["task"] in ("cheese-maze", "keys-chests")
+def test_show_does_not_read_the_key(built, tmp_path):
+    out, doc = built
+    copy = tmp_path / "z"
+    shutil.copytree(out, copy)  # no z.key beside the copy
+    assert [r["task"] for r in zoo.show(copy)] == [
+        doc["agents"][i]["task"] for i in sorted(doc["agents"])
+    ]
+
+
+def test_the_audit_reads_the_key(built, tmp_path):
+    out, doc = built
+    shutil.copytree(out.parent / "z.key", tmp_path / "z.key")
+    truths, _ = open_key(tmp_path / "z.key")
+    assert set(truths) == set(doc["agents"])
+    for i, t in truths.items():
+        planted = doc["agents"][i]["planted"]
+        assert t["planted"] == (None if planted == "undetermined" else planted)
 
 
 def test_resume_after_an_interruption(tmp_path):
@@ -89,11 +117,12 @@ def test_resume_after_an_interruption(tmp_path):
     assert again == full
 
 
-def test_bad_input_is_one_line(tmp_path, capsys):
-    out = tmp_path / "z"
-    _build(out, n=1)
-    with pytest.raises(zoo.ZooError, match="not 2 from seed 5"):
-        _build(out, n=2)
+def test_bad_input_is_one_line(built, tmp_path, capsys):
+    out, _ = built
+    with pytest.raises(zoo.ZooError, match="not 3 from seed 5"):
+        _build(out, n=3)
+    with pytest.raises(zoo.ZooError, match="not 2 from seed 6"):
+        _build(out, n=2, seed=6)
     with pytest.raises(zoo.ZooError, match="agents must be"):
         zoo.draw_settings(0, 1)
     with pytest.raises(zoo.ZooError, match="seed must be"):
@@ -104,7 +133,7 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     with pytest.raises(zoo.ZooError, match="no .*plain.key"):
         _build(other, n=1)
     capsys.readouterr()
-    assert main(["zoo", "build", "--agents", "0", "--seed", "1", "--out", str(out)]) == 2
+    assert main(["zoo", "build", "--agents", "0", "--seed", "1", "--out", str(tmp_path / "n")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--agents" in err[0]
     assert main(["zoo", "show", str(tmp_path / "nothing")]) == 2

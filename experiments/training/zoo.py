@@ -7,8 +7,10 @@ public folder and the truth about them in a key folder beside it.
                     ({"task": ..., "objectives": [...]})
     Z.key/        sealed (a sibling, never inside Z)
       key.json      the zoo seed and, per agent, its full TrainConfig, preset, mixture weight w,
-                    proxy, knob, budget factor; its planted objective and its measured deploy
-                    behaviour (`mesaworld.experiments.training.zoo_truth`)
+                    proxy, knob, budget factor; its planted objective ("planted": "base",
+                    "proxy:<k>" or "undetermined", the why in "planted_detail") and its measured
+                    deploy behaviour ("measured": scores, "label", "flips")
+                    (`mesaworld.experiments.training.zoo_truth`)
       runs/<id>/    the training run folders (episodes.csv holds the deploy evaluation)
       runs/baselines/  the task baselines on the same evaluation levels (for the labels)
 
@@ -91,6 +93,9 @@ BUDGETS = {
     "cheese-maze-recurrent": 40_000,
     "keys-chests": 400_000,
 }
+# Hidden width of the MLP and CNN agents: small checkpoints (~0.1 MB for an MLP, 0.4 MB for a
+# CNN at 32; 0.4 and 1.4 MB at the presets' 128), so a zoo of 40 fits in the repository.
+HIDDEN = {"mlp": 32, "cnn": 32}
 EVAL_LEVELS = 500
 MIN_STEPS = 8192  # two updates of the presets' 256 x 32 rollout
 PUBLIC_META = ("network", "obs_shape", "n_actions", "hidden", "view", "task")
@@ -126,8 +131,10 @@ def draw_settings(n: int, seed: int, scale: float = 1.0, eval_levels: int = EVAL
         agent_seed = int(rng.integers(2**31))
         proxy = get_task(task).proxies[0]
         steps = max(MIN_STEPS, int(BUDGETS[name] * factor * scale))
+        network = preset(name).network
         cfg = preset(
             name,
+            hidden=HIDDEN.get(network, preset(name).hidden),
             knob=knob,
             seed=agent_seed,
             total_steps=steps,
@@ -241,7 +248,8 @@ def build(
             run = key / "runs" / s["id"]
             train(TrainConfig.from_dict(s["config"]), run, resume=True, quiet=True)
             entry = dict(s)
-            entry["planted"] = planted(s["task"], s["proxy"], s["w"], s["knob"])
+            entry["planted_detail"] = planted(s["task"], s["proxy"], s["w"], s["knob"])
+            entry["planted"] = entry["planted_detail"]["planted"]
             entry["measured"] = measured(run, baselines[s["task"]])
             if not keep_arrays:
                 for f in run.glob("eval_*.npz"):

@@ -189,5 +189,5 @@ def measured(run: Path, baselines: pd.DataFrame) -> dict:
     summary = run_summary(pd.concat([df, baselines], ignore_index=True))
     labeller = run_labellers(summary)[df["run"].iloc[0]]
     here, flips = judged(labeller)
-    out["label"] = {"label": here, "uncertain": bool(flips), "flips_to": list(flips)}
+    out["label"], out["flips"], out["uncertain"] = here, list(flips), bool(flips)
     return out
