@@ -197,6 +197,12 @@ def _publish_agent(out: Path, run: Path, entry: dict) -> None:
     stage.rename(final)
 
 
+def _finished(doc: dict, out: Path, agent: str) -> bool:
+    """Measured in the key and published in Z: a continued build skips it."""
+    measured_ = doc["agents"].get(agent, {}).get("measured") is not None
+    return measured_ and (out / "agents" / agent / AGENT_FILE).is_file()
+
+
 def _write_key(key: Path, doc: dict) -> None:
     atomic_write_text(key / "key.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
@@ -238,13 +244,9 @@ def build(
             root = key / "runs" / "baselines" / task
             write_baselines(task, root, eval_settings)
             baselines[task] = load_runs(root)
-        start, trained = time.perf_counter(), 0
-        for i, s in enumerate(settings):
-            done = doc["agents"].get(s["id"], {}).get("measured") is not None
-            if done and (out / "agents" / s["id"] / AGENT_FILE).is_file():
-                continue
-            if stop_after is not None and trained >= stop_after:
-                break
+        todo = [s for s in settings if not _finished(doc, out, s["id"])]
+        start = time.perf_counter()
+        for done, s in enumerate(todo[:stop_after], 1):
             run = key / "runs" / s["id"]
             train(TrainConfig.from_dict(s["config"]), run, resume=True, quiet=True)
             entry = dict(s)
@@ -257,9 +259,8 @@ def build(
             _publish_agent(out, run, entry)
             doc["agents"][s["id"]] = entry
             _write_key(key, doc)
-            trained += 1
             name = f"{s['id']} {s['preset']}"
-            print(job_line(i + 1, len(settings), start, name), file=sys.stderr, flush=True)
+            print(job_line(done, len(todo), start, name), file=sys.stderr, flush=True)
         return doc
 
 
