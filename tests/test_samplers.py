@@ -171,8 +171,9 @@ def test_accel_edits_are_levels_the_task_accepts_with_the_same_objects(task):
     assert changed >= 15
 
 
-def test_accel_plays_edited_levels_in_training():
-    engine, sampler = _engine("accel-regret", LEVELS[:2], num_envs=2, seed=0)
+@pytest.mark.parametrize("num_envs", [2, 8])
+def test_accel_plays_edited_levels_in_training(num_envs):
+    engine, sampler = _engine("accel-regret", LEVELS[:2], num_envs=num_envs, seed=0)
     _walk_right(engine, 60)
     assert sampler.size > 2 and sampler.rejected == 0  # children were made and played
     for codes in sampler.codes[: sampler.size]:

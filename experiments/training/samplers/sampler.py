@@ -205,7 +205,7 @@ class Sampler:
         return p / p.sum()
 
     def pick(self, p: np.ndarray, n: int) -> np.ndarray:
-        return self.rng.choice(self.n, n, p=p)
+        return self.rng.choice(len(p), n, p=p)
 
     # --- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
