@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mesaworld.analysis import analysis_resume as resume
 from mesaworld.analysis.analysis_progress import AnalysisProgress, StageClock
 from mesaworld.analysis.attribution import FOLDS, nested_attribution
 from mesaworld.analysis.behavior_figures import analysis_figures
@@ -349,7 +350,7 @@ def analyze(
     cache = ExportCache()
     progress = None if quiet else AnalysisProgress(len(runs), settings)
     try:
-        results = [_one(run, root, settings, cache, progress) for run in runs]
+        results = [_one(run, root, settings, cache, progress, out) for run in runs]
         if progress:
             progress.status("figures and tables ...")
         rows = pd.DataFrame([r.row for r in results])
@@ -364,6 +365,7 @@ def analyze(
             files["settings.json"] = (json.dumps(asdict(settings), indent=2) + "\n").encode()
             files["behavioral.csv"] = rows.to_csv(index=False).encode()
             publish(out, files, last="behavioral.csv")
+        resume.clear(out)
     finally:
         if progress:
             progress.clear()  # a status line left on a terminal would prefix an error
@@ -374,16 +376,24 @@ def analyze(
     return rows, cells, written
 
 
-def _one(run, root, settings, cache, progress) -> RunBehavior:
-    """One run's analysis, with its progress lines (and its stdout line) unless quiet."""
-    result = analyze_run(run, root, settings, cache, progress and progress.begin(run))
+def _one(run, root, settings, cache, progress, out) -> RunBehavior:
+    """One run's analysis, with its progress lines (and its stdout line) unless quiet; a run
+    analysed before a kill is taken from `<out>/.runs` (`analysis_resume`)."""
+    key = resume.digest(run, root, settings)
+    clock = progress and progress.begin(run)
+    if saved := resume.load(out, key):
+        mdp = _split_demos(run, saved[0]["task"], settings.split, settings, cache)[0]
+        result = RunBehavior(saved[0], mdp, *saved[1:])
+    else:
+        result = analyze_run(run, root, settings, cache, clock)
+        resume.save(out, key, result.row, result.recovered, result.used_levels, result.seconds)
     if progress:
         progress.end(result.seconds)
         r = result.row
         skip = f" ({r['levels_skipped']} over the state budget)" if r["levels_skipped"] else ""
         print(
             f"{r['run']}: {r['levels']} levels{skip}, {r['states']:,} states, IRL "
-            f"{r['irl_seconds']:.1f} s; {r['shown']}",
+            f"{r['irl_seconds']:.1f} s; {r['shown']}{' (resumed)' if saved else ''}",
             flush=True,
         )
     return result
