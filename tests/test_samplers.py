@@ -178,3 +178,17 @@ def test_accel_plays_edited_levels_in_training(num_envs):
     assert sampler.size > 2 and sampler.rejected == 0  # children were made and played
     for codes in sampler.codes[: sampler.size]:
         engine.task.check(Level.from_array(codes))
+
+
+def test_pool_alpha_puts_exactly_that_many_deploy_levels_in_the_pool():
+    spec = TASKS["roomba"]
+    train_gen, deploy = spec.shift.generator("train", 0.0), spec.shift.generator("deploy")
+    for alpha, expect in ((0.0, 0), (0.05, 10), (0.013, 3)):
+        sampler = make_sampler(
+            "dr", 200, 0.5, train_gen, spec.rules(), 4, 7, pool_alpha=alpha, deploy=deploy
+        )
+        with_cans = (sampler.codes == ord("c")).any(axis=(1, 2))  # every deploy room has cans
+        assert with_cans.sum() == expect
+    assert not with_cans[-3:].all()  # shuffled into the pool, not appended
+    with pytest.raises(ConfigError, match="^pool_alpha: needs a pool"):
+        TrainConfig(task="roomba", pool_alpha=0.1)

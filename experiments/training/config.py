@@ -103,6 +103,8 @@ class TrainConfig:
     """level sampler: dr (the train generator; with --pool-size, uniform over the pool), plr, plr-maxmc, plr-regret, sfl, regret, accel, accel-regret"""
     pool_size: int = 0
     """levels in the fixed pool every sampler draws from (the train generator at the knob; 0: none, or 1000 for a sampler other than dr)"""
+    pool_alpha: float | None = None
+    """fraction of the pool that are deploy (distinguishing) levels, exactly round(alpha * pool_size) of them (none: the train generator at the knob alone)"""
     replay_prob: float = 0.5
     """plr*: probability a reset replays a scored level; sfl: of drawing from the most learnable"""
     eval_levels: int = 200
@@ -174,7 +176,9 @@ class TrainConfig:
             except ValueError as e:  # (reward_mix itself raises for text that does not parse)
                 _fail("reward_weights", f"{str(e).removeprefix('reward_weights: ')} (write it as "
                       f"objective:weight,..., e.g. base:0.75,{TASKS[self.task].objectives[-1]}:0.25)")  # fmt: skip
-        if problem := check_sampler(self.sampler, self.pool_size, self.replay_prob):
+        if problem := check_sampler(
+            self.sampler, self.pool_size, self.replay_prob, self.pool_alpha
+        ):
             raise ConfigError(problem)
         if self.batch_size % self.num_minibatches:
             _fail(

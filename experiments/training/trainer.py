@@ -207,7 +207,7 @@ class _Trainer:
         engine = self.env.engine
         self.sampler = make_sampler(
             cfg.sampler, cfg.pool_size, cfg.replay_prob, engine.generator, engine.task,
-            cfg.num_envs, cfg.seed,
+            cfg.num_envs, cfg.seed, cfg.pool_alpha, spec.shift.generator("deploy"),
         )  # fmt: skip
         engine.level_source = self.sampler  # None: the generator, as without samplers
         obs, _ = self.env.reset(seed=env_seed)

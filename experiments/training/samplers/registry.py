@@ -51,14 +51,21 @@ for _module in _MODULES:
         register(SamplerRow(**_row))
 
 
-def check_sampler(name: str, pool_size: int, replay_prob: float) -> str | None:
-    """The problem with these settings as (field, message), or None."""
+def check_sampler(
+    name: str, pool_size: int, replay_prob: float, pool_alpha: float | None = None
+) -> str | None:
+    """The one-line problem with these settings ("field: message"), or None."""
     if name not in SAMPLERS:
         return f"sampler: unknown sampler {name!r}; known: {', '.join(SAMPLERS)}"
     if not 0 <= pool_size <= MAX_POOL:
         return f"pool_size: must be in [0, {MAX_POOL:,}] (0: no pool), got {pool_size!r}"
     if not 0.0 <= replay_prob <= 1.0:
         return f"replay_prob: must be in [0, 1], got {replay_prob!r}"
+    if pool_alpha is not None:
+        if not 0.0 <= pool_alpha <= 1.0:
+            return f"pool_alpha: must be in [0, 1], got {pool_alpha!r}"
+        if pool_size_of(name, pool_size) == 0:
+            return "pool_alpha: needs a pool (--pool-size, or a sampler other than dr)"
     return None
 
 
@@ -81,13 +88,23 @@ def make_sampler(
     task,
     num_envs: int,
     seed: int,
+    pool_alpha: float | None = None,
+    deploy=None,
 ) -> Sampler | None:
-    """The sampler of a training run, on its pool; None for DR without a pool."""
-    if problem := check_sampler(name, pool_size, replay_prob):
+    """The sampler of a training run, on its pool; None for DR without a pool. With
+    `pool_alpha`, exactly round(pool_alpha * n) pool levels come from `deploy` (the
+    distinguishing levels), the others from `generator`, in an order the seed shuffles."""
+    if problem := check_sampler(name, pool_size, replay_prob, pool_alpha):
         raise ValueError(problem)
     n = pool_size_of(name, pool_size)
     if n == 0:
         return None
     pool_seed, choice_seed = sampler_seeds(seed)
-    codes = make_pool(generator, n, pool_seed)
+    if pool_alpha is None:
+        codes = make_pool(generator, n, pool_seed)
+    else:
+        k = int(round(pool_alpha * n))
+        train_seed, deploy_seed, order_seed = pool_seed.spawn(3)
+        parts = [make_pool(generator, n - k, train_seed), make_pool(deploy, k, deploy_seed)]
+        codes = np.concatenate(parts)[np.random.default_rng(order_seed).permutation(n)]
     return SAMPLERS[name].make(codes, task, num_envs, choice_seed, replay_prob=replay_prob)
