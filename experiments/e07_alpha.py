@@ -1,0 +1,221 @@
+"""Experiment 7: which level sampler prevents the wrong goal? Samplers against DR over alpha, the
+fraction of distinguishing levels in the pool every sampler draws from (issue 26, item 2).
+
+For each (sampler, alpha, seed) it trains the task's preset on a pool of `--pool-size` levels
+of which exactly round(alpha x pool size) are deploy (distinguishing) levels (`--pool-alpha`),
+evaluates on the usual fixed train and deploy levels, and reports per (sampler, alpha): the
+deploy base score, proxy behaviour, labels with counts, and exact regret (oracle optimum - base
+return) on train and deploy levels, 95% t-intervals over seeds. A second table asks the "No
+Regrets" question: per run, the rank correlation (Spearman) over pool levels between each
+estimate a sampler could use (positive value loss, MaxMC, learnability) and the exact regret,
+from the run's `sampler_levels.csv`. The figure: deploy base score against alpha, a line per
+sampler.
+
+    python -m mesaworld.experiments.e07_alpha --task cheese-maze --alphas 0,0.01,0.1 --samplers dr,plr,plr-regret,regret --seeds 2 --total-steps 1e6
+    python -m mesaworld.experiments.e07_alpha --report-only --out runs/e07     # tables + figure
+
+Each cell is its own sweep folder, <out>/<preset>/<sampler>/alpha<alpha>/, holding its runs and
+a copy of the task's baselines; an interrupted experiment resumes (finished runs are kept, an
+interrupted run resumes from its checkpoint). Runs go seed by seed, so a stopped grid still has
+every cell at the seeds it reached. The agent is an MLP, so there is no planner readout column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
+from mesaworld.analysis.runs import RunsError, load_runs
+from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.experiments.e02_architectures import _ci, markdown
+from mesaworld.experiments.report import check_out_folder, fail
+from mesaworld.experiments.training.config import ConfigError, parse_value, preset
+from mesaworld.experiments.training.samplers.registry import SAMPLER_LEVELS, SAMPLERS
+from mesaworld.experiments.training.sweep import run_sweep
+
+ESTIMATES = ("pvl", "maxmc", "learnability")
+
+
+def cell_dir(out: Path, preset_name: str, sampler: str, alpha: float) -> Path:
+    return out / preset_name / sampler / f"alpha{alpha:g}"
+
+
+def run_grid(args, alphas: list[float], samplers: list[str], out: Path) -> None:
+    """Train every (seed, alpha, sampler) run not finished yet, seed-major."""
+    first = None
+    for seed in range(args.seeds):
+        for alpha in alphas:
+            for name in samplers:
+                cfg = preset(args.preset, seed=seed, sampler=name, pool_size=args.pool_size,
+                             pool_alpha=alpha, total_steps=args.total_steps)  # fmt: skip
+                root = cell_dir(out, args.preset, name, alpha)
+                if first is None:
+                    run_sweep([cfg], root, quiet=args.quiet, stream=sys.stderr)
+                    first = root
+                    continue
+                for base in first.glob("baseline_*"):  # the same baselines in every cell
+                    if not (root / base.name).exists():
+                        root.mkdir(parents=True, exist_ok=True)
+                        shutil.copytree(base, root / base.name)
+                run_sweep([cfg], root, quiet=args.quiet, baselines=False, stream=sys.stderr)
+
+
+def _interval(values) -> str:
+    x = np.asarray(values, float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return "-"
+    lo, hi = t_interval(x)
+    return f"{x.mean():.2f}" + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+
+
+def _cells(out: Path):
+    """(preset, sampler, alpha, folder) of every cell folder under `out`."""
+    for folder in sorted(out.glob("*/*/alpha*")):
+        preset_name, sampler = folder.parent.parent.name, folder.parent.name
+        if sampler in SAMPLERS:
+            yield preset_name, sampler, float(folder.name.removeprefix("alpha")), folder
+
+
+def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alpha table and the "No Regrets" table from the finished runs under `out`."""
+    rows, corr = [], []
+    for preset_name, sampler, alpha, folder in _cells(out):
+        episodes = load_runs(folder)
+        summary = run_summary(episodes)
+        trained = summary[summary["role"] == "trained"]
+        if trained.empty:
+            continue
+        table = gap_table(summary, str(folder))
+        cell = table[table["role"] == "trained"].set_index("split")
+        if not {"train", "deploy"} <= set(cell.index):
+            continue
+        regret = {
+            split: _interval(part["optimal/base"] - part["return/base"])
+            for split, part in trained.groupby("split")
+        }
+        train, deploy = cell.loc["train"], cell.loc["deploy"]
+        rows.append({
+            "task": deploy["task"], "preset": preset_name, "sampler": sampler, "alpha": alpha,
+            "seeds": int(deploy["seeds"]),
+            "train base (%)": _ci(train, "norm/base", 100),
+            "deploy base (%)": _ci(deploy, "norm/base", 100),
+            "deploy score": _ci(deploy, "score/base", 1, 2),
+            "proxy behaviour (%)": _ci(deploy, "behaviour", 100),
+            "exact regret train": regret.get("train", "-"),
+            "exact regret deploy": regret.get("deploy", "-"),
+            "label (runs)": deploy["label"],
+            "_score": deploy.get("score/base", np.nan), "_lo": deploy.get("score/base:lo"),
+            "_hi": deploy.get("score/base:hi"),
+        })  # fmt: skip
+        for run in sorted(trained["run"].unique()):
+            path = folder / run / SAMPLER_LEVELS
+            if not path.is_file():
+                continue
+            levels = pd.read_csv(path)
+            levels = levels[levels["episodes"] > 0]
+            out_row = {"preset": preset_name, "sampler": sampler, "alpha": alpha, "run": run}
+            for est in ESTIMATES:
+                ok = levels[[est, "regret"]].dropna()
+                varied = len(ok) > 2 and ok[est].nunique() > 1 and ok["regret"].nunique() > 1
+                out_row[est] = ok[est].corr(ok["regret"], method="spearman") if varied else np.nan
+            out_row["levels"] = len(levels)
+            corr.append(out_row)
+    return pd.DataFrame(rows), pd.DataFrame(corr)
+
+
+def no_regrets(corr: pd.DataFrame) -> pd.DataFrame:
+    """Per sampler (alphas pooled): mean Spearman [95% t-interval over runs] of each estimate
+    with exact regret, and the runs it is over."""
+    rows = []
+    for (preset_name, sampler), part in corr.groupby(["preset", "sampler"], sort=False):
+        row = {"preset": preset_name, "sampler": sampler, "runs": len(part)}
+        row["levels per run"] = f"{part['levels'].median():.0f}"
+        row.update({f"rho({e}, regret)": _interval(part[e]) for e in ESTIMATES})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def figure(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Deploy base score against alpha, a line per sampler (one panel per preset)."""
+    presets = list(dict.fromkeys(table["preset"]))
+    fig, axes = plt.subplots(1, len(presets), figsize=(5.5 * len(presets), 4), squeeze=False)
+    for ax, name in zip(axes[0], presets):
+        part = table[table["preset"] == name]
+        alphas = sorted(part["alpha"].unique())
+        x = {a: i for i, a in enumerate(alphas)}
+        for sampler, line in part.groupby("sampler", sort=False):
+            line = line.sort_values("alpha")
+            xs = [x[a] for a in line["alpha"]]
+            ax.plot(xs, line["_score"], marker="o", label=f"{sampler} (n={line['seeds'].min()})")
+            lo, hi = line["_lo"].astype(float), line["_hi"].astype(float)
+            if lo.notna().any():
+                ax.fill_between(xs, lo, hi, alpha=0.15)
+        ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+        ax.set_xlabel("alpha: fraction of distinguishing levels in the pool")
+        ax.set_ylabel("deploy base score (0 = random, 1 = optimal)")
+        ax.set_title(f"{name}: deploy score vs alpha (bands: 95% t over seeds)", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def report(out: Path) -> int:
+    try:
+        table, corr = tables(out)
+    except (RunsError, OSError, ValueError) as e:
+        return fail("e07_alpha", e)
+    if table.empty:
+        return fail("e07_alpha", f"no finished trained runs under {out}")
+    table = table.sort_values(["preset", "sampler", "alpha"], kind="stable")
+    shown = table[[c for c in table.columns if not c.startswith("_")]]
+    print(markdown(shown))
+    atomic_write_text(out / "e07_alpha.csv", shown.to_csv(index=False))
+    if not corr.empty:
+        print()
+        print(markdown(no_regrets(corr)))
+        atomic_write_text(out / "e07_no_regrets.csv", corr.to_csv(index=False))
+    for path in figure(table, out / "figures" / "e07_deploy_vs_alpha"):
+        print(f"figure: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", default="cheese-maze", help="the preset to train (a task preset)")
+    p.add_argument("--alphas", default="0,0.0001,0.001,0.01,0.1")
+    p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--total-steps", default="1e6")
+    p.add_argument("--pool-size", type=int, default=1000)
+    p.add_argument("--out", default="runs/e07")
+    p.add_argument("--report-only", action="store_true", help="tables and figure only")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        out = check_out_folder("--out", args.out)
+        if args.report_only:
+            return report(out)
+        args.preset = args.task
+        alphas = [parse_value("alphas", "float", a) for a in args.alphas.split(",")]
+        samplers = args.samplers.split(",")
+        args.total_steps = parse_value("total_steps", "int", args.total_steps)
+        for name in samplers:  # every config checked before any training
+            for a in alphas:
+                preset(args.preset, sampler=name, pool_size=args.pool_size, pool_alpha=a)
+    except (ConfigError, ValueError) as e:
+        return fail("e07_alpha", e)
+    run_grid(args, alphas, samplers, out)
+    return report(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
