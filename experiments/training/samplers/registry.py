@@ -7,7 +7,8 @@
     make_sampler    the sampler a training run uses (None: DR without a pool, the generator)
 
 Generic code (the trainer, the benchmark, the tests) iterates this table and never names a
-sampler. The pool and its seed are decided here: `DEFAULT_POOL` levels when a sampler other
+sampler. The oracle's optimum of every pool level is computed here, once, when the run starts
+(Roomba: ~1 ms a level), not in the middle of a rollout. The pool and its seed are decided here: `DEFAULT_POOL` levels when a sampler other
 than DR is asked for without a pool size, drawn from the train generator at the run's knob with
 a stream of the run's seed that no other part of training uses.
 """
@@ -107,4 +108,6 @@ def make_sampler(
         train_seed, deploy_seed, order_seed = pool_seed.spawn(3)
         parts = [make_pool(generator, n - k, train_seed), make_pool(deploy, k, deploy_seed)]
         codes = np.concatenate(parts)[np.random.default_rng(order_seed).permutation(n)]
-    return SAMPLERS[name].make(codes, task, num_envs, choice_seed, replay_prob=replay_prob)
+    sampler = SAMPLERS[name].make(codes, task, num_envs, choice_seed, replay_prob=replay_prob)
+    sampler.optimal(np.arange(n))  # every pool level's optimum now, once, before training
+    return sampler
