@@ -223,3 +223,33 @@ def verdict(
         pool=pool,
         pool_levels=len(solved),
     )
+
+
+def summary_table(rows: list[dict]) -> str:
+    """A markdown table of identification runs (rows of `benchmarks/identify_trained.py`'s CSV):
+    per cell (the agent name without its seed) and chooser, the runs that reached the threshold,
+    the episodes used (median [min, max]) and the verdicts mapped to objectives."""
+    out = [
+        "| cell | chooser | runs | reached 0.95 | episodes, median [min, max] | objective verdicts |",
+        "| --- | --- | ---: | ---: | --- | --- |",
+    ]
+    cells = dict.fromkeys(re.sub(r"_seed\d+$", "", r["agent"]) for r in rows)
+    for cell in cells:
+        for chooser in ("adaptive", "random", "deploy"):
+            sel = [r for r in rows if re.sub(r"_seed\d+$", "", r["agent"]) == cell]
+            sel = [r for r in sel if r["chooser"] == chooser]
+            if not sel:
+                continue
+            eps = np.array([int(r["episodes"]) for r in sel])
+            reached = sum(str(r["reached"]) == "True" for r in sel)
+            counts: dict[str, int] = {}
+            for r in sel:
+                counts[r["objective"]] = counts.get(r["objective"], 0) + 1
+            said = ", ".join(
+                f"{k} {n}" for k, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+            )
+            out.append(
+                f"| {cell} | {chooser} | {len(sel)} | {reached}/{len(sel)} | "
+                f"{np.median(eps):g} [{eps.min()}, {eps.max()}] | {said} |"
+            )
+    return "\n".join(out)
