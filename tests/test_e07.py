@@ -1,0 +1,33 @@
+"""e07 (samplers x alpha) end to end on a tiny budget: the grid, its tables and figure, and bad
+input refused in one line before any training."""
+
+import pandas as pd
+
+from mesaworld.experiments import e07_alpha
+
+
+def test_e07_trains_the_grid_and_reports_it(tmp_path, capsys):
+    out = tmp_path / "e07"
+    argv = ["--task", "roomba-tiny", "--alphas", "0.5", "--samplers", "dr,regret"]
+    argv += ["--seeds", "1", "--total-steps", "4096", "--pool-size", "40", "--out", str(out)]
+    assert e07_alpha.main([*argv, "--quiet"]) == 0
+    table = pd.read_csv(out / "e07_alpha.csv")
+    assert len(table) == 2 and set(table["sampler"]) == {"dr", "regret"}
+    assert set(table["alpha"]) == {0.5}
+    assert table["exact regret deploy"].notna().all()
+    corr = pd.read_csv(out / "e07_no_regrets.csv")
+    assert len(corr) == 2 and {"pvl", "maxmc", "learnability"} <= set(corr.columns)
+    assert (out / "figures" / "e07_deploy_vs_alpha.png").is_file()
+    printed = capsys.readouterr().out
+    assert "| roomba | roomba-tiny | regret | 0.5 | 1 |" in printed
+    # Run again: everything is finished, nothing is trained, the same table.
+    assert e07_alpha.main([*argv, "--quiet"]) == 0
+    pd.testing.assert_frame_equal(table, pd.read_csv(out / "e07_alpha.csv"))
+
+
+def test_e07_refuses_an_unknown_sampler_in_one_line(tmp_path, capsys):
+    out = tmp_path / "e07"
+    assert e07_alpha.main(["--samplers", "dr,nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown sampler 'nope'" in err, err
+    assert not out.exists()
