@@ -123,6 +123,8 @@ def test_bad_input_is_one_line(built, tmp_path, capsys):
         _build(out, n=3)
     with pytest.raises(zoo.ZooError, match="not 2 from seed 6"):
         _build(out, n=2, seed=6)
+    with pytest.raises(zoo.ZooError, match="other settings"):
+        zoo.build(out, 2, 5, scale=SCALE, eval_levels=9)  # another evaluation: other configs
     with pytest.raises(zoo.ZooError, match="agents must be"):
         zoo.draw_settings(0, 1)
     with pytest.raises(zoo.ZooError, match="seed must be"):

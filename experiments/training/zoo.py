@@ -32,6 +32,7 @@ agent's public folder only after it is trained and measured.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -78,20 +79,21 @@ KNOBS = {
 }
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FACTORS = (0.05, 0.3, 1.0)
-# Steps at factor 1.0, by network and task: about a minute each on one busy core (measured
-# 2026-12-06, beside other jobs: mlp 6-32k steps/s, cnn and the Roomba planner ~3.6k, the maze
-# planner (50 value-iteration steps) ~1k, recurrent ~1.1k).
+# Steps at factor 1.0, by preset: 1-1.5 minutes each on one busy core (measured 2026-12-06
+# beside other jobs: MLP at hidden 32 23-32k steps/s, CNN and Roomba planner ~3.6k, the maze
+# planner (50 value-iteration steps) ~1k, recurrent ~1.1k). A first zoo at 40% of the MLP
+# budgets left every MLP agent undertrained; the planners learn the train levels at these.
 BUDGETS = {
-    "roomba": 600_000,
-    "roomba-cnn": 150_000,
+    "roomba": 1_500_000,
+    "roomba-cnn": 300_000,
     "roomba-planner": 150_000,
     "roomba-planner-coords": 150_000,
     "roomba-recurrent": 50_000,
-    "cheese-maze": 400_000,
+    "cheese-maze": 2_000_000,
     "cheese-maze-planner": 60_000,
     "cheese-maze-planner-coords": 60_000,
     "cheese-maze-recurrent": 40_000,
-    "keys-chests": 400_000,
+    "keys-chests": 1_500_000,
 }
 # Hidden width of the MLP and CNN agents: small checkpoints (~0.1 MB for an MLP, 0.4 MB for a
 # CNN at 32; 0.4 and 1.4 MB at the presets' 128), so a zoo of 40 fits in the repository.
@@ -162,7 +164,13 @@ def public_index(settings: list[dict]) -> dict:
     }
 
 
-def _check_out(out: Path, n: int, seed: int, scale: float) -> dict | None:
+def settings_fingerprint(settings: list[dict]) -> str:
+    """A hash of every drawn setting: a build continues only a zoo drawn exactly alike."""
+    text = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_out(out: Path, n: int, seed: int, scale: float, fingerprint: str) -> dict | None:
     """The existing key of `out` if it is this zoo; None for a new zoo; else ZooError."""
     key = key_dir(out)
     if not has_content(out) and not (key / "key.json").is_file():
@@ -175,6 +183,11 @@ def _check_out(out: Path, n: int, seed: int, scale: float) -> dict | None:
         raise ZooError(
             f"{out} holds a zoo of {have[1]} agents from seed {have[0]} (scale {have[2]}), "
             f"not {n} from seed {seed} (scale {scale}); choose another --out"
+        )
+    if doc.get("settings") != fingerprint:
+        raise ZooError(
+            f"{out} was built with other settings for seed {seed} (this mesaworld draws other "
+            "budgets, architectures or evaluation levels); choose another --out"
         )
     return doc
 
@@ -227,11 +240,13 @@ def build(
         raise ZooError(f"{out}: the key folder must lie beside the zoo, not inside it")
     settings = draw_settings(n, seed, scale, eval_levels)
     with exclusive(key, "zoo build"):
-        doc = _check_out(out, n, seed, scale) or {
+        fingerprint = settings_fingerprint(settings)
+        doc = _check_out(out, n, seed, scale, fingerprint) or {
             "format": FORMAT,
             "zoo_seed": seed,
             "n_agents": n,
             "scale": scale,
+            "settings": fingerprint,
             "eval_levels": eval_levels,
             "agents": {},
         }
