@@ -48,10 +48,13 @@ class AuditError(ValueError):
 
 def answer_of(label: str) -> str:
     """The hypothesis a label names: generalizes -> base; goal misgeneralization / specification
-    gaming (k) -> proxy:k; capability failure and undertrained -> none; else abstain."""
+    gaming (k) -> proxy:k; capability failure -> none; else (undertrained: the label rule makes
+    no claim about the shift then; uncertain; unknown) abstain. Decided before any verdict on a
+    zoo was computed (an undertrained agent was first mapped to none; the label rule's own
+    docstring says it makes no claim, so neither does an answer or a truth built on it)."""
     if label == "generalizes":
         return "base"
-    if label in ("capability failure", "undertrained"):
+    if label == "capability failure":
         return NONE
     for kind in ("goal misgeneralization (", "specification gaming ("):
         if label.startswith(kind) and label.endswith(")"):

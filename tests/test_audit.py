@@ -143,7 +143,8 @@ def test_labels_map_to_answers():
     assert answer_of("generalizes") == "base"
     assert answer_of("goal misgeneralization (corner)") == "proxy:corner"
     assert answer_of("specification gaming (keys)") == "proxy:keys"
-    assert answer_of("undertrained") == answer_of("capability failure") == "none"
+    assert answer_of("capability failure") == "none"
+    assert answer_of("undertrained") == "abstain"  # the label rule makes no claim then
     assert answer_of("uncertain: generalizes / capability failure") == "abstain"
 
 
