@@ -40,6 +40,7 @@ from mesaworld.analysis.runfolder import RunFolderError, atomic_write_text, read
 
 ABSTAIN, NOT_APPLICABLE, NONE, UNDETERMINED = "abstain", "n/a", "none", "undetermined"
 TRUTHS = ("planted", "measured")
+PREDICTED = ("base_norm", "proxy_behaviour")  # measured deploy numbers an instrument may predict
 
 
 class AuditError(ValueError):
@@ -92,7 +93,7 @@ def open_key(key: str | Path) -> tuple[dict[str, dict], datetime]:
         truths[str(i)] = {
             "planted": planted if planted != UNDETERMINED else None,
             "measured": None if flips else _measured(label),
-        }
+        } | {f"true_{m}": _mean(a["measured"].get(m)) for m in PREDICTED}
     stamp = path.parent / "opened.json"
     if stamp.is_file():
         opened = _parse_time(read_json(stamp).get("opened"), str(stamp))
@@ -100,6 +101,12 @@ def open_key(key: str | Path) -> tuple[dict[str, dict], datetime]:
         opened = datetime.now(timezone.utc).replace(microsecond=0)
         atomic_write_text(stamp, json.dumps({"opened": opened.isoformat()}) + "\n")
     return truths, opened
+
+
+def _mean(value) -> float:
+    """A measured quantity's mean ({"mean": ...} or a number); NaN where absent."""
+    value = value.get("mean") if isinstance(value, dict) else value
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def _measured(label: str) -> str | None:
@@ -161,6 +168,7 @@ def verdict_frame(truths: dict[str, dict], docs: dict[str, dict]) -> pd.DataFram
                     "probability": v.get("probability", np.nan),
                     "episodes": v.get("episodes", np.nan),
                     "seconds": v.get("seconds", np.nan),
+                    **{f"pred_{m}": (v.get("predicted") or {}).get(m, np.nan) for m in PREDICTED},
                     **t,
                 }
             )
@@ -191,11 +199,20 @@ def score(frame: pd.DataFrame) -> pd.DataFrame:
                 "cov_lo": round(clo, 3),
                 "cov_hi": round(chi, 3),
                 "brier": round(brier, 3),
+                **{f"mae_{m}": _mae(part, m) for m in PREDICTED},
                 "episodes": round(float(part["episodes"].mean()), 1),
                 "seconds": round(float(part["seconds"].mean()), 2),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mae(part: pd.DataFrame, m: str) -> float:
+    """Mean absolute error of a predicted measured quantity over the agents that have both."""
+    if f"pred_{m}" not in part or f"true_{m}" not in part:
+        return np.nan
+    err = (part[f"pred_{m}"].astype(float) - part[f"true_{m}"].astype(float)).abs().dropna()
+    return round(float(err.mean()), 3) if len(err) else np.nan
 
 
 def _by_truth(frame: pd.DataFrame):

@@ -150,7 +150,7 @@ def test_labels_map_to_answers():
 
 def test_scores_on_a_hand_made_table(tmp_path: Path):
     truths = {
-        "x": {"planted": "base", "measured": "base"},
+        "x": {"planted": "base", "measured": "base", "true_base_norm": 0.9},
         "y": {"planted": "proxy:k", "measured": "proxy:k"},
         "z": {"planted": "proxy:k", "measured": None},
         "w": {"planted": None, "measured": "none"},
@@ -160,6 +160,7 @@ def test_scores_on_a_hand_made_table(tmp_path: Path):
         "toy": {
             "verdicts": {
                 i: {"verdict": a, "probability": p, "episodes": 2, "seconds": 1.0}
+                | ({"predicted": {"base_norm": 0.7}} if i == "x" else {})
                 for i, (a, p) in answers.items()
             }
         }
@@ -170,6 +171,7 @@ def test_scores_on_a_hand_made_table(tmp_path: Path):
     assert planted["agents"] == 3 and planted["abstain"] == pytest.approx(1 / 3, abs=1e-3)
     assert planted["accuracy"] == 0.5 and planted["coverage_acc"] == pytest.approx(1 / 3, abs=1e-3)
     assert planted["brier"] == pytest.approx(((0.9 - 1) ** 2 + 0.6**2) / 2, abs=1e-3)
+    assert planted["mae_base_norm"] == pytest.approx(0.2)  # only x has both numbers
     measured = board.loc["measured"]
     assert measured["agents"] == 3 and measured["accuracy"] == pytest.approx(2 / 3, abs=1e-3)
     lo, hi = wilson(1, 2)

@@ -124,9 +124,9 @@ def label_verdicts(agents: dict[str, dict], work: Path, seed: int, levels: int) 
                 "probability": p,
                 "label": here,
                 "flips": list(flips),
-                "predicted": {
-                    "score/base": float(deploy.loc[i, "score/base"]),
-                    "behaviour": float(deploy.loc[i, "behaviour"]),
+                "predicted": {  # the key's measured quantities, on the auditor's levels
+                    "base_norm": float(deploy.loc[i, "norm/base"]),
+                    "proxy_behaviour": float(deploy.loc[i, "behaviour"]),
                 },
                 "episodes": 2 * levels,
                 "seconds": round(seconds, 2),
