@@ -141,3 +141,11 @@ def test_zoo_folder_with_task_json(tmp_path):
     (folder / "task.json").write_text(json.dumps({"task": "cheese-maze", "objectives": ["base"]}))
     with pytest.raises(IdentifyError, match="objectives"):
         TrainedAgent(folder)
+
+
+def test_levels_over_the_state_cap_are_refused_in_one_line(monkeypatch, capsys):
+    from mesaworld.experiments.instruments import identify_trained
+
+    monkeypatch.setattr(identify_trained, "MAX_STATES", 5)
+    with pytest.raises(IdentifyError, match="more than 5 reachable states"):
+        identify_trained.pool_for("cheese-maze", "train", 1, 0, HELD_OUT)

@@ -157,7 +157,10 @@ def pool_for(task: str, pool: str, levels: int, seed: int, held_out: tuple[int, 
     (pool levels, how many were left out)."""
     codes, names = level_pool(task, levels, seed, pool, held_out)
     engine_task = make_engine(task, 1, autoreset=False).task
-    solved = build_pool(engine_task, codes, names, max_states=MAX_STATES)
+    try:
+        solved = build_pool(engine_task, codes, names, max_states=MAX_STATES)
+    except ValueError as e:  # every level over the cap, or a task the export cannot tabulate
+        raise IdentifyError(str(e)) from None
     return solved, len(codes) - len(solved)
 
 
