@@ -8,7 +8,9 @@ deploy base score, proxy behaviour, labels with counts, and exact regret (oracle
 return) on train and deploy levels, 95% t-intervals over seeds. A second table asks the "No
 Regrets" question: per run, the rank correlation (Spearman) over pool levels between each
 estimate a sampler could use (positive value loss, MaxMC, learnability) and the exact regret,
-from the run's `sampler_levels.csv`. The figure: deploy base score against alpha, a line per
+from the run's `sampler_levels.csv` at the end of training (each number as of the level's
+latest play), over the levels played to an episode's end; "-" where either side is constant
+(e.g. every level's exact regret is 0). The figure: deploy base score against alpha, a line per
 sampler.
 
     python -m mesaworld.experiments.e07_alpha --task cheese-maze --alphas 0,0.01,0.1 --samplers dr,plr,plr-regret,regret --seeds 2 --total-steps 1e6
@@ -128,6 +130,7 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 varied = len(ok) > 2 and ok[est].nunique() > 1 and ok["regret"].nunique() > 1
                 out_row[est] = ok[est].corr(ok["regret"], method="spearman") if varied else np.nan
             out_row["levels"] = len(levels)
+            out_row["regret > 0"] = int((levels["regret"] > 0).sum())
             corr.append(out_row)
     return pd.DataFrame(rows), pd.DataFrame(corr)
 
@@ -139,6 +142,7 @@ def no_regrets(corr: pd.DataFrame) -> pd.DataFrame:
     for (preset_name, sampler), part in corr.groupby(["preset", "sampler"], sort=False):
         row = {"preset": preset_name, "sampler": sampler, "runs": len(part)}
         row["levels per run"] = f"{part['levels'].median():.0f}"
+        row["of them regret > 0"] = f"{part['regret > 0'].median():.0f}"
         row.update({f"rho({e}, regret)": _interval(part[e]) for e in ESTIMATES})
         rows.append(row)
     return pd.DataFrame(rows)
