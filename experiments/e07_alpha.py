@@ -17,7 +17,8 @@ sampler.
     python -m mesaworld.experiments.e07_alpha --report-only --out runs/e07     # tables + figure
 
 Each cell is its own sweep folder, <out>/<preset>/<sampler>/alpha<alpha>/, holding its runs and
-a copy of the task's baselines; an interrupted experiment resumes (finished runs are kept, an
+a copy of the task's baselines (or, in a committed copy, the baselines once in
+<out>/<preset>/baselines/); an interrupted experiment resumes (finished runs are kept, an
 interrupted run resumes from its checkpoint). Runs go seed by seed, so a stopped grid still has
 every cell at the seeds it reached. The agent is an MLP, so there is no planner readout column.
 """
@@ -92,6 +93,9 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, corr = [], []
     for preset_name, sampler, alpha, folder in _cells(out):
         episodes = load_runs(folder)
+        shared = out / preset_name / "baselines"  # a committed copy keeps them once
+        if not any(folder.glob("baseline_*")) and shared.is_dir():
+            episodes = pd.concat([episodes, load_runs(shared)], ignore_index=True)
         summary = run_summary(episodes)
         trained = summary[summary["role"] == "trained"]
         if trained.empty:

@@ -1,6 +1,8 @@
 """e07 (samplers x alpha) end to end on a tiny budget: the grid, its tables and figure, and bad
 input refused in one line before any training."""
 
+import shutil
+
 import pandas as pd
 
 from mesaworld.experiments import e07_alpha
@@ -22,6 +24,16 @@ def test_e07_trains_the_grid_and_reports_it(tmp_path, capsys):
     assert "| roomba | roomba-tiny | regret | 0.5 | 1 |" in printed
     # Run again: everything is finished, nothing is trained, the same table.
     assert e07_alpha.main([*argv, "--quiet"]) == 0
+    pd.testing.assert_frame_equal(table, pd.read_csv(out / "e07_alpha.csv"))
+    # A committed copy keeps the baselines once, beside the cells: the same table.
+    shared = out / "roomba-tiny" / "baselines"
+    for i, cell in enumerate(sorted((out / "roomba-tiny").glob("*/alpha*"))):
+        for base in cell.glob("baseline_*"):
+            if i == 0:
+                shared.mkdir(exist_ok=True)
+                shutil.copytree(base, shared / base.name)
+            shutil.rmtree(base)
+    assert e07_alpha.main(["--report-only", "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "e07_alpha.csv"))
 
 
