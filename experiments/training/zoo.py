@@ -254,11 +254,15 @@ def build(
         atomic_write_text(out / "zoo.json", json.dumps(public_index(settings), indent=1) + "\n")
         _write_key(key, doc)
         eval_settings = EvalSettings(settings[0]["config"]["eval_seed"], eval_levels)
-        baselines = {}
-        for task in sorted({s["task"] for s in settings}):
-            root = key / "runs" / "baselines" / task
-            write_baselines(task, root, eval_settings)
-            baselines[task] = load_runs(root)
+        baselines: dict = {}  # per task, written when an agent of the task is first measured
+
+        def baselines_of(task: str):
+            if task not in baselines:
+                root = key / "runs" / "baselines" / task
+                write_baselines(task, root, eval_settings)
+                baselines[task] = load_runs(root)
+            return baselines[task]
+
         todo = [s for s in settings if not _finished(doc, out, s["id"])]
         start = time.perf_counter()
         for done, s in enumerate(todo[:stop_after], 1):
@@ -267,7 +271,7 @@ def build(
             entry = dict(s)
             entry["planted_detail"] = planted(s["task"], s["proxy"], s["w"], s["knob"])
             entry["planted"] = entry["planted_detail"]["planted"]
-            entry["measured"] = measured(run, baselines[s["task"]])
+            entry["measured"] = measured(run, baselines_of(s["task"]))
             if not keep_arrays:
                 for f in run.glob("eval_*.npz"):
                     f.unlink()
