@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesaworld.analysis.runfolder import AGENT_FILE, AGENT_META, RunFolderError, read_json
+from mesaworld.analysis.runfolder import AGENT_FILE, AGENT_META, read_json
 from mesaworld.analysis.runs import load_runs
 from mesaworld.analysis.storage import atomic_write_text, exclusive, has_content
 from mesaworld.envs.registry import get_task
@@ -305,4 +305,4 @@ def show(out: str | Path) -> list[dict]:
     return rows
 
 
-__all__ = ["ZooError", "RunFolderError", "build", "draw_settings", "key_dir", "show"]
+__all__ = ["ZooError", "build", "draw_settings", "key_dir", "show"]
