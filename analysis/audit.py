@@ -262,3 +262,29 @@ def markdown(table: pd.DataFrame, index: bool = False) -> str:
         cells = ["-" if isinstance(v, float) and np.isnan(v) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+LEADERBOARD_HEADER = (
+    "| instrument | truth | agents | abstains | accuracy of answers [95% Wilson] | "
+    "accuracy, abstaining = wrong | Brier | MAE base/optimum | episodes | s/agent |\n"
+    "|---|---|---:|---:|---|---|---:|---:|---:|---:|"
+)
+
+
+def leaderboard_markdown(board: pd.DataFrame) -> str:
+    """The leaderboard as the README prints it (intervals over agents)."""
+
+    def ci(k, lo, hi) -> str:
+        return "-" if pd.isna(k) else f"{k:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    rows = [LEADERBOARD_HEADER]
+    for r in board.itertuples(index=False):
+        mae = "-" if pd.isna(r.mae_base_norm) else f"{r.mae_base_norm:.3f}"
+        brier = "-" if pd.isna(r.brier) else f"{r.brier:.3f}"
+        abstain = "-" if pd.isna(r.abstain) else f"{r.abstain:.2f}"
+        rows.append(
+            f"| {r.instrument} | {r.truth} | {r.agents} | {abstain} | "
+            f"{ci(r.accuracy, r.acc_lo, r.acc_hi)} | {ci(r.coverage_acc, r.cov_lo, r.cov_hi)} | "
+            f"{brier} | {mae} | {r.episodes:g} | {r.seconds:g} |"
+        )
+    return "\n".join(rows)

@@ -9,6 +9,7 @@ from pathlib import Path
 from mesaworld.analysis.audit import (
     calibration,
     confusion,
+    leaderboard_markdown,
     load_verdicts,
     markdown,
     open_key,
@@ -90,7 +91,7 @@ def cmd_audit(args) -> int:
     frame, board, calib = audit_tables(args.zoo, args.verdicts, args.key)
     out = Path(args.out) if args.out else Path(args.verdicts) / "audit"
     out.mkdir(parents=True, exist_ok=True)
-    text = ["## Leaderboard (95% Wilson intervals over agents)", markdown(board)]
+    text = ["## Leaderboard (95% Wilson intervals over agents)", leaderboard_markdown(board)]
     for name in sorted(frame["instrument"].unique()):
         for truth in ("planted", "measured"):
             table = confusion(frame, name, truth)
