@@ -5,6 +5,7 @@ Each takes {id: {"dir", "task", "objectives", "network"}} and returns {id: verdi
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +31,7 @@ from mesaworld.experiments.instruments.readout import level_readouts, start_obse
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.evaluate import EvalSettings, eval_levels, evaluate_trained
+from mesaworld.experiments.training.progress import job_line
 
 AUDIT_EVAL_SEED = 7_310_000  # + seed: the auditor's own levels, never the key's eval seed
 BOOTSTRAP = 100
@@ -83,6 +85,11 @@ def _bootstrap_frames(episodes: pd.DataFrame, rng: np.random.Generator, n: int):
         yield episodes.iloc[np.concatenate(rows)]
 
 
+def _say(what: str, done: int, total: int, start: float, agent: str) -> None:
+    """A progress line on stderr: the agent being (or just) measured, the time left."""
+    print(f"verdicts: {what} {job_line(done, total, start, agent)}", file=sys.stderr, flush=True)
+
+
 def evaluations(agents: dict[str, dict], work: Path, seed: int, levels: int) -> dict[str, float]:
     """Every agent and the task's baselines played on the auditor's levels, in
     work/evals/<task>/ (reused when written); task -> seconds per agent it took."""
@@ -93,8 +100,9 @@ def evaluations(agents: dict[str, dict], work: Path, seed: int, levels: int) -> 
         root = work / "evals" / task
         started = time.perf_counter()
         write_baselines(task, root, settings)
-        for i in ids:
+        for k, i in enumerate(ids, 1):
             _audit_run(root / i, agents[i], settings)
+            _say(f"evaluations {task}", k, len(ids), started, i)
         seconds[task] = (time.perf_counter() - started) / len(ids)
     return seconds
 
@@ -149,7 +157,9 @@ def gap_verdicts(agents: dict[str, dict], work: Path, seed: int, levels: int) ->
     settings = BehaviorSettings(levels=min(GAP_LEVELS, levels), seed=seed)
     cache = ExportCache()
     out: dict[str, dict] = {}
-    for i, a in agents.items():
+    t0 = time.perf_counter()
+    for k, (i, a) in enumerate(agents.items(), 1):
+        _say("gap", k - 1, len(agents), t0, i)
         root = work / "evals" / a["task"]
         started = time.perf_counter()
         row = analyze_run(root / i, root, settings, cache).row
@@ -214,7 +224,9 @@ def identify_verdicts(agents: dict[str, dict], seed: int, chooser: str = "adapti
     from mesaworld.experiments.instruments.identify_trained import IdentifyError, verdict
 
     out: dict[str, dict] = {}
-    for i, a in agents.items():
+    t0 = time.perf_counter()
+    for k, (i, a) in enumerate(agents.items(), 1):
+        _say(f"identify ({chooser})", k - 1, len(agents), t0, i)
         try:
             doc = verdict(a["dir"], seed=seed, chooser=chooser)
         except (IdentifyError, MemoryError) as e:
