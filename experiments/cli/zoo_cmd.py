@@ -1,4 +1,4 @@
-"""`mesaworld zoo build` and `mesaworld zoo show`: a sealed zoo of agents trained with random
+"""`mesaworld zoo build`, `mesaworld zoo seal` and `mesaworld zoo show`: a sealed zoo of agents trained with random
 settings, the agents public in Z and the truth in Z.key (`mesaworld.experiments.training.zoo`)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from mesaworld.experiments.training.zoo import EVAL_LEVELS, build, key_dir, show
+from mesaworld.experiments.training.zoo_seal import seal
 
 
 def add_zoo_parser(sub) -> None:
@@ -17,6 +18,10 @@ def add_zoo_parser(sub) -> None:
     b.add_argument("--out", required=True, help="the public zoo folder Z (the key goes to Z.key)")
     b.add_argument("--eval-levels", type=int, default=EVAL_LEVELS, help="deploy levels measured")
     b.add_argument("--scale", type=float, default=1.0, help="multiply every budget (tests)")
+    z = zsub.add_parser("seal", help="seal finished trained run folders into Z (key: Z.key)")
+    z.add_argument("runs", nargs="+", help="finished trained run folders (baselines beside them)")
+    z.add_argument("--out", required=True, help="a new public zoo folder Z (the key goes to Z.key)")
+    z.add_argument("--seed", type=int, required=True, help="shuffles the agent ids")
     s = zsub.add_parser("show", help="the public table of a zoo (the key is not read)")
     s.add_argument("zoo", help="the zoo folder Z")
 
@@ -27,6 +32,11 @@ def cmd_zoo(args) -> int:
         print(f"{'id':4s}  {'task':12s}  {'network':22s}  view")
         for r in rows:
             print(f"{r['id']:4s}  {r['task']:12s}  {r['network']:22s}  {r['view']}")
+        return 0
+    if args.zoo_command == "seal":
+        doc = seal(args.runs, args.out, args.seed)
+        n = len(doc["agents"])
+        print(f"zoo {args.out}: {n} sealed agents; key in {key_dir(args.out)}", file=sys.stderr)
         return 0
     if not args.scale > 0:
         raise ValueError(f"--scale must be a positive number, got {args.scale!r}")
