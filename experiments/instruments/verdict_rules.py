@@ -241,5 +241,7 @@ def identify_verdicts(agents: dict[str, dict], seed: int, chooser: str = "adapti
             "identifiable": doc["identifiable"],
             "episodes": doc["episodes"],
             "seconds": doc["seconds"],
+            "p_best_per_episode": doc["p_best_per_episode"],  # the identification curve
+            "levels_used": doc["levels_used"],
         }
     return out
