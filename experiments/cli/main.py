@@ -28,8 +28,14 @@ from mesaworld.envs.generators import SPLITS
 from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.registry import TASKS, canonical, env_id, env_ids, spec_rows
 from mesaworld.envs.task import ACTIONS, parse_actions
-from mesaworld.experiments.cli import audit_cmd, commands, grid_cmd, identify_cmd, readout_cmd
-from mesaworld.experiments.cli import zoo_cmd
+from mesaworld.experiments.cli import (
+    audit_cmd,
+    commands,
+    grid_cmd,
+    identify_cmd,
+    readout_cmd,
+    zoo_cmd,
+)
 from mesaworld.experiments.training.config import presets
 from mesaworld.experiments.training.sweep import SweepError
 
