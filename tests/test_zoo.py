@@ -61,6 +61,26 @@ def test_same_seed_same_settings_and_ids_shuffled():
         assert s["config"]["knob"] == s["knob"] and s["config"]["seed"] == s["seed"]
 
 
+def test_budget_factors_are_drawn_from_the_given_set(built, tmp_path, capsys):
+    drawn = zoo.draw_settings(12, 3, factors=(0.05, 2))
+    assert {s["factor"] for s in drawn} == {0.05, 2.0}
+    for s in drawn:  # the config rounds a budget down to whole updates (<= one 8192 rollout)
+        target = max(zoo.MIN_STEPS, int(zoo.BUDGETS[s["preset"]] * s["factor"]))
+        assert 0 <= target - s["budget"] < 8192
+    for bad in ((), (0,), (-1, 1), (21,), (True,)):
+        with pytest.raises(zoo.ZooError, match="--factors must be"):
+            zoo.draw_settings(2, 1, factors=bad)
+    out, _ = built  # built with the default factors: continuing it with others is refused
+    with pytest.raises(zoo.ZooError, match="factors 0.05,2"):
+        zoo.build(out, 2, 5, scale=SCALE, factors=(0.05, 2))
+    capsys.readouterr()
+    args = ["zoo", "build", "--agents", "1", "--seed", "1", "--out", str(tmp_path / "f")]
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--factors", "1,x"])
+    assert stop.value.code == 2
+    assert "--factors" in capsys.readouterr().err
+
+
 def test_public_folder_holds_no_settings_and_key_is_beside(built):
     out, doc = built
     key = out.parent / "z.key"

@@ -3,10 +3,18 @@ settings, the agents public in Z and the truth in Z.key (`mesaworld.experiments.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from mesaworld.experiments.training.zoo import EVAL_LEVELS, build, key_dir, show
+from mesaworld.experiments.training.zoo import EVAL_LEVELS, FACTORS, build, key_dir, show
 from mesaworld.experiments.training.zoo_seal import seal
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}") from None
 
 
 def add_zoo_parser(sub) -> None:
@@ -18,6 +26,14 @@ def add_zoo_parser(sub) -> None:
     b.add_argument("--out", required=True, help="the public zoo folder Z (the key goes to Z.key)")
     b.add_argument("--eval-levels", type=int, default=EVAL_LEVELS, help="deploy levels measured")
     b.add_argument("--scale", type=float, default=1.0, help="multiply every budget (tests)")
+    b.add_argument(
+        "--factors",
+        type=_factors,
+        default=FACTORS,
+        help="budget factors drawn per agent, comma-separated (default "
+        + ",".join(f"{f:g}" for f in FACTORS)
+        + "; a small one makes a deliberately undertrained agent)",
+    )
     z = zsub.add_parser("seal", help="seal finished trained run folders into Z (key: Z.key)")
     z.add_argument("runs", nargs="+", help="finished trained run folders (baselines beside them)")
     z.add_argument("--out", required=True, help="a new public zoo folder Z (the key goes to Z.key)")
@@ -42,7 +58,14 @@ def cmd_zoo(args) -> int:
         raise ValueError(f"--scale must be a positive number, got {args.scale!r}")
     if args.eval_levels < 1:
         raise ValueError(f"--eval-levels must be at least 1, got {args.eval_levels!r}")
-    doc = build(args.out, args.agents, args.seed, scale=args.scale, eval_levels=args.eval_levels)
+    doc = build(
+        args.out,
+        args.agents,
+        args.seed,
+        scale=args.scale,
+        eval_levels=args.eval_levels,
+        factors=args.factors,
+    )
     done = sum(1 for a in doc["agents"].values() if a.get("measured") is not None)
     print(
         f"zoo {args.out}: {done}/{args.agents} agents; key in {key_dir(args.out)}", file=sys.stderr

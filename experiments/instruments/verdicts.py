@@ -36,7 +36,11 @@ scored as a new row, never a fix of an old one):
     gap      the label `mesaworld analyze` gives (IRL on the first 20 of those deploy levels,
              the reward-result gap in returns, the held-out attribution as tie-breaker) under
              the same rule and mapping; no probability model: answers are stated with p = 1.
-    identify adaptive identification's own frozen rule (`identify_trained`: MAP at >= 0.95).
+    identify adaptive identification's own frozen rule (`identify_trained`: MAP at >= 0.95);
+             identify-random and identify-deploy: the same rule on random pool levels and on
+             the deploy generator's levels (the two baselines of its cost).
+    probe    linear probes of each objective's next move where the moves disagree
+             (`mesaworld.experiments.instruments.verdict_probe`, its rule frozen there).
 
 The label instrument also predicts the deploy base score and proxy behaviour it measured.
 """
@@ -58,6 +62,8 @@ from mesaworld.analysis.runfolder import (
     read_json,
 )
 from mesaworld.envs.registry import TASKS, get_task
+from mesaworld.experiments.instruments.verdict_probe import FROZEN as PROBE_FROZEN
+from mesaworld.experiments.instruments.verdict_probe import probe_verdicts
 from mesaworld.experiments.instruments.verdict_rules import (
     READOUT_PROXY,
     gap_verdicts,
@@ -167,6 +173,22 @@ register_verdict(
         "the same, with levels drawn at random from the same pool (the baseline of its cost)",
         "MAP hypothesis at posterior >= 0.95 else abstain (identify_trained.THRESHOLD)",
         lambda agents, work, seed, levels: identify_verdicts(agents, seed, chooser="random"),
+    )
+)
+register_verdict(
+    VerdictInstrument(
+        "identify-deploy",
+        "the same, on the task's deploy-generator levels in order (the other baseline)",
+        "MAP hypothesis at posterior >= 0.95 else abstain (identify_trained.THRESHOLD)",
+        lambda agents, work, seed, levels: identify_verdicts(agents, seed, chooser="deploy"),
+    )
+)
+register_verdict(
+    VerdictInstrument(
+        "probe",
+        "which objective's next move do its layers carry where the objectives' moves disagree?",
+        PROBE_FROZEN,
+        lambda agents, work, seed, levels: probe_verdicts(agents, seed),
     )
 )
 

@@ -113,9 +113,28 @@ def key_dir(out: str | Path) -> Path:
     return out.with_name(out.name + ".key")
 
 
-def draw_settings(n: int, seed: int, scale: float = 1.0, eval_levels: int = EVAL_LEVELS):
+def check_factors(factors) -> tuple[float, ...]:
+    """Budget factors as a tuple of positive numbers (one line naming a bad one)."""
+    factors = tuple(factors)
+    bad = [
+        f for f in factors if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0
+    ]
+    if not factors or bad or any(f > 20 for f in factors):
+        raise ZooError(f"--factors must be positive numbers of at most 20, got {factors!r}")
+    return tuple(float(f) for f in factors)
+
+
+def draw_settings(
+    n: int,
+    seed: int,
+    scale: float = 1.0,
+    eval_levels: int = EVAL_LEVELS,
+    factors: tuple[float, ...] = FACTORS,
+):
     """The settings of a zoo of `n` agents drawn from `seed` (module docstring), as a list of
-    dicts in build order, each with its public id. `scale` multiplies every budget (tests)."""
+    dicts in build order, each with its public id. `scale` multiplies every budget (tests);
+    each agent's budget factor is drawn uniformly from `factors`."""
+    factors = check_factors(factors)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n > 100:
         raise ZooError(f"--agents must be an integer from 1 to 100, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -129,7 +148,7 @@ def draw_settings(n: int, seed: int, scale: float = 1.0, eval_levels: int = EVAL
         name = names[rng.choice(len(names), p=np.asarray(probs) / sum(probs))]
         knob = KNOBS[task][rng.integers(len(KNOBS[task]))]
         w = WEIGHTS[rng.integers(len(WEIGHTS))]
-        factor = FACTORS[rng.integers(len(FACTORS))]
+        factor = factors[rng.integers(len(factors))]
         agent_seed = int(rng.integers(2**31))
         proxy = get_task(task).proxies[0]
         steps = max(MIN_STEPS, int(BUDGETS[name] * factor * scale))
@@ -170,7 +189,9 @@ def settings_fingerprint(settings: list[dict]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _check_out(out: Path, n: int, seed: int, scale: float, fingerprint: str) -> dict | None:
+def _check_out(
+    out: Path, n: int, seed: int, scale: float, factors: tuple, fingerprint: str
+) -> dict | None:
     """The existing key of `out` if it is this zoo; None for a new zoo; else ZooError."""
     key = key_dir(out)
     if not has_content(out) and not (key / "key.json").is_file():
@@ -179,10 +200,12 @@ def _check_out(out: Path, n: int, seed: int, scale: float, fingerprint: str) -> 
         raise ZooError(f"{out} exists and is not a zoo this command can continue (no {key})")
     doc = read_json(key / "key.json")
     have = (doc.get("zoo_seed"), doc.get("n_agents"), doc.get("scale"))
-    if have != (seed, n, scale):
+    have_factors = tuple(doc.get("factors", FACTORS))
+    if have != (seed, n, scale) or have_factors != factors:
         raise ZooError(
-            f"{out} holds a zoo of {have[1]} agents from seed {have[0]} (scale {have[2]}), "
-            f"not {n} from seed {seed} (scale {scale}); choose another --out"
+            f"{out} holds a zoo of {have[1]} agents from seed {have[0]} (scale {have[2]}, "
+            f"factors {','.join(f'{f:g}' for f in have_factors)}), not {n} from seed {seed} "
+            f"(scale {scale}, factors {','.join(f'{f:g}' for f in factors)}); choose another --out"
         )
     if doc.get("settings") != fingerprint:
         raise ZooError(
@@ -229,6 +252,7 @@ def build(
     eval_levels: int = EVAL_LEVELS,
     stop_after: int | None = None,
     keep_arrays: bool = False,
+    factors: tuple[float, ...] = FACTORS,
 ) -> dict:
     """Build (or continue) the zoo in `out` and its key beside it; return the key document.
     `stop_after` stops after that many agents trained in this call (tests: an interruption).
@@ -238,14 +262,16 @@ def build(
     key = key_dir(out)
     if out.resolve() in key.resolve().parents or key.resolve() in out.resolve().parents:
         raise ZooError(f"{out}: the key folder must lie beside the zoo, not inside it")
-    settings = draw_settings(n, seed, scale, eval_levels)
+    factors = check_factors(factors)
+    settings = draw_settings(n, seed, scale, eval_levels, factors)
     with exclusive(key, "zoo build"):
         fingerprint = settings_fingerprint(settings)
-        doc = _check_out(out, n, seed, scale, fingerprint) or {
+        doc = _check_out(out, n, seed, scale, factors, fingerprint) or {
             "format": FORMAT,
             "zoo_seed": seed,
             "n_agents": n,
             "scale": scale,
+            "factors": list(factors),
             "settings": fingerprint,
             "eval_levels": eval_levels,
             "agents": {},
