@@ -16,6 +16,7 @@ from mesaworld.analysis.audit import (
     score,
     verdict_frame,
 )
+from mesaworld.analysis.audit_figures import curve_figure, curves
 from mesaworld.analysis.runfolder import atomic_write_text
 from mesaworld.experiments.instruments.verdicts import (
     VERDICT_INSTRUMENTS,
@@ -76,21 +77,27 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
-def audit_tables(zoo: str | Path, verdicts: str | Path, key: str | Path | None = None):
-    """(frame, leaderboard, calibration) of the verdicts in `verdicts` against the key."""
+def audit_tables(
+    zoo: str | Path, verdicts: str | Path, key: str | Path | None = None, with_docs: bool = False
+):
+    """(frame, leaderboard, calibration) of the verdicts in `verdicts` against the key (and the
+    verdict documents, with_docs)."""
     zoo = Path(zoo)
     zoo_agents(zoo)  # the public folder must be a zoo
     key = Path(key) if key else zoo.parent / f"{zoo.name}.key"
     truths, opened = open_key(key)
     docs = load_verdicts(verdicts, zoo_hash(zoo), opened)
     frame = verdict_frame(truths, docs)
+    if with_docs:
+        return frame, score(frame), calibration(frame), docs
     return frame, score(frame), calibration(frame)
 
 
 def cmd_audit(args) -> int:
-    frame, board, calib = audit_tables(args.zoo, args.verdicts, args.key)
+    frame, board, calib, docs = audit_tables(args.zoo, args.verdicts, args.key, with_docs=True)
     out = Path(args.out) if args.out else Path(args.verdicts) / "audit"
     out.mkdir(parents=True, exist_ok=True)
+    curve_tables = [curves(frame, docs, truth) for truth in ("measured", "planted")]
     text = ["## Leaderboard (95% Wilson intervals over agents)", leaderboard_markdown(board)]
     for name in sorted(frame["instrument"].unique()):
         for truth in ("planted", "measured"):
@@ -102,5 +109,9 @@ def cmd_audit(args) -> int:
     atomic_write_text(out / "leaderboard.csv", board.to_csv(index=False))
     atomic_write_text(out / "verdicts.csv", frame.to_csv(index=False))
     atomic_write_text(out / "audit.md", report)
+    for truth, table in zip(("measured", "planted"), curve_tables, strict=True):
+        if len(table):  # identify files written before the curves were kept have none
+            atomic_write_text(out / f"identification_{truth}.csv", table.to_csv(index=False))
+            curve_figure(table, out / f"identification_{truth}")
     print(report)
     return 0
