@@ -18,6 +18,7 @@ from mesaworld.analysis.audit import (
 )
 from mesaworld.analysis.audit_figures import curve_figure, curves
 from mesaworld.analysis.runfolder import atomic_write_text
+from mesaworld.analysis.storage import exclusive
 from mesaworld.experiments.instruments.verdicts import (
     VERDICT_INSTRUMENTS,
     ZooError,
@@ -70,10 +71,11 @@ def cmd_verdicts(args) -> int:
     if args.levels < 1:
         raise ZooError(f"--levels: must be a positive integer, got {args.levels}")
     n = len(zoo_agents(args.zoo))  # a folder that is not a zoo fails here, before any work
-    for name in names:
-        print(f"verdicts: {name} on {n} agents ...", file=sys.stderr, flush=True)
-        path = write_verdicts(args.zoo, name, args.out, seed=args.seed, levels=args.levels)
-        print(path)
+    with exclusive(Path(args.out), "verdicts"):  # two commands never share a work folder
+        for name in names:
+            print(f"verdicts: {name} on {n} agents ...", file=sys.stderr, flush=True)
+            path = write_verdicts(args.zoo, name, args.out, seed=args.seed, levels=args.levels)
+            print(path)
     return 0
 
 
