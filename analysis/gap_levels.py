@@ -96,7 +96,8 @@ def hierarchical(table: pd.DataFrame, proxy: str, seed: int = 0) -> dict[str, fl
 
     def gap(a: np.ndarray) -> float:
         got, rand, best = a.sum(0).T  # per objective
-        s = (got - rand) / (best - rand)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no range on these levels: NaN
+            s = np.where(best - rand > 1e-9, (got - rand) / (best - rand), np.nan)
         return float(s[0] - s[1])
 
     here = float(np.mean([gap(sums[r]) for r in runs]))
