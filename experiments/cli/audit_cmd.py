@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from mesaworld.analysis.audit import (
     calibration,
     confusion,
@@ -59,6 +61,15 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--verdicts", required=True, help="folder of <instrument>.json verdict files")
     p.add_argument("--key", default=None, help="the key folder (default: Z.key beside Z)")
     p.add_argument("--out", default=None, help="folder for the audit tables")
+    p.add_argument(
+        "--also",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("ZOO", "VERDICTS"),
+        help="another zoo and its verdicts: adds a leaderboard pooled over every zoo given "
+        "(its key is opened too); repeatable",
+    )
 
 
 def cmd_verdicts(args) -> int:
@@ -95,6 +106,13 @@ def audit_tables(
     return frame, score(frame), calibration(frame)
 
 
+def pooled_board(frame, others) -> pd.DataFrame:
+    """The leaderboard over this zoo's verdict rows and those of every (zoo, verdicts) pair in
+    `others` (agents of different zoos are different agents)."""
+    frames = [frame] + [audit_tables(z, v)[0] for z, v in others]
+    return score(pd.concat(frames, ignore_index=True))
+
+
 def cmd_audit(args) -> int:
     frame, board, calib, docs = audit_tables(args.zoo, args.verdicts, args.key, with_docs=True)
     out = Path(args.out) if args.out else Path(args.verdicts) / "audit"
@@ -107,6 +125,11 @@ def cmd_audit(args) -> int:
             if table.size:
                 text += [f"\n### {name}: {truth} (rows) vs answer", markdown(table, index=True)]
     text += ["\n## Calibration (planted truth, answers only)", markdown(calib)]
+    if args.also:
+        pooled = pooled_board(frame, args.also)
+        atomic_write_text(out / "leaderboard_pooled.csv", pooled.to_csv(index=False))
+        zoos = ", ".join([str(args.zoo)] + [z for z, _ in args.also])
+        text += [f"\n## Pooled over the zoos {zoos}", leaderboard_markdown(pooled)]
     report = "\n".join(text) + "\n"
     atomic_write_text(out / "leaderboard.csv", board.to_csv(index=False))
     atomic_write_text(out / "verdicts.csv", frame.to_csv(index=False))
