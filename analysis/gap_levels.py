@@ -13,7 +13,8 @@ same way. A run's score on any multiset of its levels is then (sum got - sum ran
                                         run's analysed row (its theta/<feature> columns rebuild the
                                         recovered reward) and the same export analyze used
     hierarchical(table, proxy)          the mean over runs of gap/<proxy>, with a 95% percentile
-                                        bootstrap that resamples runs, then levels within each run
+                                        bootstrap that resamples runs and levels (the same levels
+                                        for every run where the runs share them: crossed)
 
     python -m mesaworld.analysis.gap_levels SWEEP --analysis DIR --out CSV [--max-states N]
 """
@@ -83,15 +84,20 @@ def run_gaps(table: pd.DataFrame, proxy: str) -> pd.Series:
 
 
 def hierarchical(table: pd.DataFrame, proxy: str, seed: int = 0) -> dict[str, float]:
-    """Mean over runs of gap/<proxy>, and its 95% interval from resampling runs, then levels
-    within each run (BOOTSTRAP draws); `levels_per_run` the smallest level count of a run."""
+    """Mean over runs of gap/<proxy>, and its 95% percentile interval over BOOTSTRAP draws that
+    resample runs and levels. Where every run was analysed on the same levels (a sweep's runs
+    share their evaluation levels), one draw of levels serves every run ("crossed": a level is
+    one random factor shared by the seeds); otherwise each run's levels are drawn on their own
+    ("nested"). `levels_per_run`: the smallest level count of a run."""
     runs = sorted(table["run"].unique())
-    sums = {}  # run -> float[L, 2 objectives, 3 measures]
+    sums, ids = {}, set()  # run -> float[L, 2 objectives, 3 measures], in level order
     for r in runs:
         g = table[table.run == r]
+        ids.add(tuple(sorted(g["level"].unique())))
         sums[r] = np.stack(
             [g[g.objective == o].sort_values("level")[["got", "rand", "best"]].to_numpy()
              for o in ("base", proxy)], axis=1)  # fmt: skip
+    crossed = len(ids) == 1
     rng = np.random.default_rng(seed)
 
     def gap(a: np.ndarray) -> float:
@@ -101,18 +107,19 @@ def hierarchical(table: pd.DataFrame, proxy: str, seed: int = 0) -> dict[str, fl
         return float(s[0] - s[1])
 
     here = float(np.mean([gap(sums[r]) for r in runs]))
+    n_levels = min(len(a) for a in sums.values())
     draws = np.empty(BOOTSTRAP)
     for b in range(BOOTSTRAP):
         picked = rng.integers(0, len(runs), len(runs))
+        shared = rng.integers(0, n_levels, n_levels) if crossed else None
         vals = []
         for i in picked:
             a = sums[runs[i]]
-            vals.append(gap(a[rng.integers(0, len(a), len(a))]))
+            vals.append(gap(a[shared if crossed else rng.integers(0, len(a), len(a))]))
         draws[b] = np.nanmean(vals)
     lo, hi = np.nanpercentile(draws, [2.5, 97.5])
-    n_levels = min(len(a) for a in sums.values())
     return {"gap": here, "lo": float(lo), "hi": float(hi), "runs": len(runs),
-            "levels_per_run": n_levels}  # fmt: skip
+            "levels_per_run": n_levels, "design": "crossed" if crossed else "nested"}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

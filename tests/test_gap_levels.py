@@ -25,6 +25,9 @@ def test_levels_add_up_to_analyzes_gap_and_the_interval_covers_levels(tmp_path: 
     h = hierarchical(table, "corner")
     assert h["gap"] == pytest.approx(rows["gap/corner"].mean(), abs=1e-9)
     assert h["lo"] <= h["gap"] <= h["hi"] and (h["runs"], h["levels_per_run"]) == (3, 5)
+    assert h["design"] == "crossed"  # the three seeds were evaluated on the same levels
+    other = table.assign(level=table["level"] + 100 * table["run"].factorize()[0])
+    assert hierarchical(other, "corner")["design"] == "nested"
     # one run, its levels resampled: a nonzero width where a seed interval would have none
     one = hierarchical(table[table.run == rows["run"].iloc[0]], "corner")
     assert one["hi"] - one["lo"] > 0
