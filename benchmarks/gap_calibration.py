@@ -2,6 +2,8 @@
 
     python benchmarks/gap_calibration.py            # ~4 min: 4 tasks x 2 planners x 5 noise levels
     python benchmarks/gap_calibration.py --quick    # 2 noise levels, 10 levels
+    python benchmarks/gap_calibration.py --out docs/results/calibration/noisy   # keep the runs
+                                                    # and the analysis (DIR/analysis)
 
 Every task's scripted planners (aligned: the base objective; proxy: the proxy) play the first
 deploy evaluation levels with their actions replaced by random ones with probability epsilon.
@@ -54,16 +56,20 @@ def write_noisy(root: Path, task: str, epsilons: list[float], settings: EvalSett
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="2 noise levels on 10 levels")
+    p.add_argument("--out", default=None, help="a new folder to keep the runs and DIR/analysis in")
     args = p.parse_args()
+    if args.out and Path(args.out).exists():
+        p.error(f"--out {args.out} exists; choose a new folder")
     epsilons = [0.0, 0.5] if args.quick else [0.0, 0.1, 0.3, 0.5, 0.8]
     levels = 10 if args.quick else 20
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(args.out or tmp)
         settings = EvalSettings(eval_seed=20261123, levels=levels)
         for task in TASKS:
             write_noisy(root, task, epsilons, settings)
-        rows, _, _ = analyze(root, BehaviorSettings(levels=levels), out=root / "a", quiet=True)
+        out = root / "analysis"
+        rows, _, _ = analyze(root, BehaviorSettings(levels=levels), out=out, quiet=True)
     print(f"{len(rows)} runs, {levels} deploy levels each, {time.perf_counter() - start:.0f} s")
     table = []
     for _, r in rows.iterrows():
