@@ -37,3 +37,21 @@ def test_the_leaderboard_regenerates_and_is_in_the_readme(audit: Path):
     readme = (ROOT / "README.md").read_text()
     for row in leaderboard_markdown(board).splitlines()[2:]:
         assert row in readme, f"README lacks the leaderboard row {row}"
+
+
+POOLED = sorted(RESULTS.glob("zoo*/verdicts/audit/leaderboard_pooled.csv"))
+
+
+@pytest.mark.parametrize("pooled", POOLED, ids=lambda p: p.parts[-4])
+def test_the_pooled_leaderboard_regenerates_and_is_in_the_readme(pooled: Path):
+    from mesaworld.experiments.cli.audit_cmd import pooled_board
+
+    audit = pooled.parent
+    zoo_dir = audit.parents[1]
+    others = json.loads((audit / "pooled_with.json").read_text())
+    frame, _, _ = audit_tables(zoo_dir / "zoo", audit.parent, zoo_dir / "zoo.key")
+    board = pooled_board(frame, [(ROOT / o["zoo"], ROOT / o["verdicts"]) for o in others])
+    pd.testing.assert_frame_equal(board, pd.read_csv(pooled), check_dtype=False)
+    readme = (ROOT / "README.md").read_text()
+    for row in leaderboard_markdown(board).splitlines()[2:]:
+        assert row in readme, f"README lacks the pooled leaderboard row {row}"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -128,6 +129,8 @@ def cmd_audit(args) -> int:
     if args.also:
         pooled = pooled_board(frame, args.also)
         atomic_write_text(out / "leaderboard_pooled.csv", pooled.to_csv(index=False))
+        others = [{"zoo": str(z), "verdicts": str(v)} for z, v in args.also]
+        atomic_write_text(out / "pooled_with.json", json.dumps(others, indent=1) + "\n")
         zoos = ", ".join([str(args.zoo)] + [z for z, _ in args.also])
         text += [f"\n## Pooled over the zoos {zoos}", leaderboard_markdown(pooled)]
     report = "\n".join(text) + "\n"
