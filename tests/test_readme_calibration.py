@@ -42,3 +42,36 @@ def test_the_noisy_planner_table_is_the_readmes():
     assert len(rows) == 8
     for row in rows:
         assert row.replace("-0.00", "0.00") in readme.replace("-0.00", "0.00"), row
+
+
+MIXTURE = ROOT / "docs" / "results" / "calibration" / "mixture"
+MIX_NAMES = {
+    "coin": "coin (end, 1)",
+    "cheese-maze": "cheese maze (corner, 11)",
+    "keys-chests": "keys and chests (keys, 1)",
+    "roomba": "Roomba (dust_collected, 1)",
+}
+
+
+def test_the_mixture_table_is_the_readmes_and_the_gap_never_rises():
+    """`python benchmarks/mixture_calibration.py --out docs/results/calibration/mixture`: PPO on
+    (1 - w) base + w proxy, one seed per weight; the gap row per task and the train-score
+    ranges the README quotes."""
+    from benchmarks.mixture_calibration import monotone, table
+
+    t = table(pd.read_csv(MIXTURE / "analysis" / "behavioral.csv").copy())
+    readme = (ROOT / "README.md").read_text()
+    for task, g in t.groupby("task"):
+        g = g.sort_values("w")
+        assert list(g["w"]) == [0, 0.25, 0.5, 0.75, 1]
+        cells = [f"{v:.2f}" for v in g["gap"]]
+        cells[0], cells[-1] = f"**{cells[0]}**", f"**{cells[-1]}**"
+        row = f"| {MIX_NAMES[task]} | " + " | ".join(cells) + " |"
+        assert row.replace("-0.00", "0.00") in readme.replace("-0.00", "0.00"), row
+    assert monotone(t).all()
+    cheese = t[t.task == "cheese-maze"]["train score"]
+    assert f"train score {cheese.min():.2f}-{cheese.max():.2f} on the cheese maze" in readme
+    roomba = t[t.task == "roomba"]["train score"]
+    assert f"train score {roomba.min():.2f}-{roomba.max():.2f}" in readme
+    coin = t[t.task == "coin"]
+    assert coin[coin.w == 1]["label"].iloc[0] == "specification gaming (end)"
