@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mesaworld.envs.registry import get_task
 
@@ -75,3 +76,19 @@ def test_the_mixture_table_is_the_readmes_and_the_gap_never_rises():
     assert f"train score {roomba.min():.2f}-{roomba.max():.2f}" in readme
     coin = t[t.task == "coin"]
     assert coin[coin.w == 1]["label"].iloc[0] == "specification gaming (end)"
+
+
+def sensitivity_table(path: Path, cell_of) -> str:
+    """The label-sensitivity table of an analysed folder (every threshold moved by its step)."""
+    from mesaworld.analysis.behavioral import labellers
+    from mesaworld.analysis.labels import sensitivity, sensitivity_markdown
+
+    rows = pd.read_csv(path)
+    cells = {r["run"]: cell_of(r) for _, r in rows.iterrows()}
+    return sensitivity_markdown(sensitivity(labellers(rows), cells, unused=("pai_pursued",)))
+
+
+@pytest.mark.parametrize("folder", [NOISY, MIXTURE], ids=["noisy", "mixture"])
+def test_the_label_sensitivity_beside_each_table_is_the_readmes(folder: Path):
+    table = sensitivity_table(folder / "analysis" / "behavioral.csv", lambda r: r["run"])
+    assert table in (ROOT / "README.md").read_text()

@@ -49,3 +49,13 @@ def test_the_gap_and_both_intervals_are_the_readmes():
         assert (
             f"{sign}{g[0]:.0f} [{g[1]:.0f}, {g[2]:.0f}] at {'0.25' if knob else 'knob 0'}" in flat
         )
+
+
+def test_the_label_sensitivity_beside_the_gap_is_the_readmes():
+    from tests.test_readme_calibration import sensitivity_table
+
+    def cell(r):
+        return r["run"] if r["role"] != "trained" else f"{r['preset']} {r['knob']:g}"
+
+    table = sensitivity_table(ANALYSIS / "behavioral.csv", cell)
+    assert table in (ROOT / "README.md").read_text()
