@@ -15,6 +15,7 @@ sampler.
 
     python -m mesaworld.experiments.e07_alpha --task cheese-maze --alphas 0,0.01,0.1 --samplers dr,plr,plr-regret,regret --seeds 2 --total-steps 1e6
     python -m mesaworld.experiments.e07_alpha --report-only --out runs/e07     # tables + figure
+    ... --seeds 5 --first-seed 4 --out runs/e07_seed4   # one more seed, into another folder
 
 Each cell is its own sweep folder, <out>/<preset>/<sampler>/alpha<alpha>/, holding its runs and
 a copy of the task's baselines (or, in a committed copy, the baselines once in
@@ -54,7 +55,7 @@ def cell_dir(out: Path, preset_name: str, sampler: str, alpha: float) -> Path:
 def run_grid(args, alphas: list[float], samplers: list[str], out: Path) -> None:
     """Train every (seed, alpha, sampler) run not finished yet, seed-major."""
     first = None
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.seeds):
         for alpha in alphas:
             for name in samplers:
                 cfg = preset(args.preset, seed=seed, sampler=name, pool_size=args.pool_size,
@@ -202,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alphas", default="0,0.0001,0.001,0.01,0.1")
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="train seeds first-seed .. seeds-1 only (add a seed to a grid trained elsewhere)",
+    )
     p.add_argument("--total-steps", default="1e6")
     p.add_argument("--pool-size", type=int, default=1000)
     p.add_argument("--out", default="runs/e07")
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.report_only:
             return report(out)
         args.preset = args.task
+        if not 0 <= args.first_seed < args.seeds:
+            raise ValueError(f"--first-seed must be in [0, --seeds), got {args.first_seed}")
         alphas = [parse_value("alphas", "float", a) for a in args.alphas.split(",")]
         samplers = args.samplers.split(",")
         args.total_steps = parse_value("total_steps", "int", args.total_steps)
