@@ -1,7 +1,7 @@
 """Level samplers (experiments/training/samplers): exact regret, replay priorities, exact resume,
 the default DR path unchanged, bad names refused in one line."""
 
-import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,22 +125,27 @@ def test_a_sampler_resumes_exactly_after_a_kill(tmp_path, name):
         assert not _log(dr).equals(_log(whole))
 
 
-def _digest(run) -> tuple[str, str]:
-    log, ep = _log(run), pd.read_csv(run / "episodes.csv")
-    return tuple(
-        hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()[:16] for df in (log, ep)
-    )
-
-
 def test_the_default_dr_path_is_unchanged(tmp_path):
-    """No sampler: the engine draws from the generator as before samplers existed. The digests
-    were computed with the commit before samplers (9ae53b3) on this machine."""
+    """No sampler: the engine draws from the generator as before samplers existed. The reference
+    files in tests/data/samplers were written by the commit before samplers (9ae53b3). The
+    episodes are compared exactly; the training log (losses: float sums whose last bits differ
+    between CPUs, so a digest of it held on one machine only) to a relative 1e-4."""
     cfg = preset("cheese-maze", num_envs=16, num_steps=16, total_steps=16 * 16 * 3, eval_levels=10)
     assert cfg.sampler == "dr" and cfg.pool_size == 0
     task = CheeseMaze((13, 13), max_steps=100)
     assert make_sampler("dr", 0, 0.5, None, task, 16, 0) is None
     run = train(cfg, tmp_path / "dr", quiet=True)
-    assert _digest(run) == ("b1d90014fbd02b38", "ba9b83c01f4a36f6")
+    before = Path(__file__).parent / "data" / "samplers"
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run / "episodes.csv"), pd.read_csv(before / "dr_before_samplers_episodes.csv")
+    )
+    pd.testing.assert_frame_equal(
+        _log(run),
+        pd.read_csv(before / "dr_before_samplers_train_log.csv"),
+        check_exact=False,
+        rtol=1e-4,
+        atol=1e-7,
+    )
 
 
 def test_an_unknown_sampler_is_one_line(capsys, tmp_path):
