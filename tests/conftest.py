@@ -1,5 +1,5 @@
 """Shared set-up: one torch/BLAS thread; every registered mesaworld id, discovered from
-Gymnasium's registry; a tiny run that tests in several files only read."""
+Gymnasium's registry; tiny runs that tests in several files only read (or copy, then edit)."""
 
 import os
 
@@ -38,3 +38,16 @@ def storeroom_tiny_run(tmp_path_factory):
 
     run = tmp_path_factory.mktemp("storeroom") / "run"
     return train(preset("storeroom-tiny", seed=1, total_steps=1024), run, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def roomba_recurrent_tiny_run(tmp_path_factory):
+    """A finished recurrent Roomba run (full view, one update of 16 envs x 16 steps, 8
+    evaluation levels), trained once for test_agent_json.py (which edits copies) and
+    test_probes.py (which reads it): no test needs skill."""
+    from mesaworld.experiments.training.config import preset
+    from mesaworld.experiments.training.trainer import train
+
+    kw = {"eval_levels": 8, "num_envs": 16, "total_steps": 256}
+    cfg = preset("roomba-tiny", network="recurrent", view="full", **kw)
+    return train(cfg, tmp_path_factory.mktemp("recurrent") / "run", quiet=True)

@@ -198,16 +198,15 @@ def test_wilson_interval_matches_the_textbook_values():
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory):
+def tiny_runs(tmp_path_factory, roomba_recurrent_tiny_run):
     from mesaworld.experiments.training.config import preset
     from mesaworld.experiments.training.trainer import train
 
     root = tmp_path_factory.mktemp("probe_runs")
     tiny = {"total_steps": 1024, "eval_levels": 8}  # one update each: no test needs skill
     planner = train(preset("roomba-tiny", network="planner", view="full", **tiny), root / "p")
-    small = {**tiny, "num_envs": 16, "total_steps": 256}  # 16 envs x 16 steps
-    recurrent = preset("roomba-tiny", network="recurrent", view="full", **small)
-    return planner, train(recurrent, root / "r"), train(preset("roomba-tiny", **tiny), root / "m")
+    # the recurrent run (16 envs x 16 steps) is conftest.py's, shared with test_agent_json.py
+    return planner, roomba_recurrent_tiny_run, train(preset("roomba-tiny", **tiny), root / "m")
 
 
 def test_probe_cli_writes_table_figure_and_verdicts(tiny_runs, capsys):
