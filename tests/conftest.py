@@ -51,3 +51,15 @@ def roomba_recurrent_tiny_run(tmp_path_factory):
     kw = {"eval_levels": 8, "num_envs": 16, "total_steps": 256}
     cfg = preset("roomba-tiny", network="recurrent", view="full", **kw)
     return train(cfg, tmp_path_factory.mktemp("recurrent") / "run", quiet=True)
+
+
+@pytest.fixture(scope="session")
+def roomba_planner_tiny_run(tmp_path_factory):
+    """A finished planner Roomba run (full view, one update of 64 envs x 16 steps, 8 evaluation
+    levels), trained once; test_probes.py and test_figure_legibility.py each use a copy."""
+    from mesaworld.experiments.training.config import preset
+    from mesaworld.experiments.training.trainer import train
+
+    kw = {"total_steps": 1024, "eval_levels": 8}
+    cfg = preset("roomba-tiny", network="planner", view="full", **kw)
+    return train(cfg, tmp_path_factory.mktemp("planner") / "run", quiet=True)
