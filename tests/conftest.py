@@ -10,6 +10,8 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import gc  # noqa: E402
+
 import gymnasium as gym  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,6 +19,14 @@ import mesaworld.envs  # noqa: E402, F401  (registers the ids)
 
 ALL_IDS = sorted(i for i in gym.registry if i.startswith("mesaworld/"))
 VIEWS = ("full", "egocentric")
+
+
+def pytest_collection_finish(session):
+    """Everything imported and collected so far (torch, scipy, pandas, matplotlib, every test
+    module: ~300k objects) lives to the end of the session: moved out of the garbage collector's
+    generations, so a full collection during a test no longer walks them (~2% of the suite)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(params=ALL_IDS)
