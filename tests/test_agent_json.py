@@ -16,7 +16,7 @@ from mesaworld.experiments.training.trainer import train
 EVALUATION = ("episodes.csv", "eval.json", "eval_train.npz", "eval_deploy.npz")
 
 
-# One update each (64 x 16 and 16 x 16 steps): the tests need a finished run of each
+# One update each (64 x 16 and, conftest.py's, 16 x 16 steps): the tests need a finished run of each
 # architecture, not a skilled one.
 @pytest.fixture(scope="module")
 def planner(tmp_path_factory):
@@ -26,10 +26,8 @@ def planner(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def recurrent(tmp_path_factory):
-    kw = {"eval_levels": 8, "num_envs": 16, "total_steps": 256}
-    cfg = preset("roomba-tiny", network="recurrent", view="full", **kw)
-    return train(cfg, tmp_path_factory.mktemp("recurrent") / "run", quiet=True)
+def recurrent(roomba_recurrent_tiny_run):
+    return roomba_recurrent_tiny_run  # (conftest.py: also read by test_probes.py; edit copies)
 
 
 def _edited(run, tmp_path, edit):

@@ -176,18 +176,31 @@ def test_two_trainings_racing_into_one_folder_never_mix(reference, tmp_path):
         assert f'"seed": {winner}' in config
 
 
+# A second command whose interpreter has started and imported the command line before the first
+# holds the folder, then runs the command when told to (a line on stdin): the first needs to
+# outlast only the second's own check, not an interpreter start-up (~5 s on a busy machine).
+SECOND = (
+    "import sys; from mesaworld.experiments.cli.main import main; print('ready', flush=True); "
+    "sys.stdin.readline(); sys.exit(main(sys.argv[1:]))"
+)
+
+
 def test_two_identical_sweeps_into_one_folder_one_refuses(tmp_path):
     args = ["sweep", "roomba-tiny", "--knob", "0", "--seeds", "1", "--workers", "1"]
-    args += ["--total-steps", "307200", "--out", str(tmp_path / "s"), "--quiet"]  # outlasts a start
+    args += ["--total-steps", "32768", "--out", str(tmp_path / "s"), "--quiet"]  # ~3 s training
+    second = subprocess.Popen([sys.executable, "-c", SECOND, *args], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert second.stdout.readline() == "ready\n", second.stderr.read()
     first = _start(args)
     sweep = tmp_path / "s"
     end = time.monotonic() + 120
     while not list(sweep.glob("baseline_*/config.json")):  # the first holds the folder now
         assert first.poll() is None and time.monotonic() < end
         time.sleep(0.01)
-    second = _run(args)
-    assert second.returncode == 2 and second.stderr.count("\n") == 1
-    assert "in use by another mesaworld command" in second.stderr
+    out, err = second.communicate("go\n", timeout=120)
+    assert first.poll() is None  # the first still held the folder when the second was refused
+    assert second.returncode == 2 and err.count("\n") == 1, err
+    assert "in use by another mesaworld command" in err
     assert first.wait(timeout=600) == 0
     assert len(list(sweep.glob("*/episodes.csv"))) == 4
     assert _run(args).returncode == 0  # afterwards: everything finished, nothing to do

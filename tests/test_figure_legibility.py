@@ -158,9 +158,12 @@ def _texts(fig) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
+def tiny_root(tmp_path_factory, roomba_planner_tiny_run):
     """Two one-update planner runs of the Roomba (knob 0 seed 0, knob 0.25 seed 1) beside the
-    task's three baselines, on 8 + 8 evaluation levels."""
+    task's three baselines, on 8 + 8 evaluation levels. The first is a copy of conftest.py's."""
+    import json
+    import shutil
+
     from mesaworld.experiments.training.baselines import write_baselines
     from mesaworld.experiments.training.config import preset
     from mesaworld.experiments.training.evaluate import EvalSettings
@@ -169,7 +172,8 @@ def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("legible")
     tiny = {"total_steps": 1024, "eval_levels": 8, "network": "planner", "view": "full"}
     cfg = preset("roomba-tiny", **tiny)
-    train(cfg, root / "p0", quiet=True)
+    shutil.copytree(roomba_planner_tiny_run, root / "p0")
+    assert json.loads((root / "p0" / "config.json").read_text())["config"] == cfg.to_dict()
     train(preset("roomba-tiny", knob=0.25, seed=1, **tiny), root / "p1", quiet=True)
     write_baselines("roomba", root, EvalSettings(cfg.eval_seed, cfg.eval_levels))
     return root

@@ -16,7 +16,9 @@ def _task():
     return make_engine(TASK, 1, autoreset=False).task
 
 
-def _mixed_pool():
+@pytest.fixture(scope="module")
+def mixed_pool():
+    """Built once for the four cases below (identify only reads a pool)."""
     codes = np.concatenate(
         [eval_levels(TASK, "train", 3, 11, knob=1.0), eval_levels(TASK, "deploy", 3, 12)]
     )
@@ -25,8 +27,8 @@ def _mixed_pool():
 
 @pytest.mark.parametrize("objective", ["base", "corner"])
 @pytest.mark.parametrize("epsilon", [0.0, 0.2])
-def test_recovers_scripted_planner_goal(objective, epsilon):
-    pool = _mixed_pool()
+def test_recovers_scripted_planner_goal(mixed_pool, objective, epsilon):
+    pool = mixed_pool
     res = identify(pool, planner_agent(objective, epsilon=epsilon), seed=1, budget=15)
     assert res.best == objective
     assert res.posterior.max() >= 0.95

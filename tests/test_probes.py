@@ -197,49 +197,6 @@ def test_wilson_interval_matches_the_textbook_values():
     assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
 
 
-@pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory):
-    from mesaworld.experiments.training.config import preset
-    from mesaworld.experiments.training.trainer import train
-
-    root = tmp_path_factory.mktemp("probe_runs")
-    tiny = {"total_steps": 1024, "eval_levels": 8}  # one update each: no test needs skill
-    planner = train(preset("roomba-tiny", network="planner", view="full", **tiny), root / "p")
-    small = {**tiny, "num_envs": 16, "total_steps": 256}  # 16 envs x 16 steps
-    recurrent = preset("roomba-tiny", network="recurrent", view="full", **small)
-    return planner, train(recurrent, root / "r"), train(preset("roomba-tiny", **tiny), root / "m")
-
-
-def test_probe_cli_writes_table_figure_and_verdicts(tiny_runs, capsys):
-    from mesaworld.experiments.cli.main import main
-
-    planner = tiny_runs[0]
-    assert main(["probe", "retarget", str(planner), "--levels", "8"]) == 0
-    out = capsys.readouterr().out
-    assert "reference optimizer (base): retargetable" in out
-    assert "fixed route (memorised actions): not retargetable" in out
-    for name in ("retarget.csv", "retarget.png"):
-        assert (planner / "probes" / name).is_file()
-    assert main(["probe", "basin", str(planner), "--levels", "2"]) != 0  # < 4 levels: refused
-    assert "--levels: at least 4" in capsys.readouterr().err
-
-
-def test_steering_writes_a_goal_into_a_spatial_layer_and_refuses_an_mlp(tiny_runs):
-    from mesaworld.experiments.instruments.probe_runner import run_policy
-    from mesaworld.experiments.instruments.steering import SteeredPolicy
-
-    _, recurrent, mlp = tiny_runs
-    policy, task, seed = run_policy(recurrent)
-    codes = eval_levels(task, "deploy", 8, seed)
-    steered = SteeredPolicy(policy, task, codes)
-    assert steered.layer == "cells.1" and steered.direction.shape == (8,)
-    table = retargeting(steered, task, codes)
-    assert list(table["condition"]) == ["control", "edited"]
-    policy, task, _ = run_policy(mlp)
-    with pytest.raises(ValueError, match="no layer is a map over the grid"):
-        SteeredPolicy(policy, task, codes)
-
-
 def test_the_architecture_table_reads_sweeps(tmp_path, capsys):
     from mesaworld.experiments.e02_architectures import main
     from mesaworld.experiments.training.sweep import run_sweep, sweep_configs

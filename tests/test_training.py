@@ -85,9 +85,14 @@ def test_same_seed_same_log_and_episodes(tiny_run, tmp_path):
     assert not _log(other).equals(_log(tiny_run))
 
 
-def test_resume_gives_the_uninterrupted_numbers(tiny_run, tmp_path):
-    run = tmp_path / "resumed"
-    train(TINY, run, quiet=True, stop_after=3)  # "interrupted" after 3 of 4 updates
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """TINY "interrupted" after 3 of 4 updates, trained once; each test resumes a copy."""
+    return train(TINY, tmp_path_factory.mktemp("cut") / "run", quiet=True, stop_after=3)
+
+
+def test_resume_gives_the_uninterrupted_numbers(tiny_run, interrupted, tmp_path):
+    run = shutil.copytree(interrupted, tmp_path / "resumed")
     assert (run / "train_state.pt").is_file() and not (run / "episodes.csv").exists()
     (run / ".train_log.csv.abc.tmp").write_text("half a write, cut short by a kill")
     train(TINY, run, resume=True, quiet=True)
@@ -99,9 +104,10 @@ def test_resume_gives_the_uninterrupted_numbers(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated"])
-def test_a_lost_training_log_is_restored_from_the_checkpoint(tiny_run, tmp_path, damage):
-    run = tmp_path / "resumed"
-    train(TINY, run, quiet=True, stop_after=3)
+def test_a_lost_training_log_is_restored_from_the_checkpoint(
+    tiny_run, interrupted, tmp_path, damage
+):
+    run = shutil.copytree(interrupted, tmp_path / "resumed")
     log = run / "train_log.csv"
     if damage == "deleted":
         log.unlink()
