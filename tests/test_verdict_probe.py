@@ -65,9 +65,9 @@ def test_scripted_agents_with_known_goals(task: str, who: str, expect: str):
 @pytest.mark.slow
 def test_every_verdict_instrument_never_opens_the_key(zoo: Path, tmp_path: Path):  # noqa: F811
     key, out = tmp_path / "zoo.key", tmp_path / "verdicts"
-    done = _guarded(key, "verdicts", str(zoo), "--out", str(out), "--instruments", "all",
-                    "--levels", "6")  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    ((status, err),) = _guarded(key, ["verdicts", str(zoo), "--out", str(out), "--instruments",
+                                      "all", "--levels", "6"])  # fmt: skip
+    assert status == 0, err
     for name in VERDICT_INSTRUMENTS:
         verdicts = json.loads((out / f"{name}.json").read_text())["verdicts"]
         assert set(verdicts) == {"a0", "a1"}, name
