@@ -145,7 +145,10 @@ def save_figure(fig, path: Path) -> list[Path]:
     for ext in (".png", ".pdf"):
         target = path.with_suffix(ext)
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext[1:], dpi=150, bbox_inches="tight")
+        # no creation date in a PDF: the same figure gives the same bytes (committed figures
+        # regenerate without a diff)
+        meta = {"CreationDate": None} if ext == ".pdf" else None
+        fig.savefig(buf, format=ext[1:], dpi=150, bbox_inches="tight", metadata=meta)
         atomic_write_bytes(target, buf.getvalue())
         out.append(target)
     plt.close(fig)

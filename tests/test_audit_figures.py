@@ -59,3 +59,15 @@ def test_files_without_curves_give_no_table_and_the_figure_is_legible(tmp_path, 
     curve_figure(curves(frame, _case()[1], "measured"), tmp_path / "curve")
     assert (tmp_path / "curve.png").stat().st_size > 0
     assert not [w for w in recwarn if "Legibility" in type(w.message).__name__]
+
+
+def test_a_figure_regenerates_byte_for_byte(tmp_path):
+    """Committed figures regenerate without a diff: no creation date in the PDF."""
+    import time
+
+    table = curves(*_case(), "measured")
+    curve_figure(table, tmp_path / "a")
+    time.sleep(1.1)  # a PDF creation date has one-second resolution
+    curve_figure(table, tmp_path / "b")
+    for ext in (".png", ".pdf"):
+        assert (tmp_path / f"a{ext}").read_bytes() == (tmp_path / f"b{ext}").read_bytes(), ext
