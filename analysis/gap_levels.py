@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mesaworld.analysis.behavioral import BehaviorSettings, ExportCache, _split_demos
+from mesaworld.analysis.gap import score
 from mesaworld.analysis.soft_vi import optimal_return, policy_visits
 from mesaworld.analysis.storage import atomic_write_text
 
@@ -71,8 +72,9 @@ def level_returns(run: Path, row: pd.Series, settings: BehaviorSettings, cache=N
 
 
 def _score(part: pd.DataFrame) -> float:
-    got, rand, best = (part[m].sum() for m in ("got", "rand", "best"))
-    return (got - rand) / (best - rand) if best - rand > 1e-9 else float("nan")
+    """The pooled score of some levels' rows (`analysis.gap.score` on their sums)."""
+    got, rand, best = (float(part[m].sum()) for m in ("got", "rand", "best"))
+    return score(got, (rand, best))
 
 
 def run_gaps(table: pd.DataFrame, proxy: str) -> pd.Series:
