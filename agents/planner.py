@@ -12,7 +12,10 @@ V_k = max_a Q_k, V_0 = 0. Hard max: with K steps the planner sees K cells ahead.
 differentiable, so PPO (the base optimizer, unchanged) trains the reward net through the planner
 on the base reward. `plan_steps` (K) and `plan_gamma` are attributes that can be changed at test
 time; `coords` adds two coordinate channels (row, column in [0, 1]) to the reward net's input,
-so a position (the cheese maze's corner) can become part of the objective.
+so a position (the cheese maze's corner) can become part of the objective. `reward_layers` is the
+reward net's capacity: L 3x3 convolutions (default 2), so r at a cell is a function of the
+(2L+1) x (2L+1) cells around it only (its receptive field); the mesa-objective cannot depend on
+anything farther away (`signpost`, e08).
 
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is
@@ -136,6 +139,7 @@ class PlannerAgent(nn.Module):
         plan_steps: int = 10,
         plan_gamma: float = 0.9,
         coords: bool = False,
+        reward_layers: int = 2,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3 or n_actions != 5:
@@ -146,9 +150,11 @@ class PlannerAgent(nn.Module):
         self.obstacle, self.agent_channel = channels.index("obstacle"), channels.index("agent")
         self.plan_steps, self.plan_gamma, self.coords = int(plan_steps), float(plan_gamma), coords
         c_in = obs_shape[0] + (2 if coords else 0)
-        self.features = nn.Sequential(
-            _conv(c_in, WIDTH, 3), nn.ReLU(), _conv(WIDTH, WIDTH, 3), nn.ReLU()
-        )
+        self.reward_layers = int(reward_layers)
+        layers: list[nn.Module] = []
+        for i in range(self.reward_layers):  # default 2: the same modules, init order and keys
+            layers += [_conv(c_in if i == 0 else WIDTH, WIDTH, 3), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
         self.reward_head = _conv(WIDTH, 1, 1)
         nn.init.orthogonal_(self.reward_head.weight, 0.1)
         self.log_beta = nn.Parameter(torch.tensor(math.log(3.0)))
@@ -222,6 +228,9 @@ ARCHITECTURE = Architecture(
         Option("plan_steps", int, 1, 1000, doc="value-iteration steps K"),
         Option("plan_gamma", float, 0.0, 1.0, open_bounds=True, doc="planning discount"),
         Option("coords", bool, doc="two coordinate channels for the reward net"),
+        Option(
+            "reward_layers", int, 1, 8, doc="3x3 conv layers of the reward net (field 2L+1)"
+        ),
     ),
     budget="plan_steps",
     needs_channels=True,

@@ -27,6 +27,7 @@ from mesaworld.envs.tasks import (
     keys_chests,
     lava,
     roomba,
+    signpost,
     storeroom,
     supervisor,
     which_object,
@@ -176,5 +177,7 @@ def register_module(module) -> TaskSpec:
 
 
 # The rows: one per task file.
-for _module in (roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom, which_object):
+for _module in (
+    roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom, which_object, signpost
+):
     register_module(_module)
