@@ -228,9 +228,7 @@ ARCHITECTURE = Architecture(
         Option("plan_steps", int, 1, 1000, doc="value-iteration steps K"),
         Option("plan_gamma", float, 0.0, 1.0, open_bounds=True, doc="planning discount"),
         Option("coords", bool, doc="two coordinate channels for the reward net"),
-        Option(
-            "reward_layers", int, 1, 8, doc="3x3 conv layers of the reward net (field 2L+1)"
-        ),
+        Option("reward_layers", int, 1, 8, doc="3x3 conv layers of the reward net (field 2L+1)"),
     ),
     budget="plan_steps",
     needs_channels=True,

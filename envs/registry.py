@@ -178,6 +178,14 @@ def register_module(module) -> TaskSpec:
 
 # The rows: one per task file.
 for _module in (
-    roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom, which_object, signpost
+    roomba,
+    cheese_maze,
+    keys_chests,
+    coin,
+    lava,
+    supervisor,
+    storeroom,
+    which_object,
+    signpost,
 ):
     register_module(_module)
