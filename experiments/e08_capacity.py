@@ -143,24 +143,26 @@ def cells(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _ci(r: pd.Series, m: str, pct: bool = False) -> str:
+def _ci(r: pd.Series, m: str, kind: str = "") -> str:
+    """Mean [interval]; a probability's ("auc", "pct") interval clipped to [0, 1]."""
     lo, hi = ci_columns(m)
     if not np.isfinite(r[m]):
         return "none (every row within)"
-    if pct:
-        return f"{100 * r[m]:.0f}% [{100 * r[lo]:.0f}, {100 * r[hi]:.0f}]"
-    return f"{r[m]:.2f} [{r[lo]:.2f}, {r[hi]:.2f}]"
+    a, b = (max(r[lo], 0.0), min(r[hi], 1.0)) if kind else (r[lo], r[hi])
+    if kind == "pct":
+        return f"{100 * r[m]:.0f}% [{100 * a:.0f}, {100 * b:.0f}]"
+    return f"{r[m]:.2f} [{a:.2f}, {b:.2f}]"
 
 
 COLUMNS = (
-    ("train: sign AUC, rows within the field (d <= L)", "train/auc/sign/seen", False),
-    ("train: sign AUC, rows beyond (d > L)", "train/auc/sign/unseen", False),
-    ("train: sign AUC, all rows", "train/auc/sign/all", False),
-    ("train: base score", "train/score/learned", False),
-    ("deploy: base score", "deploy/score/learned", False),
-    ("deploy: unsigned dust cleaned", "deploy/unsigned", True),
-    ("deploy: gain, proxy error removed", "deploy/cost/no proxy", False),
-    ("deploy: gain, exact base map", "deploy/cost/exact", False),
+    ("train: sign AUC, rows within the field (d <= L)", "train/auc/sign/seen", "auc"),
+    ("train: sign AUC, rows beyond (d > L)", "train/auc/sign/unseen", "auc"),
+    ("train: sign AUC, all rows", "train/auc/sign/all", "auc"),
+    ("train: base score", "train/score/learned", ""),
+    ("deploy: base score", "deploy/score/learned", ""),
+    ("deploy: unsigned dust cleaned", "deploy/unsigned", "pct"),
+    ("deploy: gain, proxy error removed", "deploy/cost/no proxy", ""),
+    ("deploy: gain, exact base map", "deploy/cost/exact", ""),
 )
 
 
@@ -171,7 +173,7 @@ def markdown(table: pd.DataFrame) -> str:
     ]
     for _, r in table.iterrows():
         n = int(r["reward_layers"])
-        row = [_ci(r, m, pct) for _, m, pct in COLUMNS]
+        row = [_ci(r, m, kind) for _, m, kind in COLUMNS]
         lines.append(
             f"| L = {n} ({2 * n + 1}x{2 * n + 1}) | {int(r['seeds'])} | " + " | ".join(row) + " |"
         )
