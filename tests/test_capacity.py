@@ -185,3 +185,18 @@ def test_e08_end_to_end_on_the_tiny_preset(tmp_path, capsys):
     # run again: nothing retrained or re-measured, the same table
     assert e08_capacity.main([*argv, "--out", str(out)]) == 0
     assert e08_capacity.markdown(cells) in capsys.readouterr().out
+
+
+def test_the_oracle_says_unknown_beyond_its_dust_limit():
+    level = Level.from_str("""
+        #########
+        #S#######
+        #A******#
+        #*******#
+        #.......#
+        #.......#
+        #.......#
+        #########
+    """)
+    optima = SPEC.rules().optimal_returns(level.to_array())
+    assert np.isnan(optima["base"]) and np.isnan(optima["dust_collected"])

@@ -38,7 +38,8 @@ _H, _W = SHAPE
 SIGN_ROW = 1
 COLUMNS = np.arange(1, _W - 1)
 FLOOR_CELLS = np.array([r * _W + c for r in range(2, _H - 1) for c in COLUMNS])
-MAX_DUST = 8  # the oracle's state is (cell, which dust is gone): 2^8 subsets at most
+MAX_DUST = 8  # generated levels: the oracle's state is (cell, which dust is gone), 2^8 subsets
+ORACLE_DUST = 12  # hand-written levels with more dust cells: optima unknown (NaN)
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,11 @@ class Signpost(Task):
 
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact optima within `max_steps` (`walk_optimum`): base, the best of +1 per signed and
-        -1 per unsigned dust cell entered; dust_collected, the most dust cells one walk enters."""
+        -1 per unsigned dust cell entered; dust_collected, the most dust cells one walk enters.
+        Unknown (NaN) on a level with more than `ORACLE_DUST` dust cells."""
         flat = np.asarray(codes, np.uint8).reshape(-1)
+        if self._dust_table[flat].sum() > ORACLE_DUST:
+            return {"base": float("nan"), "dust_collected": float("nan")}
         passable = ~self._is_obstacle[flat]
         start = int(np.argmax(flat == ord(AGENT)))
         cells = np.flatnonzero(self._dust_table[flat])
