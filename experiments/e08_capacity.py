@@ -19,11 +19,15 @@ evaluation levels:
 and, per split, the base score on the learned map, on the map with the unsigned dust set to
 the floor's value ("no proxy": the error removed) and on the exact base map, with what each
 correction gains (`mesaworld.experiments.instruments.approximate`), and the share of unsigned
-dust cleaned. Per capacity: mean and 95% t-interval over seeds. Writes <out>/L<L>/ (the runs),
-<out>/capacity/<run>.csv (per run, as it goes), e08_capacity_runs.csv, e08_capacity_cells.csv
-and capacity.png/pdf, and prints the README table.
+dust cleaned. Per capacity: mean and 95% t-interval over seeds. Writes <out>/L<L>/ (the
+runs), <out>/capacity/L<L>__<run>.csv (per run, as it goes), e08_capacity_runs.csv,
+e08_capacity_cells.csv and capacity.png/pdf, and prints the README table. Run again: only what
+is missing is trained or measured.
 
     python -m mesaworld.experiments.e08_capacity --workers 1
+    # twice the budget at the largest field (the README's second table)
+    python -m mesaworld.experiments.e08_capacity --workers 1 --capacities 5 --steps 600000 \
+        --out runs/e08_capacity_600k
 """
 
 from __future__ import annotations

@@ -79,6 +79,22 @@ def test_the_prose_is_what_the_runs_say():
     assert f"gains {fix[1]:.2f} at L = 1 and {fix[2:].min():.2f}-{fix[2:].max():.2f}" in PROSE
 
 
+def test_the_longer_budget_table_and_prose_are_what_its_runs_say():
+    cells = pd.read_csv(RESULTS / "e08_capacity_600k_cells.csv")
+    runs = pd.read_csv(RESULTS / "e08_capacity_600k_runs.csv")
+    assert len(cells) == 1 and cells["seeds"].iloc[0] >= 5 and runs["seed"].nunique() >= 5
+    # 0.6M and 0.3M steps, in whole updates of 256 envs x 32 steps
+    assert set(runs["total_steps"]) == {598_016} and set(_runs()["total_steps"]) == {294_912}
+    pd.testing.assert_frame_equal(e08_capacity.cells(runs), cells, check_dtype=False)
+    assert e08_capacity.markdown(cells) in README
+    long, short = cells.iloc[0], _cells().set_index("reward_layers").loc[5]
+    d5 = "train/auc/sign/d5"
+    assert f"(its AUC {short[d5]:.2f} there, {long[d5]:.2f} [{long[d5 + ':lo']:.2f}, " in PROSE
+    score, share = "deploy/score/learned", "deploy/unsigned"
+    assert f"goes from {short[score]:.2f} to {long[score]:.2f} and the" in PROSE
+    assert f"cleaned from {100 * short[share]:.0f}% to {100 * long[share]:.0f}%" in PROSE
+
+
 @pytest.mark.slow
 def test_a_committed_run_measures_to_its_committed_row(tmp_path):
     """The per-run row is what e08 measures from the committed run folder (seed 1 at L = 2)."""
