@@ -15,7 +15,7 @@ time; `coords` adds two coordinate channels (row, column in [0, 1]) to the rewar
 so a position (the cheese maze's corner) can become part of the objective. `reward_layers` is the
 reward net's capacity: L 3x3 convolutions (default 2), so r at a cell is a function of the
 (2L+1) x (2L+1) cells around it only (its receptive field); the mesa-objective cannot depend on
-anything farther away (`signpost`, e08).
+anything farther away (`signpost`, e09).
 
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is

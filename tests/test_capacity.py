@@ -1,6 +1,6 @@
 """Approximate alignment from a representational limit (issue 24, item 6): the signpost task
 (its oracle and rules on hand-written levels), the planner's `reward_layers` option (the default
-is the old network; the field is what it says; bad values are one line) and e08 end to end on
+is the old network; the field is what it says; bad values are one line) and e09 end to end on
 a tiny preset."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mesaworld.envs.level import Level
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.task import parse_actions
 from mesaworld.envs.tasks.signpost import walk_optimum
-from mesaworld.experiments import e08_capacity
+from mesaworld.experiments import e09_capacity
 from mesaworld.experiments.cli.main import main as cli
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.config import ConfigError, preset
@@ -144,10 +144,10 @@ def test_bad_reward_layers_are_one_line(capsys):
     assert cli(["train", "signpost-tiny", "--reward-layers", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err == "mesaworld: error: --reward-layers: must be in [1, 8], got 0\n"
-    assert e08_capacity.main(["--capacities", "1,x", "--out", "/nonexistent/x"]) == 2
-    assert e08_capacity.main(["--capacities", "9", "--seeds", "1"]) == 2
+    assert e09_capacity.main(["--capacities", "1,x", "--out", "/nonexistent/x"]) == 2
+    assert e09_capacity.main(["--capacities", "9", "--seeds", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 2 and err.startswith("e08_capacity: error: capacities")
+    assert err.count("\n") == 2 and err.startswith("e09_capacity: error: capacities")
 
 
 def test_sign_aucs_on_hand_set_maps():
@@ -160,31 +160,31 @@ def test_sign_aucs_on_hand_set_maps():
     obs = engine.task.observation(engine.state)
     t = SPEC.targets(obs)
     exact = t["base"].astype(float) - (t["dust_collected"] & ~t["base"])
-    assert all(v == 1 for v in e08_capacity.sign_aucs(obs, exact).values())
+    assert all(v == 1 for v in e09_capacity.sign_aucs(obs, exact).values())
     blind = t["dust_collected"].astype(float)
-    assert all(v == 0.5 for v in e08_capacity.sign_aucs(obs, blind).values())
+    assert all(v == 0.5 for v in e09_capacity.sign_aucs(obs, blind).values())
     rows = np.arange(8)[None, :, None] - 1
     near = np.where(rows <= 2, exact, blind)
-    assert e08_capacity.sign_aucs(obs, near) == {1: 1.0, 2: 1.0, 3: 0.5, 4: 0.5, 5: 0.5}
+    assert e09_capacity.sign_aucs(obs, near) == {1: 1.0, 2: 1.0, 3: 0.5, 4: 0.5, 5: 0.5}
 
 
-def test_e08_end_to_end_on_the_tiny_preset(tmp_path, capsys):
-    out = tmp_path / "e08"
+def test_e09_end_to_end_on_the_tiny_preset(tmp_path, capsys):
+    out = tmp_path / "e09"
     argv = ["--preset", "signpost-tiny", "--capacities", "1,3", "--seeds", "1", "--levels", "4"]
-    assert e08_capacity.main([*argv, "--out", str(out)]) == 0
+    assert e09_capacity.main([*argv, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    cells = pd.read_csv(out / e08_capacity.CELLS)
+    cells = pd.read_csv(out / e09_capacity.CELLS)
     assert list(cells["reward_layers"]) == [1, 3] and (cells["seeds"] == 1).all()
-    assert e08_capacity.markdown(cells) in printed
-    runs = pd.read_csv(out / e08_capacity.RUNS)
+    assert e09_capacity.markdown(cells) in printed
+    runs = pd.read_csv(out / e09_capacity.RUNS)
     assert (runs["total_steps"] == 4096).all() and runs["train/auc/sign/unseen"].notna().all()
     assert (out / "capacity.png").is_file()
     for n in (1, 3):  # each run is the network it says
         run = next((out / f"L{n}").glob("signpost-tiny_*"))
         assert load_agent(run)[0].reward_layers == n
     # run again: nothing retrained or re-measured, the same table
-    assert e08_capacity.main([*argv, "--out", str(out)]) == 0
-    assert e08_capacity.markdown(cells) in capsys.readouterr().out
+    assert e09_capacity.main([*argv, "--out", str(out)]) == 0
+    assert e09_capacity.markdown(cells) in capsys.readouterr().out
 
 
 def test_the_oracle_says_unknown_beyond_its_dust_limit():

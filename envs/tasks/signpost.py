@@ -8,7 +8,7 @@ must look up the column to the sign row to tell the two apart: at 1 to 5 cells. 
 whose reward net has L 3x3 layers (`reward_layers`) sees L cells around a cell, so for dust
 farther than L rows from the signs its learned reward can only be "dust", the approximation a
 net that cannot see the sign learns. Trained where most columns are signed, that approximation
-mostly pays; deployed where most are not, it costs. `experiments/e08_capacity.py` sweeps L.
+mostly pays; deployed where most are not, it costs. `experiments/e09_capacity.py` sweeps L.
 """
 
 from __future__ import annotations

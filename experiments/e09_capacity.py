@@ -1,4 +1,4 @@
-"""Experiment 8: approximate alignment from a representational limit (issue 24, item 6). The
+"""Experiment 9: approximate alignment from a representational limit (issue 24, item 6). The
 signpost planner (`mesaworld.envs.tasks.signpost`) at reward-net capacities L = 1-5 (3x3 conv
 layers: a reward at a cell sees L cells around it), 5 seeds each.
 
@@ -20,14 +20,14 @@ and, per split, the base score on the learned map, on the map with the unsigned 
 the floor's value ("no proxy": the error removed) and on the exact base map, with what each
 correction gains (`mesaworld.experiments.instruments.approximate`), and the share of unsigned
 dust cleaned. Per capacity: mean and 95% t-interval over seeds. Writes <out>/L<L>/ (the
-runs), <out>/capacity/L<L>__<run>.csv (per run, as it goes), e08_capacity_runs.csv,
-e08_capacity_cells.csv and capacity.png/pdf, and prints the README table. Run again: only what
+runs), <out>/capacity/L<L>__<run>.csv (per run, as it goes), e09_capacity_runs.csv,
+e09_capacity_cells.csv and capacity.png/pdf, and prints the README table. Run again: only what
 is missing is trained or measured.
 
-    python -m mesaworld.experiments.e08_capacity --workers 1
+    python -m mesaworld.experiments.e09_capacity --workers 1
     # twice the budget at the largest field (the README's second table)
-    python -m mesaworld.experiments.e08_capacity --workers 1 --capacities 5 --steps 600000 \
-        --out runs/e08_capacity_600k
+    python -m mesaworld.experiments.e09_capacity --workers 1 --capacities 5 --steps 600000 \
+        --out runs/e09_capacity_600k
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from mesaworld.experiments.training.sweep import parallel_map, run_sweep, sweep_
 
 TASK, PRESETS = "signpost", ("signpost-planner", "signpost-tiny")
 DISTANCES = (1, 2, 3, 4, 5)
-RUNS, CELLS, FIGURE = "e08_capacity_runs.csv", "e08_capacity_cells.csv", "capacity"
+RUNS, CELLS, FIGURE = "e09_capacity_runs.csv", "e09_capacity_cells.csv", "capacity"
 
 
 def sign_aucs(obs: np.ndarray, maps: np.ndarray) -> dict[int, float]:
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--levels", type=int, default=200, help="evaluation levels per split")
     p.add_argument("--workers", type=int, default=1, help="local training processes")
-    p.add_argument("--out", default="runs/e08_capacity", help="folder of the run folders")
+    p.add_argument("--out", default="runs/e09_capacity", help="folder of the run folders")
     args = p.parse_args(argv)
     try:
         if args.preset not in PRESETS:
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             ["capacity", *[f"L{n}" for n in caps]],
         )  # fmt: skip
     except (ConfigError, ValueError) as e:
-        return fail("e08_capacity", e)
+        return fail("e09_capacity", e)
     jobs = []
     for n, configs in plans:
         run_sweep(configs, out / f"L{n}", workers=args.workers, baselines=False, stream=sys.stderr)
