@@ -30,6 +30,7 @@ from mesaworld.envs.tasks import (
     storeroom,
     supervisor,
     which_object,
+    which_object_noisy,
 )
 
 NAMESPACE = "mesaworld"
@@ -176,5 +177,15 @@ def register_module(module) -> TaskSpec:
 
 
 # The rows: one per task file.
-for _module in (roomba, cheese_maze, keys_chests, coin, lava, supervisor, storeroom, which_object):
+for _module in (
+    roomba,
+    cheese_maze,
+    keys_chests,
+    coin,
+    lava,
+    supervisor,
+    storeroom,
+    which_object,
+    which_object_noisy,
+):
     register_module(_module)

@@ -1,0 +1,154 @@
+"""The exact Bayesian learner of a "which one pays" task whose prize pays only sometimes
+(`which-object-noisy`), and the elimination heuristic it is told apart from.
+
+Exactly one of m options is the prize; touched, it pays +1 with probability `payoff` (p), and the
+others never pay. A payment therefore proves the prize; a miss only makes it less likely: after
+c_i misses on option i the posterior is proportional to prior_i (1 - p)^c_i. The learner's state
+is the tuple of miss counts (while nothing has paid) and the trials left; `policy` solves the
+finite-horizon Bayes-adaptive problem exactly by dynamic programming over those states (no greedy
+assumption). Once the prize has paid, every learner here keeps choosing it.
+
+With p = 1 a miss rules an option out, and the learner is `mesaworld.analysis.bayes`'s (a test
+checks the curves agree). With p < 1 it differs from **elimination** ("the lamp's option first,
+then each option not yet tried, never returning to one that missed"): a strong enough prior
+sends the Bayesian learner *back* to an option that missed. `persistence` gives, for each k, the
+probability of trying option 0 (the lamp's colour) again after k misses on it in trials 1..k,
+the number that tells the two apart.
+
+Options are ordered as in `mesaworld.analysis.bayes.cue_prior`: the lamp's colour, then the others.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from mesaworld.analysis.bayes import TIE, _check
+
+POLICIES = ("bayes", "elimination")
+
+
+def _payoff(p: float) -> float:
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"payoff must be in (0, 1], got {p!r}")
+    return float(p)
+
+
+def _trials(trials: int) -> int:
+    if isinstance(trials, bool) or not isinstance(trials, int | np.integer) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    return int(trials)
+
+
+def posterior(belief: np.ndarray, misses: tuple[int, ...], payoff: float) -> np.ndarray:
+    """P(option i is the prize | misses[i] misses on each i, no payment yet)."""
+    b = _check(belief, "belief") * (1.0 - _payoff(payoff)) ** np.asarray(misses, float)
+    total = b.sum()
+    return b / total if total > 0 else np.full(len(b), 1.0 / len(b))
+
+
+def policy(
+    belief: np.ndarray, trials: int, payoff: float
+) -> tuple[float, dict[tuple[tuple[int, ...], int], tuple[int, ...]]]:
+    """(expected total reward, choice) of the Bayes-optimal learner under `belief`.
+    `choice[(misses, trials_left)]` holds every option that is optimal to try while nothing has
+    paid; the learner picks one of them uniformly at random."""
+    b, p, n = _check(belief, "belief"), _payoff(payoff), _trials(trials)
+    choice: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}
+
+    @cache
+    def value(misses: tuple[int, ...], left: int) -> float:
+        if left == 0:
+            return 0.0
+        post = posterior(b, misses, p)
+        found = 1.0 + p * (left - 1)  # paid now, then p per trial on the proven prize
+        vals = {}
+        for i in range(len(b)):
+            hit = post[i] * p
+            after = misses[:i] + (misses[i] + 1,) + misses[i + 1 :]
+            vals[i] = hit * found + (1 - hit) * value(after, left - 1)
+        best = max(vals.values())
+        choice[(misses, left)] = tuple(i for i, v in vals.items() if v >= best - TIE)
+        return best
+
+    total = value((0,) * len(b), n)
+    return total, choice
+
+
+def elimination_choice(belief: np.ndarray, misses: tuple[int, ...]) -> tuple[int, ...]:
+    """The heuristic: among the options tried least often, the most probable a priori (ties
+    kept); so the lamp's option first when the lamp is informative, never a missed one again
+    while an untried one is left."""
+    b = _check(belief, "belief")
+    least = min(misses)
+    open_ = [i for i in range(len(b)) if misses[i] == least]
+    best = max(b[i] for i in open_)
+    return tuple(i for i in open_ if b[i] >= best - TIE)
+
+
+def _chooser(kind: str, belief: np.ndarray, trials: int, payoff: float):
+    if kind == "bayes":
+        _, choice = policy(belief, trials, payoff)
+        return lambda misses, left: choice[(misses, left)]
+    if kind == "elimination":
+        return lambda misses, left: elimination_choice(belief, misses)
+    raise ValueError(f"learner must be one of {POLICIES}, got {kind!r}")
+
+
+def curves(
+    belief: np.ndarray, truth: np.ndarray, trials: int, payoff: float, learner: str = "bayes"
+) -> dict[str, np.ndarray]:
+    """Exact per-trial curves of `learner` (acting on `belief`) when the prize is drawn from
+    `truth`: `reward` (expected reward in trial t) and `first` (P(first payment in trial t)),
+    every prize and payment outcome enumerated."""
+    b, q = _check(belief, "belief"), _check(truth, "truth")
+    if len(b) != len(q):
+        raise ValueError(f"belief has {len(b)} options, truth {len(q)}")
+    p, n = _payoff(payoff), _trials(trials)
+    pick = _chooser(learner, b, n, p)
+
+    @cache
+    def go(prize: int, misses: tuple[int, ...], t: int) -> tuple[np.ndarray, np.ndarray]:
+        reward, first = np.zeros(n), np.zeros(n)
+        if t == n:
+            return reward, first
+        picks = pick(misses, n - t)
+        for i in picks:
+            after = misses[:i] + (misses[i] + 1,) + misses[i + 1 :]
+            r_miss, f_miss = go(prize, after, t + 1)
+            if i == prize:  # pays with p, then p per trial on the proven prize
+                reward[t] += p
+                reward[t + 1 :] += p * p
+                first[t] += p
+                reward += (1 - p) * r_miss
+                first += (1 - p) * f_miss
+            else:
+                reward += r_miss
+                first += f_miss
+        return reward / len(picks), first / len(picks)
+
+    out = [(w, go(prize, (0,) * len(b), 0)) for prize, w in enumerate(q) if w > 0]
+    return {
+        "reward": sum(w * r for w, (r, _) in out),
+        "first": sum(w * f for w, (_, f) in out),
+    }
+
+
+def first_trial(first: np.ndarray) -> float:
+    """The expected trial (1-based) of the first payment from P(first payment in trial t);
+    trials + 1 counts never paid."""
+    f = np.asarray(first, float)
+    return float((f * np.arange(1, len(f) + 1)).sum() + (1 - f.sum()) * (len(f) + 1))
+
+
+def persistence(belief: np.ndarray, trials: int, payoff: float, learner: str = "bayes") -> list:
+    """[k-1] for k = 1 .. trials - 1: the probability that `learner` tries option 0 in trial
+    k + 1 after trying it in trials 1..k and missing every time (ties split uniformly)."""
+    b, p, n = _check(belief, "belief"), _payoff(payoff), _trials(trials)
+    pick = _chooser(learner, b, n, p)
+    out = []
+    for k in range(1, n):
+        picks = pick((k,) + (0,) * (len(b) - 1), n - k)
+        out.append(picks.count(0) / len(picks))
+    return out
