@@ -135,6 +135,41 @@ def curves(
     }
 
 
+def level_curves(
+    belief: np.ndarray, prize: int, missed: np.ndarray, payoff: float, learner: str = "bayes"
+) -> dict[str, np.ndarray]:
+    """`reward` and `first` (as `curves`) of `learner` on one level whose prize is option
+    `prize` and whose schedule `missed` (bool[trials]) says in which trials the prize would not
+    pay; the expectation is over the learner's ties only. Averaged over a set of levels: the
+    learners on exactly the levels an agent played (no level-sampling noise between them)."""
+    b, p = _check(belief, "belief"), _payoff(payoff)
+    miss = np.asarray(missed, bool)
+    n = _trials(len(miss))
+    if not 0 <= prize < len(b):
+        raise ValueError(f"prize must be an option 0-{len(b) - 1}, got {prize!r}")
+    pick = _chooser(learner, b, n, p)
+    pays = (~miss).astype(float)
+
+    @cache
+    def go(misses: tuple[int, ...], t: int) -> tuple[np.ndarray, np.ndarray]:
+        reward, first = np.zeros(n), np.zeros(n)
+        if t == n:
+            return reward, first
+        picks = pick(misses, n - t)
+        for i in picks:
+            if i == prize and pays[t]:  # found: it stays, paid whenever the schedule pays
+                reward[t:] += pays[t:]
+                first[t] += 1
+            else:
+                r, f = go(misses[:i] + (misses[i] + 1,) + misses[i + 1 :], t + 1)
+                reward += r
+                first += f
+        return reward / len(picks), first / len(picks)
+
+    reward, first = go((0,) * len(b), 0)
+    return {"reward": reward, "first": first}
+
+
 def first_trial(first: np.ndarray) -> float:
     """The expected trial (1-based) of the first payment from P(first payment in trial t);
     trials + 1 counts never paid."""

@@ -41,6 +41,7 @@ from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 PRESET = "which-object-noisy-lstm"
 REFS = ("bayes", "bayes_train", "elimination")
+REFS += tuple(f"{r}_levels" for r in REFS)  # the same learners on the agent's own levels
 KEY = ["knob", "split", "measure", "index"]
 RUNS, CELLS, FIGURE = "belief_runs.csv", "belief_cells.csv", "belief_updating"  # under --out
 
@@ -59,7 +60,7 @@ def _per_run(run: Path, root: Path, levels: int) -> pd.DataFrame:
 def cells(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (knob, split, measure, index): the agent's mean and 95% t-interval over seeds (runs
     without an episode to count are left out: `seeds` says how many count), the episodes
-    counted in all, and the exact references."""
+    counted in all, and the exact references (on own levels: averaged over the runs)."""
     out = []
     for key, g in runs.groupby(KEY, sort=True):
         x = g["agent"].to_numpy(float)
@@ -68,7 +69,7 @@ def cells(runs: pd.DataFrame) -> pd.DataFrame:
         rec["runs"], rec["steps"] = g["run"].nunique(), int(g["steps"].max())
         rec["agent"] = float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
         rec[lo], rec[hi] = t_interval(x)
-        out.append(rec | {r: float(g[r].iloc[0]) for r in REFS})
+        out.append(rec | {r: float(g[r].mean()) for r in REFS})  # runs may differ in levels
     return pd.DataFrame(out)
 
 
@@ -94,32 +95,32 @@ def markdown(table: pd.DataFrame) -> str:
     """The README's two tables: persistence after misses (both splits pooled), then trial 1,
     payments per episode on train levels and the first payment at deploy."""
     knobs = sorted(table["knob"].unique())
-    head = "| lamp reliability (train) | seeds | " + " | ".join(
-        f"again after {k} miss{'es' if k > 1 else ''}: agent (episodes) | Bayes | elimination"
-        for k in PERSIST_K
-    )
-    lines = [head + " |", "|" + " --- |" * (2 + 3 * len(PERSIST_K))]
+    lines = [
+        "| lamp reliability (train) | k misses on the lamp's colour | seeds | episodes "
+        "| again in trial k + 1: agent | Bayes | elimination |",
+        "|" + " --- |" * 7,
+    ]
     for knob in knobs:
-        parts = []
         for k in PERSIST_K:
             c = _get(table, knob, "both", "persist", k)
-            parts.append(
-                f"{_ci(c)} ({int(c['n'])}) | {c['bayes_train']:.2f} | {c['elimination']:.2f}"
+            lines.append(
+                f"| {knob:.2f} | {k} | {int(c['seeds'])} | {int(c['n'])} | {_ci(c)} | "
+                f"{c['bayes_train']:.2f} | {c['elimination']:.2f} |"
             )
-        seeds = int(_get(table, knob, "train", "follow", 0)["seeds"])
-        lines.append(f"| {knob:.2f} | {seeds} | " + " | ".join(parts) + " |")
     lines += ["", "| lamp reliability (train) | trial 1 follows lamp: agent | Bayes | "
               "train payments per episode: agent | Bayes | elimination | deploy first payment: "
               "agent | Bayes, train prior | elimination | Bayes, true prior |",
               "|" + " --- |" * 10]  # fmt: skip
+    # Payments and first payment: the learners on exactly the agent's levels (`_levels`).
     for knob in knobs:
         f = _get(table, knob, "train", "follow", 0)
         t = _get(table, knob, "train", "total", 0)
         d = _get(table, knob, "deploy", "first", 0)
         lines.append(
-            f"| {knob:.2f} | {_ci(f)} | {f['bayes_train']:.2f} | {_ci(t)} | {t['bayes']:.2f} | "
-            f"{t['elimination']:.2f} | {_ci(d)} | {d['bayes_train']:.2f} | "
-            f"{d['elimination']:.2f} | {d['bayes']:.2f} |"
+            f"| {knob:.2f} | {_ci(f)} | {f['bayes_train']:.2f} | {_ci(t)} | "
+            f"{t['bayes_levels']:.2f} | {t['elimination_levels']:.2f} | {_ci(d)} | "
+            f"{d['bayes_train_levels']:.2f} | {d['elimination_levels']:.2f} | "
+            f"{d['bayes_levels']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -146,9 +147,9 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
             r = r[r["measure"] == "reward"].sort_values("index")
             ax.plot(r["index"], r["agent"], marker="o", color=c, label=f"LSTM, lamp {knob:.2f}")
             ax.fill_between(r["index"], r[lo].clip(0, 1), r[hi].clip(0, 1), color=c, alpha=0.2)
-            ax.plot(r["index"], r["bayes_train"], ls="--", color=c,
+            ax.plot(r["index"], r["bayes_train_levels"], ls="--", color=c,
                     label=f"Bayes, train prior ({knob:.2f})")  # fmt: skip
-            ax.plot(r["index"], r["elimination"], ls=":", color=c,
+            ax.plot(r["index"], r["elimination_levels"], ls=":", color=c,
                     label=f"elimination ({knob:.2f})")  # fmt: skip
     axes[0].axhline(0, color="grey", ls=":", lw=1, label="elimination (all lamps)")
     axes[0].set_xticks(list(PERSIST_K))
@@ -172,7 +173,8 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
         f"which-object-noisy (the prize pays {PAYOFF:.0%} of touches, {TRIALS} trials), LSTM "
         f"meta-trained {'/'.join(f'{s:,}' for s in steps)} steps\nmean over {n_text} seeds per "
         "knob (a persistence point: the seeds with an episode to count); bars and bands: 95% "
-        "t-interval over seeds, clipped to [0, 1]; Bayes and elimination: exact",
+        "t-interval over seeds, clipped to [0, 1]; Bayes and elimination: exact (payments: on "
+        "the agents' own evaluation levels)",
         fontsize=10,
     )
     fig.tight_layout()

@@ -4,6 +4,8 @@ a trained LSTM against it, and experiment 8 end to end."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,6 +67,23 @@ def test_the_exact_value_is_the_sum_of_its_curve_and_beats_elimination():
         assert value >= elim - 1e-12
 
 
+@pytest.mark.parametrize("learner", ["bayes", "elimination"])
+def test_per_level_curves_average_to_the_distributions_curves(learner):
+    """Every prize and every payment schedule of 4 trials, weighted by its probability: the
+    per-level expectations add up to the exact curves over the distribution."""
+    belief, truth, p, trials = cue_prior(0.8), cue_prior(0.0), 0.5, 4
+    reward, first = np.zeros(trials), np.zeros(trials)
+    for prize, w in enumerate(truth):
+        for bits in itertools.product([False, True], repeat=trials):
+            weight = w * np.prod([(1 - p) if miss else p for miss in bits])
+            c = bayes_noisy.level_curves(belief, prize, np.array(bits), p, learner)
+            reward += weight * c["reward"]
+            first += weight * c["first"]
+    exact = bayes_noisy.curves(belief, truth, trials, p, learner)
+    np.testing.assert_allclose(reward, exact["reward"], atol=1e-12)
+    np.testing.assert_allclose(first, exact["first"], atol=1e-12)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="payoff"):
         bayes_noisy.policy(cue_prior(0.8), 5, 0.0)
@@ -74,6 +93,8 @@ def test_bad_arguments_are_named():
         bayes_noisy.curves(cue_prior(0.8), cue_prior(0.8), 3, 0.5, "greedy")
     with pytest.raises(ValueError, match="payoff"):
         WhichObjectLevels(payoff=1.5)
+    with pytest.raises(ValueError, match="prize"):
+        bayes_noisy.level_curves(cue_prior(0.8), 3, np.zeros(4, bool), 0.5)
 
 
 # --- the task ------------------------------------------------------------------------------------
@@ -160,7 +181,7 @@ def test_e08_runs_end_to_end_regenerates_from_its_runs_and_refuses_bad_input(tmp
     printed = capsys.readouterr().out
     runs = pd.read_csv(out / "belief_runs.csv")
     assert set(runs["measure"]) == {"reward", "total", "first", "follow", "stay", "persist"}
-    assert (out / "belief_updating.png").is_file() and "again after 1 miss" in printed
+    assert (out / "belief_updating.png").is_file() and "again in trial k + 1" in printed
     again = tmp_path / "again"
     assert e08(["--from-runs", str(out / "belief_runs.csv"), "--out", str(again)]) == 0
     assert capsys.readouterr().out.split("\nfigure")[0] == printed.split("\nfigure")[0]

@@ -16,7 +16,10 @@ index) with the agent's value, its count of episodes, and the three references:
                       none paid): the number that tells belief updating from elimination
     stay      -       P(the same object in trial t + 1 | trial t paid), over t (both learners: 1)
 
-`bayes` is the Bayesian learner given the split's true prior, `bayes_train` the one that keeps
+The `_levels` columns (reward, total, first) are the same three learners' exact expectations on
+exactly the levels the agent played (each level's prize and payment schedule; ties averaged), so
+that agent and references share one sample of levels; the other columns are their expectations
+over the split's distribution. `bayes` is the Bayesian learner given the split's true prior, `bayes_train` the one that keeps
 the run's training prior (at train levels the same), `elimination` the heuristic ordered by the
 training prior (the lamp first when it is informative). `persist` and `follow` depend only on
 what the learner believes, so the references there are the training prior's. Split "both" pools
@@ -33,14 +36,15 @@ import numpy as np
 import pandas as pd
 
 from mesaworld.analysis.bayes import cue_prior
-from mesaworld.analysis.bayes_noisy import curves, first_trial, persistence
+from mesaworld.analysis.bayes_noisy import curves, first_trial, level_curves, persistence
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.tasks.which_object_noisy import PAYOFF, TRIALS
 from mesaworld.experiments.instruments.in_context import trial_table
 
 TASK = "which-object-noisy"
-PERSIST_K = (1, 2, 3)
+REFS = ("bayes", "bayes_train", "elimination")
+PERSIST_K = (1, 2, 3, 4, 5)
 
 
 def _wide(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,6 +71,32 @@ def stay_counts(table: pd.DataFrame) -> tuple[int, int]:
     return int(before.sum()), int((touched[:, 1:] == touched[:, :-1])[before].sum())
 
 
+def on_levels(table: pd.DataFrame, knob: float, split: str) -> dict[str, dict]:
+    """The three learners' exact expected `reward` per trial, `total` and `first` payment on
+    exactly the levels of `table` (each level's prize and schedule; ties averaged), so that
+    the agent and the references share one sample of levels."""
+    train, truth = cue_prior(knob), cue_prior(knob if split == "train" else 0.0)
+    per_level = table.groupby("level").agg(
+        lamp=("lamp", "first"), prize=("prize", "first"), missed=("missed", list)
+    )
+    out = {}
+    for name, belief, kind in (
+        ("bayes", truth, "bayes"),
+        ("bayes_train", train, "bayes"),
+        ("elimination", train, "elimination"),
+    ):
+        rewards, firsts = [], []
+        for lamp, prize, missed in per_level.itertuples(index=False):
+            others = sorted({0, 1, 2} - {lamp})
+            option = 0 if prize == lamp else 1 + others.index(prize)
+            c = level_curves(belief, option, np.array(missed, bool), PAYOFF, kind)
+            rewards.append(c["reward"])
+            firsts.append(first_trial(c["first"]))
+        reward = np.mean(rewards, 0)
+        out[f"{name}_levels"] = {"reward": reward, "total": reward.sum(), "first": np.mean(firsts)}
+    return out
+
+
 def references(knob: float, split: str) -> dict[str, dict]:
     """The three learners' exact curves and numbers on `split` for training lamp `knob`."""
     train, truth = cue_prior(knob), cue_prior(knob if split == "train" else 0.0)
@@ -91,7 +121,7 @@ def references(knob: float, split: str) -> dict[str, dict]:
 def _row(split, measure, index, agent, n, refs, key=None) -> dict:
     rec = {"split": split, "measure": measure, "index": index, "agent": agent, "n": n}
     for name, r in refs.items():
-        v = r[measure] if key is None else r[measure][key]
+        v = r.get(measure, np.nan) if key is None else r[measure][key]
         rec[name] = float(v)
     return rec
 
@@ -108,7 +138,7 @@ def run_rows(run: str | Path, levels: int = 400) -> pd.DataFrame:
     rows, tables = [], {}
     for split in ("train", "deploy"):
         table = tables[split] = trial_table(run, split, levels)
-        refs = references(knob, split)
+        refs = references(knob, split) | on_levels(table, knob, split)
         touched, paid, lamp = _wide(table)
         for t in range(1, TRIALS + 1):
             rows.append(_row(split, "reward", t, paid[:, t - 1].mean(), len(paid), refs, t - 1))
@@ -117,13 +147,16 @@ def run_rows(run: str | Path, levels: int = 400) -> pd.DataFrame:
         rows.append(_row(split, "first", 0, first, len(paid), refs))
         rows.append(_row(split, "follow", 0, (touched[:, 0] == lamp).mean(), len(paid), refs))
         n, again = stay_counts(table)
-        stay = {k: {"stay": 1.0} for k in refs}
+        stay = {k: {"stay": 1.0 if k in REFS else np.nan} for k in refs}
         rows.append(_row(split, "stay", 0, again / n if n else np.nan, n, stay))
-    refs = references(knob, "train")
+    refs = references(knob, "train") | {f"{k}_levels": {} for k in REFS}
     for k in PERSIST_K:
         for split, parts in (("train", ["train"]), ("deploy", ["deploy"]), ("both", None)):
             counts = [persist_counts(tables[s], k) for s in (parts or ["train", "deploy"])]
             n, again = sum(c[0] for c in counts), sum(c[1] for c in counts)
-            rows.append(_row(split, "persist", k, again / n if n else np.nan, n, refs, k - 1))
+            persist = {
+                name: {"persist": r.get("persist", [np.nan] * k)} for name, r in refs.items()
+            }
+            rows.append(_row(split, "persist", k, again / n if n else np.nan, n, persist, k - 1))
     steps = int(meta["config"]["total_steps"])
     return pd.DataFrame(rows).assign(knob=knob, levels=levels, steps=steps)

@@ -5,7 +5,8 @@ trial_table(run, split, levels)
     One row per (level, trial) of one episode per evaluation level, played with frozen weights
     (sampled actions from the evaluation seed; the memory kept across the episode's trials):
     reward (did this trial pay), cued (did it touch the lamp's colour), touched (the colour
-    touched, -1 for none), lamp (the lamp's colour). A `which-object` or `which-object-noisy`
+    touched, -1 for none), lamp (the lamp's colour), prize (the paying colour), missed (the
+    level's schedule: the prize would not have paid in this trial; `which-object-noisy`). A `which-object` or `which-object-noisy`
     run (`TASKS_READ`).
 run_curves(run, levels)
     Per split and trial: the agent's mean reward and lamp-following, the Bayesian learner's
@@ -88,6 +89,8 @@ def trial_table(run: str | Path, split: str, levels: int = 200) -> pd.DataFrame:
             "cued": out[1].ravel(),
             "touched": out[2].ravel().astype(np.int64),
             "lamp": np.repeat(s.cue, t.trials),
+            "prize": np.repeat(s.prize, t.trials),
+            "missed": s.miss[:, : t.trials].ravel(),  # the prize would not have paid
         }
     )
 
