@@ -43,6 +43,7 @@ PRESET = "which-object-noisy-lstm"
 REFS = ("bayes", "bayes_train", "elimination")
 REFS += tuple(f"{r}_levels" for r in REFS)  # the same learners on the agent's own levels
 KEY = ["knob", "split", "measure", "index"]
+MIN_EPISODES = 20  # a persistence point is drawn where the seeds together count this many
 RUNS, CELLS, FIGURE = "belief_runs.csv", "belief_cells.csv", "belief_updating"  # under --out
 
 
@@ -135,7 +136,7 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     for i, knob in enumerate(knobs):
         c = f"C{i}"
         g = table[(table["knob"] == knob) & (table["measure"] == "persist")]
-        g = g[g["split"] == "both"].sort_values("index")
+        g = g[(g["split"] == "both") & (g["n"] >= MIN_EPISODES)].sort_values("index")
         x = g["index"].to_numpy() + (i - 1) * 0.06
         err = [g["agent"] - g[lo].clip(0, 1), g[hi].clip(0, 1) - g["agent"]]
         axes[0].errorbar(x, g["agent"], yerr=np.abs(err), marker="o", color=c, capsize=3,
@@ -172,7 +173,8 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     fig.suptitle(
         f"which-object-noisy (the prize pays {PAYOFF:.0%} of touches, {TRIALS} trials), LSTM "
         f"meta-trained {'/'.join(f'{s:,}' for s in steps)} steps\nmean over {n_text} seeds per "
-        "knob (a persistence point: the seeds with an episode to count); bars and bands: 95% "
+        f"knob (a persistence point: the seeds with an episode to count, drawn where they count "
+        f">= {MIN_EPISODES}); bars and bands: 95% "
         "t-interval over seeds, clipped to [0, 1]; Bayes and elimination: exact (payments: on "
         "the agents' own evaluation levels)",
         fontsize=10,
