@@ -5,6 +5,7 @@ a trained LSTM against it, and experiment 8 end to end."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -174,7 +175,8 @@ def test_persistence_and_stay_are_counted_on_the_right_episodes():
     assert stay_counts(table) == (2, 1)  # episode 2 paid in trials 1 and 2: stayed, then left
 
 
-def test_e08_runs_end_to_end_regenerates_from_its_runs_and_refuses_bad_input(tmp_path, capsys):
+@pytest.mark.slow
+def test_e08_trains_reads_and_resumes(tmp_path, capsys):
     out = tmp_path / "e08"
     args = ["--knobs", "0.8", "--seeds", "2", "--steps", "8192", "--levels", "12"]
     assert e08([*args, "--workers", "1", "--out", str(out)]) == 0
@@ -182,12 +184,22 @@ def test_e08_runs_end_to_end_regenerates_from_its_runs_and_refuses_bad_input(tmp
     runs = pd.read_csv(out / "belief_runs.csv")
     assert set(runs["measure"]) == {"reward", "total", "first", "follow", "stay", "persist"}
     assert (out / "belief_updating.png").is_file() and "again in trial k + 1" in printed
-    again = tmp_path / "again"
-    assert e08(["--from-runs", str(out / "belief_runs.csv"), "--out", str(again)]) == 0
-    assert capsys.readouterr().out.split("\nfigure")[0] == printed.split("\nfigure")[0]
+    cached = sorted((out / "rows").iterdir())
+    assert len(cached) == 2
+    assert e08([*args, "--workers", "1", "--out", str(out)]) == 0  # nothing left to do
+    assert capsys.readouterr().out == printed
+
+
+def test_e08_regenerates_from_committed_runs_and_refuses_bad_input(tmp_path, capsys):
+    committed = Path(__file__).resolve().parent.parent / "docs/results/e08_belief_runs.csv"
+    assert e08(["--from-runs", str(committed), "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "again in trial k + 1" in printed and (tmp_path / "a/belief_updating.png").is_file()
     assert e08(["--knobs", "lots", "--out", str(tmp_path / "x")]) == 2
     assert "knobs" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert e08(["--from-runs", str(bad), "--out", str(tmp_path / "y")]) == 2
     assert "lacks columns" in capsys.readouterr().err
+    assert e08(["--from-runs", str(tmp_path / "none.csv"), "--out", str(tmp_path / "z")]) == 2
+    assert "none.csv" in capsys.readouterr().err
