@@ -15,6 +15,21 @@ sends the Bayesian learner *back* to an option that missed. `persistence` gives,
 probability of trying option 0 (the lamp's colour) again after k misses on it in trials 1..k,
 the number that tells the two apart.
 
+On `which-object-noisy` (3 options, payoff 0.5, 8 trials) the exact policy turns out to be "the
+option of highest posterior" in every state (a test checks it), and the trials left never change
+the choice; the DP is kept because that is a finding about this task, not an assumption. Where
+the posterior ties, the Bayesian learner is indifferent: `bayes` splits ties uniformly,
+`bayes-lamp-ties` breaks them toward option 0 (both are Bayes-optimal; references that depend on
+the convention say so). `advantage` gives the value of going back to option 0 over the best other
+option in a state, in expected payments per episode.
+
+Two heuristics for comparison: **elimination** ("the lamp's option first, then each option not
+yet tried, never back to one that missed while an untried one is left; then round robin") and a
+**count rule** ("option 0 while it has missed at most N times, then the least-tried other":
+`count_choice`), which reproduces the Bayesian learner's persistence after k misses on option 0
+alone with N = the number of times Bayes goes back, but not the states where other options have
+missed too.
+
 Options are ordered as in `mesaworld.analysis.bayes.cue_prior`: the lamp's colour, then the others.
 """
 
@@ -26,7 +41,7 @@ import numpy as np
 
 from mesaworld.analysis.bayes import TIE, _check
 
-POLICIES = ("bayes", "elimination")
+POLICIES = ("bayes", "bayes-lamp-ties", "elimination", "count")
 
 
 def _payoff(p: float) -> float:
@@ -87,12 +102,58 @@ def elimination_choice(belief: np.ndarray, misses: tuple[int, ...]) -> tuple[int
     return tuple(i for i in open_ if b[i] >= best - TIE)
 
 
-def _chooser(kind: str, belief: np.ndarray, trials: int, payoff: float):
+def count_choice(misses: tuple[int, ...], n_back: int) -> tuple[int, ...]:
+    """The count rule: option 0 while it has missed at most `n_back` times, else the least-tried
+    of the others (ties kept)."""
+    if misses[0] <= n_back:
+        return (0,)
+    least = min(misses[1:])
+    return tuple(i for i in range(1, len(misses)) if misses[i] == least)
+
+
+@cache
+def _q(belief: tuple[float, ...], p: float, misses: tuple[int, ...], left: int) -> tuple:
+    """Q of each option in a state (nothing paid yet, `left` >= 1 trials left), exact."""
+    post = posterior(np.array(belief), misses, p)
+    out = []
+    for i in range(len(belief)):
+        after = misses[:i] + (misses[i] + 1,) + misses[i + 1 :]
+        rest = max(_q(belief, p, after, left - 1)) if left > 1 else 0.0
+        hit = post[i] * p
+        out.append(hit * (1.0 + p * (left - 1)) + (1 - hit) * rest)
+    return tuple(out)
+
+
+def advantage(belief: np.ndarray, misses: tuple[int, ...], left: int, payoff: float) -> float:
+    """Q(option 0) - max Q(other) in the state (`misses`, `left` trials left, nothing paid yet):
+    what going back to option 0 is worth over the best alternative, in expected payments."""
+    b, p, left = _check(belief, "belief"), _payoff(payoff), _trials(left)
+    q = _q(tuple(map(float, b)), p, tuple(map(int, misses)), left)
+    return q[0] - max(q[1:])
+
+
+def bayes_choice(belief: np.ndarray, misses: tuple[int, ...], left: int, payoff: float):
+    """The options the Bayes-optimal learner may choose in any state (also states `policy` does
+    not reach, e.g. after trials in which nothing was touched)."""
+    b, p = _check(belief, "belief"), _payoff(payoff)
+    q = _q(tuple(map(float, b)), p, tuple(map(int, misses)), _trials(left))
+    return tuple(i for i, v in enumerate(q) if v >= max(q) - TIE)
+
+
+def chooser(kind: str, belief: np.ndarray, trials: int, payoff: float, n_back: int = 0):
     if kind == "bayes":
-        _, choice = policy(belief, trials, payoff)
-        return lambda misses, left: choice[(misses, left)]
+        return lambda misses, left: bayes_choice(belief, misses, left, payoff)
+    if kind == "bayes-lamp-ties":
+
+        def sticky(misses, left):
+            picks = bayes_choice(belief, misses, left, payoff)
+            return (0,) if 0 in picks else picks
+
+        return sticky
     if kind == "elimination":
         return lambda misses, left: elimination_choice(belief, misses)
+    if kind == "count":
+        return lambda misses, left: count_choice(misses, n_back)
     raise ValueError(f"learner must be one of {POLICIES}, got {kind!r}")
 
 
@@ -106,7 +167,7 @@ def curves(
     if len(b) != len(q):
         raise ValueError(f"belief has {len(b)} options, truth {len(q)}")
     p, n = _payoff(payoff), _trials(trials)
-    pick = _chooser(learner, b, n, p)
+    pick = chooser(learner, b, n, p)
 
     @cache
     def go(prize: int, misses: tuple[int, ...], t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +208,7 @@ def level_curves(
     n = _trials(len(miss))
     if not 0 <= prize < len(b):
         raise ValueError(f"prize must be an option 0-{len(b) - 1}, got {prize!r}")
-    pick = _chooser(learner, b, n, p)
+    pick = chooser(learner, b, n, p)
     pays = (~miss).astype(float)
 
     @cache
@@ -181,7 +242,7 @@ def persistence(belief: np.ndarray, trials: int, payoff: float, learner: str = "
     """[k-1] for k = 1 .. trials - 1: the probability that `learner` tries option 0 in trial
     k + 1 after trying it in trials 1..k and missing every time (ties split uniformly)."""
     b, p, n = _check(belief, "belief"), _payoff(payoff), _trials(trials)
-    pick = _chooser(learner, b, n, p)
+    pick = chooser(learner, b, n, p)
     out = []
     for k in range(1, n):
         picks = pick((k,) + (0,) * (len(b) - 1), n - k)

@@ -33,7 +33,13 @@ from mesaworld.analysis.runs import finished_runs
 from mesaworld.analysis.storage import atomic_write_text
 from mesaworld.envs.tasks.which_object_noisy import PAYOFF, TRIALS
 from mesaworld.experiments.e05_in_context import _knob
-from mesaworld.experiments.instruments.belief_updating import PERSIST_K, run_rows
+from mesaworld.experiments.instruments.belief_updating import (
+    PERSIST_K,
+    RULES,
+    agreement,
+    read_run,
+    telling_states,
+)
 from mesaworld.experiments.report import check_out_folder, fail, figure_files, finish
 from mesaworld.experiments.training.config import ConfigError
 from mesaworld.experiments.training.progress import job_line
@@ -43,28 +49,35 @@ PRESET = "which-object-noisy-lstm"
 REFS = ("bayes", "bayes_train", "elimination")
 REFS += tuple(f"{r}_levels" for r in REFS)  # the same learners on the agent's own levels
 KEY = ["knob", "split", "measure", "index"]
-MIN_EPISODES = 20  # a persistence point is drawn where the seeds together count this many
+MIN_EPISODES = 20  # a seed's persistence counts where it rests on this many episodes
 RUNS, CELLS, FIGURE = "belief_runs.csv", "belief_cells.csv", "belief_updating"  # under --out
+DECISIONS, RULES_TABLE, STATES = "belief_decisions.csv", "belief_rules.csv", "belief_states.csv"
 
 
-def _per_run(run: Path, root: Path, levels: int) -> pd.DataFrame:
-    """One run's rows (cached under <root>/rows)."""
-    cache = root / "rows" / f"{run.name}.csv"
-    if cache.is_file():
-        return pd.read_csv(cache)
-    rows = run_rows(run, levels).assign(run=run.name)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cache, rows.to_csv(index=False))
-    return rows
+def _per_run(run: Path, root: Path, levels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One run's rows and decisions (cached under <root>/rows and <root>/decisions; the
+    decisions are written first, so a cached row file means both are there)."""
+    rows_file = root / "rows" / f"{run.name}.csv"
+    decs_file = root / "decisions" / f"{run.name}.csv"
+    if rows_file.is_file() and decs_file.is_file():
+        return pd.read_csv(rows_file), pd.read_csv(decs_file)
+    rows, decs = read_run(run, levels)
+    rows, decs = rows.assign(run=run.name), decs.assign(run=run.name)
+    for path, frame in ((decs_file, decs), (rows_file, rows)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, frame.to_csv(index=False))
+    return rows, decs
 
 
 def cells(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (knob, split, measure, index): the agent's mean and 95% t-interval over seeds (runs
-    without an episode to count are left out: `seeds` says how many count), the episodes
-    counted in all, and the exact references (on own levels: averaged over the runs)."""
+    """Per (knob, split, measure, index): the agent's mean and 95% t-interval over seeds (for
+    persistence, only seeds with >= MIN_EPISODES episodes to count: `seeds` says how many), the
+    episodes counted in all, and the exact references (on own levels: averaged over runs)."""
     out = []
     for key, g in runs.groupby(KEY, sort=True):
         x = g["agent"].to_numpy(float)
+        if key[2] == "persist":  # a seed's share counts where it rests on enough episodes
+            x = np.where(g["n"].to_numpy() >= MIN_EPISODES, x, np.nan)
         lo, hi = ci_columns("agent")
         rec = dict(zip(KEY, key)) | {"seeds": int(np.isfinite(x).sum()), "n": int(g["n"].sum())}
         rec["runs"], rec["steps"] = g["run"].nunique(), int(g["steps"].max())
@@ -104,9 +117,11 @@ def markdown(table: pd.DataFrame) -> str:
     for knob in knobs:
         for k in PERSIST_K:
             c = _get(table, knob, "both", "persist", k)
+            bayes = c["bayes_train"]
+            tie = f"tie ({bayes:.2f})" if 0 < bayes < 1 else f"{bayes:.2f}"  # indifferent
             lines.append(
                 f"| {knob:.2f} | {k} | {int(c['seeds'])} | {int(c['n'])} | {_ci(c)} | "
-                f"{c['bayes_train']:.2f} | {c['elimination']:.2f} |"
+                f"{tie} | {c['elimination']:.2f} |"
             )
     lines += ["", "| lamp reliability (train) | trial 1 follows lamp: agent | Bayes | "
               "train payments per episode: agent | Bayes | elimination | deploy first payment: "
@@ -126,6 +141,34 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def rules_markdown(agree: pd.DataFrame, states: pd.DataFrame) -> str:
+    """Which rule predicts the choices (per knob: mean [95% t over seeds] of each seed's share
+    of its pre-payment choices the rule allows), then the states where Bayes and the count
+    rule disagree."""
+    lines = ["| lamp reliability (train) | seeds | choices | Bayes | count rule (fitted N) | "
+             "elimination |", "|" + " --- |" * 6]  # fmt: skip
+    for knob, g in agree.groupby("knob"):
+        cell = {}
+        for rule in RULES:
+            x = g[g["rule"] == rule]["agreement"].to_numpy(float)
+            lo, hi = t_interval(x)
+            cell[rule] = f"{x.mean():.2f} [{lo:.2f}, {hi:.2f}]"
+        n_back = int(g["n_back"].iloc[0])
+        lines.append(
+            f"| {knob:.2f} | {g['run'].nunique()} | {int(g[g['rule'] == 'bayes']['decisions'].sum())} "
+            f"| {cell['bayes']} | {cell['count']} (N = {n_back}) | {cell['elimination']} |"
+        )
+    lines += ["", "| lamp reliability (train) | misses: lamp, other, other | choices | went back: "
+              "agent (runs' range) | Bayes | count rule |", "|" + " --- |" * 6]  # fmt: skip
+    for r in states.itertuples(index=False):
+        spread = "" if not r.runs else f" ({r.run_min:.2f}-{r.run_max:.2f}, {r.runs} runs)"
+        lines.append(
+            f"| {r.knob:.2f} | {r.lamp_misses}, {r.fewer}, {r.more} | {r.decisions} | "
+            f"{r.agent:.2f}{spread} | {r.bayes:.2f} | {r.count:.2f} (N = {r.n_back}) |"
+        )
+    return "\n".join(lines)
+
+
 def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     """Left: P(back to the lamp's colour after k misses there), agents (95% t-interval over
     seeds, clipped to [0, 1]) against Bayes (dashed) and elimination (dotted, 0). Middle and
@@ -136,7 +179,7 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     for i, knob in enumerate(knobs):
         c = f"C{i}"
         g = table[(table["knob"] == knob) & (table["measure"] == "persist")]
-        g = g[(g["split"] == "both") & (g["n"] >= MIN_EPISODES)].sort_values("index")
+        g = g[(g["split"] == "both") & (g["seeds"] >= 1)].sort_values("index")
         x = g["index"].to_numpy() + (i - 1) * 0.06
         err = [g["agent"] - g[lo].clip(0, 1), g[hi].clip(0, 1) - g["agent"]]
         axes[0].errorbar(x, g["agent"], yerr=np.abs(err), marker="o", color=c, capsize=3,
@@ -173,8 +216,8 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
     fig.suptitle(
         f"which-object-noisy (the prize pays {PAYOFF:.0%} of touches, {TRIALS} trials), LSTM "
         f"meta-trained {'/'.join(f'{s:,}' for s in steps)} steps\nmean over {n_text} seeds per "
-        f"knob (a persistence point: the seeds with an episode to count, drawn where they count "
-        f">= {MIN_EPISODES}); bars and bands: 95% "
+        f"knob (a persistence point: the seeds with >= {MIN_EPISODES} episodes to count there); "
+        "bars and bands: 95% "
         "t-interval over seeds, clipped to [0, 1]; Bayes and elimination: exact (payments: on "
         "the agents' own evaluation levels)",
         fontsize=10,
@@ -192,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="local training processes")
     p.add_argument("--out", default="runs/e08_belief", help="folder of the run folders")
     p.add_argument("--from-runs", default=None, help="a belief_runs.csv: tables only, no training")
+    p.add_argument("--from-decisions", default=None,
+                   help="with --from-runs: its decisions CSV (default: beside it, _decisions)")  # fmt: skip
     args = p.parse_args(argv)
     try:
         knobs = [_knob(k) for k in args.knobs.split(",")]
@@ -199,14 +244,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("steps and levels must be positive")
         extra = {} if args.steps is None else {"total_steps": args.steps}
         configs = sweep_configs(PRESET, knobs, args.seeds, args.workers, **extra)
-        out = check_out_folder(
-            "--out", args.out, [RUNS, CELLS, *figure_files(FIGURE)], ["runs", "rows"]
-        )
+        files = [RUNS, CELLS, DECISIONS, RULES_TABLE, STATES, *figure_files(FIGURE)]
+        out = check_out_folder("--out", args.out, files, ["runs", "rows", "decisions"])
         if args.from_runs is not None:
             runs = pd.read_csv(args.from_runs)
             missing = {*KEY, "agent", "n", "run", "steps", *REFS} - set(runs.columns)
             if missing:
                 raise ConfigError(f"--from-runs: {args.from_runs} lacks columns {sorted(missing)}")
+            dec_file = args.from_decisions or args.from_runs.replace("_runs.csv", "_decisions.csv")
+            decs = pd.read_csv(dec_file)
+            missing = {"knob", "run", "lamp_misses", "fewer", "more", "trial", "choice", "count"}
+            if missing - set(decs.columns):
+                raise ConfigError(f"{dec_file} lacks columns {sorted(missing - set(decs.columns))}")
     except (ConfigError, ValueError, OSError) as e:
         return fail("e08_belief_updating", e)
     if args.from_runs is None:
@@ -215,10 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         for i, run in enumerate(finished, 1):
             frames.append(_per_run(run, out, args.levels))
             print(job_line(i, len(finished), start, f"read: {run.name}"), file=sys.stderr)
-        runs = pd.concat(frames, ignore_index=True)
-        runs = runs[runs["knob"].round(9).isin({round(k, 9) for k in knobs})]
-    table = cells(runs)
-    finish(out, {RUNS: runs, CELLS: table}, lambda: figure(table, out / FIGURE), markdown(table))
+        wanted = {round(k, 9) for k in knobs}
+        runs, decs = (pd.concat(f, ignore_index=True) for f in zip(*frames))
+        runs = runs[runs["knob"].round(9).isin(wanted)]
+        decs = decs[decs["knob"].round(9).isin(wanted)]
+    table, agree, states = cells(runs), agreement(decs), telling_states(decs)
+    tables = {RUNS: runs, CELLS: table, DECISIONS: decs, RULES_TABLE: agree, STATES: states}
+    text = markdown(table) + "\n\n" + rules_markdown(agree, states)
+    finish(out, tables, lambda: figure(table, out / FIGURE), text)
     print(f"\nfigure {out / f'{FIGURE}.png'}")
     return 0
 

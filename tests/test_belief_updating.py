@@ -18,7 +18,12 @@ from mesaworld.envs.level import Level
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.tasks.which_object import MISS_CELLS, SPOTS, WhichObjectLevels
 from mesaworld.experiments.e08_belief_updating import main as e08
-from mesaworld.experiments.instruments.belief_updating import persist_counts, stay_counts
+from mesaworld.experiments.instruments.belief_updating import (
+    decisions,
+    persist_counts,
+    rule_probs,
+    stay_counts,
+)
 
 # --- the Bayesian learner with noisy payoffs -----------------------------------------------------
 
@@ -83,6 +88,29 @@ def test_per_level_curves_average_to_the_distributions_curves(learner):
     exact = bayes_noisy.curves(belief, truth, trials, p, learner)
     np.testing.assert_allclose(reward, exact["reward"], atol=1e-12)
     np.testing.assert_allclose(first, exact["first"], atol=1e-12)
+
+
+@pytest.mark.parametrize("lamp", [1 / 3, 0.6, 0.8])
+def test_on_this_task_the_exact_choice_is_the_highest_posterior_in_every_state(lamp):
+    """The docstring's finding: over every state the DP reaches, its choice is the colour of
+    highest posterior (the trials left never matter), and `bayes_choice` agrees with `policy`."""
+    prior = cue_prior(lamp)
+    _, choice = bayes_noisy.policy(prior, 8, 0.5)
+    for (misses, left), picks in choice.items():
+        post = bayes_noisy.posterior(prior, misses, 0.5)
+        assert set(picks) == set(np.flatnonzero(post >= post.max() - 1e-9))
+        assert set(bayes_noisy.bayes_choice(prior, misses, left, 0.5)) == set(picks)
+
+
+def test_the_count_rule_and_rule_probabilities():
+    assert bayes_noisy.count_choice((1, 0, 0), 1) == (0,)
+    assert bayes_noisy.count_choice((2, 1, 0), 1) == (2,)
+    assert bayes_noisy.count_choice((2, 1, 1), 1) == (1, 2)
+    # lamp 0.6 after lamp, lamp, other, other: Bayes goes back, the count rule (N = 1) does not
+    assert rule_probs("bayes", 0.6, (2, 1, 1), 5)["lamp"] == 1.0
+    assert rule_probs("count", 0.6, (2, 1, 1), 5, n_back=1) == {
+        "lamp": 0.0, "fewer": 1.0, "more": 0.0, "none": 0.0}  # fmt: skip
+    assert rule_probs("bayes", 0.8, (3, 0, 0), 6)["lamp"] == pytest.approx(1 / 3)  # a tie
 
 
 def test_bad_arguments_are_named():
@@ -175,6 +203,24 @@ def test_persistence_and_stay_are_counted_on_the_right_episodes():
     assert stay_counts(table) == (2, 1)  # episode 2 paid in trials 1 and 2: stayed, then left
 
 
+def test_decisions_count_each_choice_before_the_first_payment_in_its_state():
+    table = _table(
+        touched=[[0, 0, 1, 2, 0], [2, -1, 0, 1, 1]],
+        paid=[[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]],
+        lamp=0,
+    )
+    got = {tuple(r[:5]): r[5] for r in decisions(table).itertuples(index=False)}
+    assert got == {
+        # episode 0: lamp, lamp, then an other (the others tie: "fewer"), then the untried
+        # other, which pays in trial 4: nothing after it is a pre-payment choice
+        (0, 0, 0, 1, "lamp"): 1, (1, 0, 0, 2, "lamp"): 1, (2, 0, 0, 3, "fewer"): 1,
+        (2, 0, 1, 4, "fewer"): 1,
+        # episode 1: an other, nothing touched, the lamp, the untried other, then a tie
+        (0, 0, 0, 1, "fewer"): 1, (0, 0, 1, 2, "none"): 1, (0, 0, 1, 3, "lamp"): 1,
+        (1, 0, 1, 4, "fewer"): 1, (1, 1, 1, 5, "fewer"): 1,
+    }  # fmt: skip
+
+
 @pytest.mark.slow
 def test_e08_trains_reads_and_resumes(tmp_path, capsys):
     out = tmp_path / "e08"
@@ -182,7 +228,16 @@ def test_e08_trains_reads_and_resumes(tmp_path, capsys):
     assert e08([*args, "--workers", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     runs = pd.read_csv(out / "belief_runs.csv")
-    assert set(runs["measure"]) == {"reward", "total", "first", "follow", "stay", "persist"}
+    assert set(runs["measure"]) == {
+        "reward",
+        "total",
+        "first",
+        "follow",
+        "stay",
+        "stayed",
+        "persist",
+    }
+    assert (out / "belief_decisions.csv").is_file() and (out / "belief_states.csv").is_file()
     assert (out / "belief_updating.png").is_file() and "again in trial k + 1" in printed
     cached = sorted((out / "rows").iterdir())
     assert len(cached) == 2

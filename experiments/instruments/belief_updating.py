@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from mesaworld.analysis.bayes import cue_prior
-from mesaworld.analysis.bayes_noisy import curves, first_trial, level_curves, persistence
+from mesaworld.analysis.bayes_noisy import (
+    chooser,
+    curves,
+    first_trial,
+    level_curves,
+    persistence,
+)
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.envs.registry import TASKS
 from mesaworld.envs.tasks.which_object_noisy import PAYOFF, TRIALS
@@ -62,6 +68,50 @@ def persist_counts(table: pd.DataFrame, k: int) -> tuple[int, int]:
     on_lamp = touched[:, :k] == lamp[:, None]
     cond = on_lamp.all(1) & ~paid[:, :k].any(1)
     return int(cond.sum()), int((touched[cond, k] == lamp[cond]).sum())
+
+
+CHOICES = ("lamp", "fewer", "more", "none")
+
+
+def decisions(table: pd.DataFrame) -> pd.DataFrame:
+    """Every choice made before the episode's first payment, counted by state and choice: the
+    state is (misses on the lamp's colour, on the other colour with fewer misses, on the one with
+    more), the choice `lamp`, `fewer`, `more` (the other colours; `fewer` when they tie) or
+    `none` (no object touched). Columns lamp_misses, fewer, more, trial, choice, count."""
+    touched, paid, lamp = _wide(table)
+    counts: dict[tuple, int] = {}
+    for row, hit, cue in zip(touched, paid, lamp):
+        misses = {0: 0, 1: 0, 2: 0}
+        for t, (colour, pay) in enumerate(zip(row, hit)):
+            (a, ca), (b, _) = sorted((misses[c], c) for c in (0, 1, 2) if c != cue)
+            if colour < 0:
+                choice = "none"
+            elif colour == cue:
+                choice = "lamp"
+            else:
+                choice = "fewer" if colour == ca or a == b else "more"
+            key = (misses[cue], a, b, t + 1, choice)
+            counts[key] = counts.get(key, 0) + 1
+            if pay:
+                break
+            if colour >= 0:
+                misses[colour] += 1
+    cols = ["lamp_misses", "fewer", "more", "trial", "choice"]
+    out = pd.DataFrame([(*k, v) for k, v in counts.items()], columns=[*cols, "count"])
+    return out.sort_values(cols, ignore_index=True)
+
+
+def rule_probs(learner: str, knob: float, state: tuple[int, int, int], trial: int, n_back=0):
+    """{choice: probability} of a rule in `state` (lamp misses, fewer, more) at `trial`: the
+    Bayesian learner with the training prior (`bayes`), elimination, or the count rule
+    (`count`, going back while the lamp's colour has missed at most `n_back` times)."""
+    prior, left = cue_prior(knob), TRIALS - trial + 1
+    picks = chooser(learner, prior, TRIALS, PAYOFF, n_back)(tuple(state), left)
+    names = ["lamp", "fewer", "fewer" if state[1] == state[2] else "more"]
+    out = dict.fromkeys(CHOICES, 0.0)
+    for i in picks:
+        out[names[i]] += 1.0 / len(picks)
+    return out
 
 
 def stay_counts(table: pd.DataFrame) -> tuple[int, int]:
@@ -126,18 +176,44 @@ def _row(split, measure, index, agent, n, refs, key=None) -> dict:
     return rec
 
 
-def run_rows(run: str | Path, levels: int = 400) -> pd.DataFrame:
-    """The run's rows (module docstring); `knob`, `levels` and the training `steps` on every
-    row."""
+def read_run(run: str | Path, levels: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, decisions) of a run: `run_rows`' rows and the pooled `decisions` of both splits
+    (deploy levels that look like the same-index train level left out, as for `both`)."""
     run = Path(run)
     meta = read_config(run)
     if meta["task"] != TASK:
         raise ValueError(f"{run}: a {meta['task']} run; belief updating is read on {TASK} runs")
     knob = meta["config"]["knob"]
     knob = TASKS[TASK].shift.knob_default if knob is None else float(knob)
-    rows, tables = [], {}
+    tables = {split: trial_table(run, split, levels) for split in ("train", "deploy")}
+    rows = _rows(tables, knob)
+    steps = int(meta["config"]["total_steps"])
+    rows = rows.assign(knob=knob, levels=levels, steps=steps)
+    pooled = pd.concat([tables["train"], _unique_deploy(tables)], ignore_index=True)
+    pooled["level"] = pooled["level"] + np.where(pooled["split"] == "deploy", levels, 0)
+    return rows, decisions(pooled).assign(knob=knob)
+
+
+def _unique_deploy(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The deploy table without the levels that look exactly like the train level of the same
+    index: both splits are played with one action stream, so such a pair plays the same
+    episode until a first payment, and pooling it would count that episode twice."""
+    train = tables["train"].groupby("level")["view"].first()
+    deploy = tables["deploy"]
+    same = deploy.groupby("level")["view"].first() == train.reindex(deploy["level"].unique())
+    return deploy[~deploy["level"].isin(same[same].index)]
+
+
+def run_rows(run: str | Path, levels: int = 400) -> pd.DataFrame:
+    """The run's rows (module docstring); `knob`, `levels` and the training `steps` on every
+    row."""
+    return read_run(run, levels)[0]
+
+
+def _rows(tables: dict[str, pd.DataFrame], knob: float) -> pd.DataFrame:
+    rows = []
     for split in ("train", "deploy"):
-        table = tables[split] = trial_table(run, split, levels)
+        table = tables[split]
         refs = references(knob, split) | on_levels(table, knob, split)
         touched, paid, lamp = _wide(table)
         for t in range(1, TRIALS + 1):
@@ -149,14 +225,92 @@ def run_rows(run: str | Path, levels: int = 400) -> pd.DataFrame:
         n, again = stay_counts(table)
         stay = {k: {"stay": 1.0 if k in REFS else np.nan} for k in refs}
         rows.append(_row(split, "stay", 0, again / n if n else np.nan, n, stay))
-    refs = references(knob, "train") | {f"{k}_levels": {} for k in REFS}
+    # At deploy the lamp's colour never pays: the share of episodes still on it in trial j, with
+    # no selection (persistence after k misses is conditional on having gone back k - 1 times).
+    touched, _, lamp = _wide(tables["deploy"])
+    on = np.cumprod(touched == lamp[:, None], 1)
+    refs = references(knob, "train")
+    for j in range(1, TRIALS):
+        stayed = {name: {"stayed": np.prod([r["follow"], *r["persist"][: j - 1]])}
+                  for name, r in refs.items()}  # fmt: skip
+        rows.append(_row("deploy", "stayed", j, on[:, j - 1].mean(), len(on), stayed))
+    tables = tables | {"unique deploy": _unique_deploy(tables)}
+    refs = refs | {f"{k}_levels": {} for k in REFS}
     for k in PERSIST_K:
         for split, parts in (("train", ["train"]), ("deploy", ["deploy"]), ("both", None)):
-            counts = [persist_counts(tables[s], k) for s in (parts or ["train", "deploy"])]
+            counts = [persist_counts(tables[s], k) for s in (parts or ["train", "unique deploy"])]
             n, again = sum(c[0] for c in counts), sum(c[1] for c in counts)
             persist = {
                 name: {"persist": r.get("persist", [np.nan] * k)} for name, r in refs.items()
             }
             rows.append(_row(split, "persist", k, again / n if n else np.nan, n, persist, k - 1))
-    steps = int(meta["config"]["total_steps"])
-    return pd.DataFrame(rows).assign(knob=knob, levels=levels, steps=steps)
+    return pd.DataFrame(rows)
+
+
+# --- which rule predicts the agent's choices? ------------------------------------------------
+RULES = ("bayes", "count", "elimination")
+N_BACK = range(0, 6)  # the count rule's N, fitted per knob
+
+
+def _allowed(decs: pd.DataFrame, learner: str, knob: float, n_back: int = 0) -> np.ndarray:
+    """1 where the agent's choice is one the rule may make in that state (one of its tied best
+    choices: where the Bayesian learner is indifferent, every tied choice is Bayes-optimal), else
+    0; one value per row of a decisions table."""
+    cache: dict[tuple, dict] = {}
+    out = np.empty(len(decs))
+    cols = ["lamp_misses", "fewer", "more", "trial", "choice"]
+    for i, (lm, a, b, trial, choice) in enumerate(decs[cols].itertuples(index=False)):
+        key = (lm, a, b, trial)
+        if key not in cache:
+            cache[key] = rule_probs(learner, knob, (lm, a, b), trial, n_back)
+        out[i] = float(cache[key][choice] > 0)
+    return out
+
+
+def fitted_count(decs: pd.DataFrame, knob: float) -> int:
+    """The count rule's N that best predicts these choices (fitted on them: its best case)."""
+    scores = [(_allowed(decs, "count", knob, n) * decs["count"]).sum() for n in N_BACK]
+    return int(np.argmax(scores))
+
+
+def agreement(decs: pd.DataFrame) -> pd.DataFrame:
+    """Per (knob, run, rule): the share of the agent's pre-payment choices the rule allows
+    (`_allowed`), `decisions` counted and, for the count rule, its fitted N."""
+    rows = []
+    for knob, g in decs.groupby("knob"):
+        n_back = fitted_count(g, knob)
+        for run, r in g.groupby("run"):
+            for rule in RULES:
+                p = _allowed(r, rule, knob, n_back)
+                share = float((p * r["count"]).sum() / r["count"].sum())
+                rows.append({"knob": knob, "run": run, "rule": rule, "agreement": share,
+                             "decisions": int(r["count"].sum()), "n_back": n_back})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def telling_states(decs: pd.DataFrame, min_decisions: int = 20) -> pd.DataFrame:
+    """The states where the Bayesian learner and the fitted count rule disagree about going back
+    to the lamp's colour (one goes back, the other does not; states where the Bayesian learner is
+    indifferent are left out), each with the agents' choices pooled over runs and trials:
+    how often they went back (`agent`), the per-run range (runs with >= 10 choices there), and
+    the rules' probabilities. States with fewer than `min_decisions` choices are left out."""
+    rows = []
+    for knob, g in decs.groupby("knob"):
+        n_back = fitted_count(g, knob)
+        for (lm, a, b), s in g.groupby(["lamp_misses", "fewer", "more"]):
+            trial = int(s["trial"].min())
+            bayes = rule_probs("bayes", knob, (lm, a, b), trial)["lamp"]
+            count = rule_probs("count", knob, (lm, a, b), trial, n_back)["lamp"]
+            total = int(s["count"].sum())
+            if bayes not in (0.0, 1.0) or bayes == count or total < min_decisions:
+                continue
+            back = s[s["choice"] == "lamp"].groupby("run")["count"].sum()
+            per_run = s.groupby("run")["count"].sum()
+            shares = (back.reindex(per_run.index, fill_value=0) / per_run)[per_run >= 10]
+            rows.append({"knob": knob, "lamp_misses": lm, "fewer": a, "more": b,
+                         "decisions": total, "runs": len(shares),
+                         "agent": float(back.sum() / total),
+                         "run_min": float(shares.min()) if len(shares) else np.nan,
+                         "run_max": float(shares.max()) if len(shares) else np.nan,
+                         "bayes": bayes, "count": count, "n_back": n_back})  # fmt: skip
+    return pd.DataFrame(rows)

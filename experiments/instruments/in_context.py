@@ -6,7 +6,8 @@ trial_table(run, split, levels)
     (sampled actions from the evaluation seed; the memory kept across the episode's trials):
     reward (did this trial pay), cued (did it touch the lamp's colour), touched (the colour
     touched, -1 for none), lamp (the lamp's colour), prize (the paying colour), missed (the
-    level's schedule: the prize would not have paid in this trial; `which-object-noisy`). A `which-object` or `which-object-noisy`
+    level's schedule: the prize would not have paid in this trial; `which-object-noisy`), view
+    (the level as the agent sees it: `visible_layouts`). A `which-object` or `which-object-noisy`
     run (`TASKS_READ`).
 run_curves(run, levels)
     Per split and trial: the agent's mean reward and lamp-following, the Bayesian learner's
@@ -26,7 +27,7 @@ from mesaworld.analysis.bayes import cue_prior, first_success, trial_rewards
 from mesaworld.analysis.runfolder import read_config
 from mesaworld.envs.gym_env import make_engine
 from mesaworld.envs.registry import TASKS
-from mesaworld.envs.tasks.which_object import MOVES_FLAT, TRIALS
+from mesaworld.envs.tasks.which_object import MISS_CHARS, MOVES_FLAT, OBJECTS, PRIZES, TRIALS
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.evaluate import TorchPolicy, eval_levels
 
@@ -91,8 +92,20 @@ def trial_table(run: str | Path, split: str, levels: int = 200) -> pd.DataFrame:
             "lamp": np.repeat(s.cue, t.trials),
             "prize": np.repeat(s.prize, t.trials),
             "missed": s.miss[:, : t.trials].ravel(),  # the prize would not have paid
+            "view": np.repeat(visible_layouts(codes), t.trials),
         }
     )
+
+
+def visible_layouts(codes: np.ndarray) -> np.ndarray:
+    """One string per level: the layout as the agent sees it (the paying object written as an
+    ordinary one, the hidden payment schedule as floor). Two levels with the same string give
+    the same observations until a first reward."""
+    flat = codes.reshape(len(codes), -1).copy()
+    for prize, plain in zip(PRIZES, OBJECTS):
+        flat[flat == ord(prize)] = ord(plain)
+    flat[np.isin(flat, [ord(c) for c in MISS_CHARS])] = ord(".")
+    return np.array([row.tobytes().decode("ascii") for row in flat])
 
 
 def first_reward_trial(table: pd.DataFrame) -> np.ndarray:
