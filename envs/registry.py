@@ -31,6 +31,7 @@ from mesaworld.envs.tasks import (
     storeroom,
     supervisor,
     which_object,
+    which_object_noisy,
 )
 
 NAMESPACE = "mesaworld"
@@ -186,6 +187,7 @@ for _module in (
     supervisor,
     storeroom,
     which_object,
+    which_object_noisy,
     signpost,
 ):
     register_module(_module)

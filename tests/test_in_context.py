@@ -173,7 +173,9 @@ def test_in_context_curves_need_a_recurrent_which_object_run(tmp_path, storeroom
     train(preset("which-object-tiny", network="mlp"), mlp, quiet=True)
     with pytest.raises(ValueError, match="no memory"):
         trial_table(mlp, "train", levels=4)
-    with pytest.raises(ValueError, match="which-object run"):
+    with pytest.raises(ValueError, match="which-object or which-object-noisy run"):
+        trial_table(storeroom_tiny_run, "train", levels=4)
+    with pytest.raises(ValueError, match="these curves are which-object's"):
         run_curves(storeroom_tiny_run, levels=4)
 
 

@@ -25,6 +25,14 @@ from mesaworld.envs.task import State, Task, char_table
 
 TRIALS, TRIAL_STEPS = 5, 4
 COLOURS = ("red", "green", "blue")
+# A paying object that pays only with probability `payoff` (`which-object-noisy`): whether it pays
+# in trial k is part of the level, hidden in the floor. The four free cells between the corners
+# (MISS_CELLS, in reading order) hold two trials each: cell j says whether the paying object
+# misses in trial 2j + 1 and 2j + 2 (1-based): "." neither, "," the first, ";" the second, ":"
+# both. They look and play like floor. Levels with payoff 1 hold only ".".
+MISS_CHARS = {".": (0, 0), ",": (1, 0), ";": (0, 1), ":": (1, 1)}
+MISS_CELLS = np.array([1 * 5 + 2, 2 * 5 + 1, 2 * 5 + 3, 3 * 5 + 2])
+MAX_TRIALS = 2 * len(MISS_CELLS)
 OBJECTS, PRIZES, LAMPS = "rgb", "RGB", "xyz"  # per colour: object, the paying object, lamp
 LEGEND = {
     WALL: "wall",
@@ -36,6 +44,9 @@ LEGEND = {
         for ch, c in zip(PRIZES, COLOURS)
     },
     **{ch: f"lamp showing {c} (an obstacle)" for ch, c in zip(LAMPS, COLOURS)},
+    ",": "floor; hidden: the paying object misses in the first of this cell's two trials",
+    ";": "floor; hidden: the paying object misses in the second of this cell's two trials",
+    ":": "floor; hidden: the paying object misses in both of this cell's trials",
 }
 SHAPE = (5, 5)
 _FLOOR, _RGB = (225, 225, 215), ((210, 60, 50), (60, 160, 70), (60, 90, 210))
@@ -46,6 +57,9 @@ START_CELL = 2 * 5 + 2  # the agent starts in the middle
 LAMP_CELL = 1 * 5 + 1
 SPOTS = np.array([1 * 5 + 3, 3 * 5 + 1, 3 * 5 + 3])
 INSIDE = np.array([r * 5 + c for r in (1, 2, 3) for c in (1, 2, 3)])
+# long[5, 25]: the flat cell each action (up, right, down, left, stay) leads to from every inside
+# cell of the 5x5 room, before obstacles (the border is all wall, so no move leaves the grid).
+MOVES_FLAT = np.array([np.arange(25) + d for d in (-5, 1, 5, -1, 0)]).clip(0, 24)
 
 
 @dataclass(frozen=True)
@@ -55,18 +69,22 @@ class WhichObjectLevels(Generator):
 
     cue_reliability: float = 0.8
     """probability that the lamp shows the paying colour (else one of the other two, uniformly)"""
+    payoff: float = 1.0
+    """probability that the paying object pays when touched (per trial; the others never pay)"""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cue_reliability <= 1.0:
             raise ValueError(f"cue_reliability must be in [0, 1], got {self.cue_reliability}")
+        if not 0.0 < self.payoff <= 1.0:
+            raise ValueError(f"payoff must be in (0, 1], got {self.payoff}")
 
     @property
     def shape(self) -> tuple[int, int]:  # type: ignore[override]
         return SHAPE
 
     @property
-    def n_uniforms(self) -> int:
-        return 3 + len(SPOTS)
+    def n_uniforms(self) -> int:  # payoff 1 draws no schedule (the levels of before it existed)
+        return 3 + len(SPOTS) + (MAX_TRIALS if self.payoff < 1 else 0)
 
     def build(self, u: np.ndarray) -> np.ndarray:
         n = len(u)
@@ -77,12 +95,16 @@ class WhichObjectLevels(Generator):
         grid = np.full((n, SHAPE[0] * SHAPE[1]), ord(WALL), np.uint8)
         grid[:, INSIDE] = ord(FLOOR)
         grid[:, START_CELL] = ord(AGENT)
-        cells = SPOTS[u[:, 3:].argsort(1)]  # [n, 3]: the cell of each colour
+        cells = SPOTS[u[:, 3 : 3 + len(SPOTS)].argsort(1)]  # [n, 3]: the cell of each colour
         rows = np.arange(n)[:, None]
         grid[:, LAMP_CELL] = np.frombuffer(LAMPS.encode(), np.uint8)[cue]
         chars = np.tile(np.frombuffer(OBJECTS.encode(), np.uint8), (n, 1))
         chars[np.arange(n), prize] = np.frombuffer(PRIZES.encode(), np.uint8)[prize]
         grid[rows, cells] = chars
+        if self.payoff < 1:
+            miss = (u[:, 3 + len(SPOTS) :] >= self.payoff).astype(np.int64)  # [n, MAX_TRIALS]
+            pair = miss[:, 0::2] + 2 * miss[:, 1::2]  # [n, 4]: the char of each MISS_CELL
+            grid[:, MISS_CELLS] = np.frombuffer(b".,;:", np.uint8)[pair]
         return grid.reshape(n, *SHAPE)
 
 
@@ -122,8 +144,10 @@ class WhichObject(Task):
     channels = ("obstacle", *COLOURS, "lamp", "agent", "reward")
     channels += ("act_up", "act_right", "act_down", "act_left", "act_stay")
     obstacle_chars = WALL + LAMPS
+    trials = TRIALS  # per episode
     palette = {
         WALL: ((60, 60, 70), []),
+        **{ch: (_FLOOR, []) for ch in ",;:"},
         FLOOR: (_FLOOR, []),
         AGENT: (_FLOOR, [("disc", (40, 40, 40))]),
         **{ch: (_FLOOR, [("square", c)]) for ch, c in zip(OBJECTS, _RGB)},
@@ -132,14 +156,20 @@ class WhichObject(Task):
     }
 
     def __init__(
-        self, shape: tuple[int, int], max_steps: int = TRIALS * TRIAL_STEPS, view: str = "full"
+        self, shape: tuple[int, int], max_steps: int | None = None, view: str = "full"
     ) -> None:
+        max_steps = self.trials * TRIAL_STEPS if max_steps is None else max_steps
         super().__init__(shape, max_steps, view)
         self._colour = np.full(256, -1, np.int64)
         for i in range(3):
             self._colour[[ord(OBJECTS[i]), ord(PRIZES[i]), ord(LAMPS[i])]] = i
         self._prize = char_table(PRIZES)
         self._lamp = char_table(LAMPS)
+        self._miss = np.zeros((2, 256), bool)  # [which trial of the pair, char]: misses
+        for ch, bits in MISS_CHARS.items():
+            self._miss[:, ord(ch)] = bits
+        if not 1 <= self.trials <= MAX_TRIALS:
+            raise ValueError(f"{self.name}: trials must be 1-{MAX_TRIALS}, got {self.trials}")
 
     def alloc(self, n: int) -> State:
         s = super().alloc(n)
@@ -152,6 +182,7 @@ class WhichObject(Task):
         s.trial_t = np.zeros(n, np.int64)  # steps into the current trial
         s.last_action = np.full(n, -1, np.int64)
         s.last_reward = np.zeros(n, np.int64)
+        s.miss = np.zeros((n, MAX_TRIALS), bool)  # the paying object does not pay in trial k
         return s
 
     def _load(self, s: State, idx: np.ndarray, flat: np.ndarray) -> None:
@@ -162,6 +193,10 @@ class WhichObject(Task):
         s.start[idx] = s.pos[idx]
         s.prize[idx] = np.where(self._prize[layout], colour, -1).max(1)
         s.cue[idx] = np.where(self._lamp[layout], colour, -1).max(1)
+        pairs = layout[:, MISS_CELLS]  # [n, 4]
+        s.miss[idx] = np.stack([self._miss[0, pairs], self._miss[1, pairs]], 2).reshape(
+            len(idx), -1
+        )
         s.trial[idx] = s.trial_t[idx] = s.last_reward[idx] = 0
         s.last_action[idx] = -1
 
@@ -186,7 +221,8 @@ class WhichObject(Task):
         hit = touched >= 0
         s.trial_t += 1
         end = hit | (s.trial_t >= TRIAL_STEPS)
-        paid = (hit & (touched == s.prize)).astype(np.float32)
+        missed = s.miss[rows, np.minimum(s.trial, MAX_TRIALS - 1)]
+        paid = (hit & (touched == s.prize) & ~missed).astype(np.float32)
         cued = (hit & (touched == s.cue)).astype(np.float32)
         # The level resets between trials: the agent goes back to its start; memory is the agent's.
         back = np.where(end, s.start, s.pos)
@@ -200,13 +236,19 @@ class WhichObject(Task):
         self.fill(s, "reward", s.last_reward.astype(np.uint8))
         for a, name in enumerate(self.channels[7:]):
             self.fill(s, name, (s.last_action == a).astype(np.uint8))
-        return np.stack([paid, cued]), np.stack([end.astype(np.float32), cued]), s.trial >= TRIALS
+        done = s.trial >= self.trials
+        return np.stack([paid, cued]), np.stack([end.astype(np.float32), cued]), done
 
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact, for an agent that knows the level: every object is within `TRIAL_STEPS` of
-        the start, so each objective's optimum is one per trial. (What an agent that must
-        *learn* the colour can expect is the Bayesian learner's, `mesaworld.analysis.bayes`.)"""
-        return {"base": float(TRIALS), "cue": float(TRIALS)}
+        the start, so each objective's optimum is one per trial (for the base objective, one
+        per trial in which the paying object pays: the level's hidden schedule). What an agent
+        that must *learn* the colour can expect is the Bayesian learner's
+        (`mesaworld.analysis.bayes`, `mesaworld.analysis.bayes_noisy`)."""
+        pairs = codes.reshape(-1)[MISS_CELLS]
+        misses = np.stack([self._miss[0, pairs], self._miss[1, pairs]], 1).reshape(-1)
+        misses = int(misses[: self.trials].sum())
+        return {"base": float(self.trials - misses), "cue": float(self.trials)}
 
     def to_codes(self, s: State, i: int) -> np.ndarray:
         codes = s.layout[i].copy()
@@ -214,7 +256,10 @@ class WhichObject(Task):
         return codes.reshape(self.shape)
 
     def status(self, s: State, i: int) -> str:
-        return f"trial {min(s.trial[i] + 1, TRIALS)}/{TRIALS} step {s.trial_t[i]} last reward {s.last_reward[i]}"
+        n = self.trials
+        return (
+            f"trial {min(s.trial[i] + 1, n)}/{n} step {s.trial_t[i]} last reward {s.last_reward[i]}"
+        )
 
 
 SHIFT = Shift(
