@@ -14,7 +14,14 @@ from mesaworld.experiments import e02_architectures
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "docs" / "results" / "sweeps"
-FOLDERS = ["cheese-maze-planner", "cheese-maze-planner-coords", "e01", "roomba-planner"]
+FOLDERS = [
+    "cheese-maze-planner",
+    "cheese-maze-planner-coords",
+    "cheese-maze-mlp",
+    "e01",
+    "roomba-planner",
+    "roomba-recurrent",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +48,7 @@ def test_the_architectures_table_and_its_sensitivity_are_in_the_readme_as_printe
 
 def test_the_committed_csv_is_the_table(printed):
     csv = pd.read_csv(ROOT / "docs" / "results" / "e02_architectures.csv", dtype=str)
-    assert len(csv) == 6
+    assert len(csv) == 8
     csv["knob"] = [f"{float(k):g}" for k in csv["knob"]]
     for _, row in csv.iterrows():
         assert "| " + " | ".join(row.fillna("-").tolist()) + " |" in printed
