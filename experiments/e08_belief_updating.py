@@ -159,12 +159,19 @@ def rules_markdown(agree: pd.DataFrame, states: pd.DataFrame) -> str:
             f"| {cell['bayes']} | {cell['count']} (N = {n_back}) | {cell['elimination']} |"
         )
     lines += ["", "| lamp reliability (train) | misses: lamp, other, other | choices | went back: "
-              "agent (runs' range) | Bayes | count rule |", "|" + " --- |" * 6]  # fmt: skip
+              "agent (runs' range) | Bayes | count rule | went back when the lamp's colour was "
+              "tried longest ago (choices) | otherwise (choices) |", "|" + " --- |" * 8]  # fmt: skip
+
+    def share(x: float, n: int) -> str:
+        return f"{x:.2f} ({n})" if n else "n/a (0)"
+
     for r in states.itertuples(index=False):
         spread = "" if not r.runs else f" ({r.run_min:.2f}-{r.run_max:.2f}, {r.runs} runs)"
         lines.append(
             f"| {r.knob:.2f} | {r.lamp_misses}, {r.fewer}, {r.more} | {r.decisions} | "
-            f"{r.agent:.2f}{spread} | {r.bayes:.2f} | {r.count:.2f} (N = {r.n_back}) |"
+            f"{r.agent:.2f}{spread} | {r.bayes:.2f} | {r.count:.2f} (N = {r.n_back}) | "
+            f"{share(r.agent_oldest, r.decisions_oldest)} | "
+            f"{share(r.agent_not_oldest, r.decisions_not_oldest)} |"
         )
     return "\n".join(lines)
 
@@ -253,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--from-runs: {args.from_runs} lacks columns {sorted(missing)}")
             dec_file = args.from_decisions or args.from_runs.replace("_runs.csv", "_decisions.csv")
             decs = pd.read_csv(dec_file)
-            missing = {"knob", "run", "lamp_misses", "fewer", "more", "trial", "choice", "count"}
+            missing = {"knob", "run", "lamp_misses", "fewer", "more", "trial", "oldest_lamp"}
+            missing |= {"choice", "count"}
             if missing - set(decs.columns):
                 raise ConfigError(f"{dec_file} lacks columns {sorted(missing - set(decs.columns))}")
     except (ConfigError, ValueError, OSError) as e:

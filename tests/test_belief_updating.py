@@ -209,15 +209,17 @@ def test_decisions_count_each_choice_before_the_first_payment_in_its_state():
         paid=[[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]],
         lamp=0,
     )
-    got = {tuple(r[:5]): r[5] for r in decisions(table).itertuples(index=False)}
+    got = {tuple(r[:6]): r[6] for r in decisions(table).itertuples(index=False)}
+    # (lamp misses, fewer, more, trial, the lamp's colour tried longest ago, choice): count
     assert got == {
         # episode 0: lamp, lamp, then an other (the others tie: "fewer"), then the untried
         # other, which pays in trial 4: nothing after it is a pre-payment choice
-        (0, 0, 0, 1, "lamp"): 1, (1, 0, 0, 2, "lamp"): 1, (2, 0, 0, 3, "fewer"): 1,
-        (2, 0, 1, 4, "fewer"): 1,
-        # episode 1: an other, nothing touched, the lamp, the untried other, then a tie
-        (0, 0, 0, 1, "fewer"): 1, (0, 0, 1, 2, "none"): 1, (0, 0, 1, 3, "lamp"): 1,
-        (1, 0, 1, 4, "fewer"): 1, (1, 1, 1, 5, "fewer"): 1,
+        (0, 0, 0, 1, 1, "lamp"): 1, (1, 0, 0, 2, 0, "lamp"): 1, (2, 0, 0, 3, 0, "fewer"): 1,
+        (2, 0, 1, 4, 0, "fewer"): 1,
+        # episode 1: an other, nothing touched (the lamp's colour still untried, so "oldest"),
+        # the lamp, the untried other, then a tie
+        (0, 0, 0, 1, 1, "fewer"): 1, (0, 0, 1, 2, 1, "none"): 1, (0, 0, 1, 3, 1, "lamp"): 1,
+        (1, 0, 1, 4, 0, "fewer"): 1, (1, 1, 1, 5, 0, "fewer"): 1,
     }  # fmt: skip
 
 

@@ -116,6 +116,11 @@ def test_the_prose_on_the_rules_is_the_decisions(rules):
     assert f"in {_pct(lo)[:-1]}-{_pct(hi)} of the choices" in PROSE
     assert (at06["bayes"] == 1).all() and (at06["count"] == 0).all()
     assert set(at06["lamp_misses"]) == {2, 3}  # "after its second or third miss"
+    lo, hi = at06["agent_oldest"].min(), at06["agent_oldest"].max()
+    assert f"{_pct(lo)[:-1]}-{_pct(hi)} of the time when the lamp's colour is the one" in PROSE
+    other = at06[at06["decisions_not_oldest"] >= 50]["agent_not_oldest"]
+    assert f"and {_pct(other.min())[:-1]}-{_pct(other.max())} otherwise" in PROSE
+    assert len(other) == 3 and other.max() < lo  # order decides: every split state, both ways
 
 
 @pytest.mark.parametrize("lamp, returns", [(1 / 3, [0, 0]), (0.6, [1, 0]), (0.8, [1, 1])])

@@ -77,11 +77,14 @@ def decisions(table: pd.DataFrame) -> pd.DataFrame:
     """Every choice made before the episode's first payment, counted by state and choice: the
     state is (misses on the lamp's colour, on the other colour with fewer misses, on the one with
     more), the choice `lamp`, `fewer`, `more` (the other colours; `fewer` when they tie) or
-    `none` (no object touched). Columns lamp_misses, fewer, more, trial, choice, count."""
+    `none` (no object touched). `oldest_lamp` (0/1): whether the lamp's colour is the one tried
+    longest ago (never tried counts as longest; ties included), where an order-based heuristic
+    ("the colour tried longest ago") would go back to it. Columns lamp_misses, fewer, more, trial,
+    oldest_lamp, choice, count."""
     touched, paid, lamp = _wide(table)
     counts: dict[tuple, int] = {}
     for row, hit, cue in zip(touched, paid, lamp):
-        misses = {0: 0, 1: 0, 2: 0}
+        misses, last = {0: 0, 1: 0, 2: 0}, {0: -1, 1: -1, 2: -1}
         for t, (colour, pay) in enumerate(zip(row, hit)):
             (a, ca), (b, _) = sorted((misses[c], c) for c in (0, 1, 2) if c != cue)
             if colour < 0:
@@ -90,13 +93,15 @@ def decisions(table: pd.DataFrame) -> pd.DataFrame:
                 choice = "lamp"
             else:
                 choice = "fewer" if colour == ca or a == b else "more"
-            key = (misses[cue], a, b, t + 1, choice)
+            oldest = int(last[cue] == min(last.values()))
+            key = (misses[cue], a, b, t + 1, oldest, choice)
             counts[key] = counts.get(key, 0) + 1
             if pay:
                 break
             if colour >= 0:
                 misses[colour] += 1
-    cols = ["lamp_misses", "fewer", "more", "trial", "choice"]
+                last[colour] = t
+    cols = ["lamp_misses", "fewer", "more", "trial", "oldest_lamp", "choice"]
     out = pd.DataFrame([(*k, v) for k, v in counts.items()], columns=[*cols, "count"])
     return out.sort_values(cols, ignore_index=True)
 
@@ -292,8 +297,10 @@ def telling_states(decs: pd.DataFrame, min_decisions: int = 20) -> pd.DataFrame:
     """The states where the Bayesian learner and the fitted count rule disagree about going back
     to the lamp's colour (one goes back, the other does not; states where the Bayesian learner is
     indifferent are left out), each with the agents' choices pooled over runs and trials:
-    how often they went back (`agent`), the per-run range (runs with >= 10 choices there), and
-    the rules' probabilities. States with fewer than `min_decisions` choices are left out."""
+    how often they went back (`agent`), the per-run range (runs with >= 10 choices there), the
+    rules' probabilities, and the going back split by whether the lamp's colour was the one tried
+    longest ago (`agent_oldest`, `agent_not_oldest`, with their choices): a learner that weighs
+    the miss counts goes back alike in both; "the colour tried longest ago" only in the first. States with fewer than `min_decisions` choices are left out."""
     rows = []
     for knob, g in decs.groupby("knob"):
         n_back = fitted_count(g, knob)
@@ -304,7 +311,14 @@ def telling_states(decs: pd.DataFrame, min_decisions: int = 20) -> pd.DataFrame:
             total = int(s["count"].sum())
             if bayes not in (0.0, 1.0) or bayes == count or total < min_decisions:
                 continue
-            back = s[s["choice"] == "lamp"].groupby("run")["count"].sum()
+            went = s["choice"] == "lamp"
+            split = {}  # went back when the lamp's colour was tried longest ago, and otherwise
+            for flag, name in ((1, "oldest"), (0, "not_oldest")):
+                part = s["oldest_lamp"] == flag
+                n = int(s.loc[part, "count"].sum())
+                split[f"agent_{name}"] = s.loc[part & went, "count"].sum() / n if n else np.nan
+                split[f"decisions_{name}"] = n
+            back = s[went].groupby("run")["count"].sum()
             per_run = s.groupby("run")["count"].sum()
             shares = (back.reindex(per_run.index, fill_value=0) / per_run)[per_run >= 10]
             rows.append({"knob": knob, "lamp_misses": lm, "fewer": a, "more": b,
@@ -312,5 +326,5 @@ def telling_states(decs: pd.DataFrame, min_decisions: int = 20) -> pd.DataFrame:
                          "agent": float(back.sum() / total),
                          "run_min": float(shares.min()) if len(shares) else np.nan,
                          "run_max": float(shares.max()) if len(shares) else np.nan,
-                         "bayes": bayes, "count": count, "n_back": n_back})  # fmt: skip
+                         "bayes": bayes, "count": count, "n_back": n_back} | split)  # fmt: skip
     return pd.DataFrame(rows)
