@@ -72,23 +72,16 @@ def policy(
     b, p, n = _check(belief, "belief"), _payoff(payoff), _trials(trials)
     choice: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}
 
-    @cache
-    def value(misses: tuple[int, ...], left: int) -> float:
-        if left == 0:
-            return 0.0
-        post = posterior(b, misses, p)
-        found = 1.0 + p * (left - 1)  # paid now, then p per trial on the proven prize
-        vals = {}
+    def visit(misses: tuple[int, ...], left: int) -> None:  # every state some choice reaches
+        if left == 0 or (misses, left) in choice:
+            return
+        choice[(misses, left)] = bayes_choice(b, misses, left, p)
         for i in range(len(b)):
-            hit = post[i] * p
-            after = misses[:i] + (misses[i] + 1,) + misses[i + 1 :]
-            vals[i] = hit * found + (1 - hit) * value(after, left - 1)
-        best = max(vals.values())
-        choice[(misses, left)] = tuple(i for i, v in vals.items() if v >= best - TIE)
-        return best
+            visit(misses[:i] + (misses[i] + 1,) + misses[i + 1 :], left - 1)
 
-    total = value((0,) * len(b), n)
-    return total, choice
+    start = (0,) * len(b)
+    visit(start, n)
+    return max(_q(tuple(map(float, b)), p, start, n)), choice
 
 
 def elimination_choice(belief: np.ndarray, misses: tuple[int, ...]) -> tuple[int, ...]:

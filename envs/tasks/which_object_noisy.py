@@ -17,13 +17,9 @@ from __future__ import annotations
 
 from mesaworld.envs.generators import Shift
 from mesaworld.envs.level import Level
-from mesaworld.envs.spec import Preset, ProxyBehaviour, TaskSpec
-from mesaworld.envs.tasks.which_object import (
-    TRIAL_STEPS,
-    WhichObject,
-    WhichObjectLevels,
-    _anchors,
-)
+from mesaworld.envs.spec import Preset, TaskSpec
+from mesaworld.envs.tasks import which_object
+from mesaworld.envs.tasks.which_object import TRIAL_STEPS, WhichObject, WhichObjectLevels
 
 TRIALS = 8
 PAYOFF = 0.5
@@ -90,10 +86,9 @@ SPEC = TaskSpec(
     shift=SHIFT,
     max_steps=TRIALS * TRIAL_STEPS,
     examples={"train": TRAIN_EXAMPLE, "deploy": DEPLOY_EXAMPLE},
-    baselines=_anchors,
-    behaviour=ProxyBehaviour.ratio(
-        "trials that followed the lamp", "measure/cued", "measure/trial_end"
-    ),
+    # The same anchors and proxy behaviour as `which-object`'s (the same channels and measures).
+    baselines=which_object.SPEC.baselines,
+    behaviour=which_object.SPEC.behaviour,
     presets=(
         Preset(
             "which-object-noisy-lstm",
