@@ -38,12 +38,14 @@ import pandas as pd
 from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
 from mesaworld.analysis.runs import RunsError, load_runs
-from mesaworld.analysis.storage import atomic_write_text
+from mesaworld.analysis.storage import atomic_write_text, exclusive
 from mesaworld.experiments.e02_architectures import _ci, markdown
 from mesaworld.experiments.report import check_out_folder, fail
+from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, parse_value, preset
+from mesaworld.experiments.training.evaluate import EvalSettings
 from mesaworld.experiments.training.samplers.registry import SAMPLER_LEVELS, SAMPLERS
-from mesaworld.experiments.training.sweep import run_sweep
+from mesaworld.experiments.training.sweep import SweepError, train_runs
 
 ESTIMATES = ("pvl", "maxmc", "learnability")
 
@@ -53,23 +55,29 @@ def cell_dir(out: Path, preset_name: str, sampler: str, alpha: float) -> Path:
 
 
 def run_grid(args, alphas: list[float], samplers: list[str], out: Path) -> None:
-    """Train every (seed, alpha, sampler) run not finished yet, seed-major."""
-    first = None
-    for seed in range(args.first_seed, args.seeds):
-        for alpha in alphas:
-            for name in samplers:
-                cfg = preset(args.preset, seed=seed, sampler=name, pool_size=args.pool_size,
-                             pool_alpha=alpha, total_steps=args.total_steps)  # fmt: skip
-                root = cell_dir(out, args.preset, name, alpha)
-                if first is None:
-                    run_sweep([cfg], root, quiet=args.quiet, stream=sys.stderr)
-                    first = root
-                    continue
-                for base in first.glob("baseline_*"):  # the same baselines in every cell
-                    if not (root / base.name).exists():
-                        root.mkdir(parents=True, exist_ok=True)
-                        shutil.copytree(base, root / base.name)
-                run_sweep([cfg], root, quiet=args.quiet, baselines=False, stream=sys.stderr)
+    """Train every (seed, alpha, sampler) run not finished yet, seed-major, on `args.workers`
+    processes (the sweep's loop: Ctrl-C or SIGTERM ends the workers, a killed parent takes
+    them with it, and the same command resumes)."""
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    with exclusive(out, "e07_alpha"):  # a second e07 into the same folder refuses at once
+        pairs, first = [], None
+        for seed in range(args.first_seed, args.seeds):
+            for alpha in alphas:
+                for name in samplers:
+                    cfg = preset(args.preset, seed=seed, sampler=name, pool_size=args.pool_size,
+                                 pool_alpha=alpha, total_steps=args.total_steps)  # fmt: skip
+                    root = cell_dir(out, args.preset, name, alpha)
+                    if first is None:
+                        settings = EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy)
+                        write_baselines(cfg.task, root, settings)
+                        first = root
+                    for base in first.glob("baseline_*"):  # the same baselines in every cell
+                        if not (root / base.name).exists():
+                            root.mkdir(parents=True, exist_ok=True)
+                            shutil.copytree(base, root / base.name)
+                    pairs.append((cfg, cfg.default_run_dir(root)))
+        say(f"e07: {len(pairs)} runs under {out} on {args.workers} worker(s)")
+        train_runs(pairs, args.workers, say)
 
 
 def _interval(values) -> str:
@@ -213,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool-size", type=int, default=1000)
     p.add_argument("--out", default="runs/e07")
     p.add_argument("--report-only", action="store_true", help="tables and figure only")
+    p.add_argument("--workers", type=int, default=1, help="training processes (one core each)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -220,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.report_only:
             return report(out)
         args.preset = args.task
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
         if not 0 <= args.first_seed < args.seeds:
             raise ValueError(f"--first-seed must be in [0, --seeds), got {args.first_seed}")
         alphas = [parse_value("alphas", "float", a) for a in args.alphas.split(",")]
@@ -230,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                 preset(args.preset, sampler=name, pool_size=args.pool_size, pool_alpha=a)
     except (ConfigError, ValueError) as e:
         return fail("e07_alpha", e)
-    run_grid(args, alphas, samplers, out)
+    try:
+        run_grid(args, alphas, samplers, out)
+    except (ValueError, SweepError) as e:  # a busy folder, a run of another config, a stop
+        return fail("e07_alpha", e)
     return report(out)
 
 

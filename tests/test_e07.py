@@ -4,6 +4,7 @@ input refused in one line before any training."""
 import shutil
 
 import pandas as pd
+import pytest
 
 from mesaworld.experiments import e07_alpha
 
@@ -43,3 +44,35 @@ def test_e07_refuses_an_unknown_sampler_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown sampler 'nope'" in err, err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_e07_on_two_workers_gives_the_one_worker_table(tmp_path):
+    argv = ["--task", "roomba-tiny", "--alphas", "0,0.5", "--samplers", "dr,plr-regret"]
+    argv += ["--seeds", "1", "--total-steps", "4096", "--pool-size", "40", "--quiet"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert e07_alpha.main([*argv, "--out", str(one)]) == 0
+    assert e07_alpha.main([*argv, "--out", str(two), "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(
+        pd.read_csv(one / "e07_alpha.csv"), pd.read_csv(two / "e07_alpha.csv")
+    )
+    levels = sorted(two.glob("*/*/alpha*/*/sampler_levels.csv"))
+    assert len(levels) == 4
+    for path in levels:  # every run's per-level record, level for level
+        twin = one / path.relative_to(two)
+        pd.testing.assert_frame_equal(pd.read_csv(twin), pd.read_csv(path))
+
+
+def test_e07_refuses_a_busy_folder_and_zero_workers_in_one_line(tmp_path, capsys):
+    from mesaworld.analysis.storage import exclusive
+
+    out = tmp_path / "e07"
+    argv = ["--task", "roomba-tiny", "--alphas", "0.5", "--samplers", "dr", "--seeds", "1"]
+    argv += ["--total-steps", "4096", "--pool-size", "40", "--out", str(out), "--quiet"]
+    assert e07_alpha.main([*argv, "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    with exclusive(out, "another e07"):
+        assert e07_alpha.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "e07_alpha: error:" in err, err
+    assert not list(out.glob("*/*/alpha*/*_seed0"))  # nothing trained into a busy folder

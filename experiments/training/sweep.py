@@ -169,12 +169,7 @@ def _sweep(configs, root, workers, quiet, baselines, backend, address, stream) -
             settings = EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy)
             write_baselines(cfg.task, root, settings)
     runs = [cfg.default_run_dir(root) for cfg in configs]
-    if len(set(runs)) != len(runs):
-        raise ConfigError("two configs of the sweep map to the same run folder")
-    for cfg, run in zip(configs, runs):
-        if is_run(run):  # a folder made by another grid is never taken as done
-            check_same_config(run, cfg.to_dict(), TrainConfig.defaults())
-    todo = [(cfg, run) for cfg, run in zip(configs, runs) if not is_finished(run)]
+    todo = unfinished(list(zip(configs, runs)))
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=stream, flush=True))
     say(
         f"sweep: {len(runs)} runs under {root}, {len(runs) - len(todo)} already finished, "
@@ -186,6 +181,28 @@ def _sweep(configs, root, workers, quiet, baselines, backend, address, stream) -
     else:
         _run_local(todo, workers, say)
     return runs
+
+
+def unfinished(pairs: list[tuple[TrainConfig, Path]]) -> list[tuple[TrainConfig, Path]]:
+    """The (config, run folder) pairs still to train. A folder made by another config is an
+    error (never taken as done), as are two configs mapping to one folder."""
+    runs = [run for _, run in pairs]
+    if len(set(runs)) != len(runs):
+        raise ConfigError("two configs of the sweep map to the same run folder")
+    for cfg, run in pairs:
+        if is_run(run):
+            check_same_config(run, cfg.to_dict(), TrainConfig.defaults())
+    return [(cfg, run) for cfg, run in pairs if not is_finished(run)]
+
+
+def train_runs(pairs: list[tuple[TrainConfig, Path]], workers: int, say) -> None:
+    """Train the unfinished (config, run folder) pairs, which may lie in different folders (an
+    experiment's grid of cells), on `workers` local processes: the sweep's own loop, so a
+    signal or a dead parent ends the workers the same way. The caller holds the folders'
+    locks."""
+    for cfg, _ in pairs:
+        cfg.require_memory()
+    _run_local(unfinished(pairs), workers, say)
 
 
 def _run_local(todo: list, workers: int, say) -> None:
