@@ -197,3 +197,24 @@ def test_pool_alpha_puts_exactly_that_many_deploy_levels_in_the_pool():
     assert not with_cans[-3:].all()  # shuffled into the pool, not appended
     with pytest.raises(ConfigError, match="^pool_alpha: needs a pool"):
         TrainConfig(task="roomba", pool_alpha=0.1)
+
+
+def test_a_pool_seen_again_in_the_process_reuses_its_optima_and_a_new_pool_does_not():
+    from mesaworld.experiments.training.samplers import registry
+
+    spec = TASKS["roomba"]
+    train_gen, deploy = spec.shift.generator("train", 0.0), spec.shift.generator("deploy")
+
+    def pool(name: str, seed: int, task):
+        return make_sampler(name, 50, 0.5, train_gen, task, 4, seed, pool_alpha=0.1, deploy=deploy)
+
+    first = pool("dr", 3, spec.rules())
+    registry._OPTIMA.clear()
+    fresh = pool("plr-regret", 3, spec.rules())  # computed again from the oracle
+    again = pool("sfl", 3, spec.rules())  # the cache: the same numbers
+    np.testing.assert_array_equal(first.optimum, fresh.optimum)
+    np.testing.assert_array_equal(fresh.optimum, again.optimum)
+    assert not np.isnan(again.optimum).all() and again.optimum is not fresh.optimum
+    other = pool("dr", 4, spec.rules())  # another seed, another pool: its own optima
+    expect = [spec.rules().optimal_returns(c)["base"] for c in other.codes]
+    np.testing.assert_array_equal(other.optimum, np.asarray(expect, float))

@@ -8,13 +8,15 @@
 
 Generic code (the trainer, the benchmark, the tests) iterates this table and never names a
 sampler. The oracle's optimum of every pool level is computed here, once, when the run starts
-(Roomba: ~1 ms a level), not in the middle of a rollout. The pool and its seed are decided here: `DEFAULT_POOL` levels when a sampler other
+(Roomba: ~1 ms a level), not in the middle of a rollout, and kept for the next run of this
+process on the same pool. The pool and its seed are decided here: `DEFAULT_POOL` levels when a sampler other
 than DR is asked for without a pool size, drawn from the train generator at the run's knob with
 a stream of the run's seed that no other part of training uses.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,5 +111,24 @@ def make_sampler(
         parts = [make_pool(generator, n - k, train_seed), make_pool(deploy, k, deploy_seed)]
         codes = np.concatenate(parts)[np.random.default_rng(order_seed).permutation(n)]
     sampler = SAMPLERS[name].make(codes, task, num_envs, choice_seed, replay_prob=replay_prob)
-    sampler.optimal(np.arange(n))  # every pool level's optimum now, once, before training
+    key = _pool_key(task, codes)
+    if key in _OPTIMA:  # the same pool in this process (e07: every sampler of a seed and alpha)
+        sampler.optimum[:n] = _OPTIMA[key]
+    else:
+        sampler.optimal(np.arange(n))  # every pool level's optimum now, once, before training
+        _OPTIMA.clear()  # one pool kept: a worker trains a (seed, alpha)'s samplers in a row
+        _OPTIMA[key] = sampler.optimum[:n].copy()  # ACCEL keeps room for edits after n
     return sampler
+
+
+_OPTIMA: dict[tuple, np.ndarray] = {}
+
+
+def _pool_key(task, codes: np.ndarray) -> tuple:
+    """A pool's identity for the optima cache: the task's class and scalar settings (horizon,
+    steps: what the oracle reads besides the level) and a digest of the level codes."""
+    settings = sorted(
+        (k, v) for k, v in vars(task).items() if isinstance(v, (bool, int, float, str))
+    )
+    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
+    return type(task).__module__, type(task).__qualname__, repr(settings), codes.shape, digest
