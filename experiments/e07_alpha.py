@@ -39,7 +39,8 @@ from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
 from mesaworld.analysis.runs import RunsError, load_runs
 from mesaworld.analysis.storage import atomic_write_text, exclusive
-from mesaworld.experiments.e02_architectures import _ci, markdown
+from mesaworld.experiments.e02_architectures import _ci, _readout, markdown
+from mesaworld.experiments.instruments.readout import readout
 from mesaworld.experiments.report import check_out_folder, fail
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, parse_value, preset
@@ -48,6 +49,7 @@ from mesaworld.experiments.training.samplers.registry import SAMPLER_LEVELS, SAM
 from mesaworld.experiments.training.sweep import SweepError, train_runs
 
 ESTIMATES = ("pvl", "maxmc", "learnability")
+READOUT_LEVELS = 200  # evaluation levels per split the planner readout reads (its default)
 
 
 def cell_dir(out: Path, preset_name: str, sampler: str, alpha: float) -> Path:
@@ -78,6 +80,30 @@ def run_grid(args, alphas: list[float], samplers: list[str], out: Path) -> None:
                     pairs.append((cfg, cfg.default_run_dir(root)))
         say(f"e07: {len(pairs)} runs under {out} on {args.workers} worker(s)")
         train_runs(pairs, args.workers, say)
+        read_planners(list(dict.fromkeys(run.parent for _, run in pairs)), say)
+
+
+def read_planners(cells: list[Path], say) -> None:
+    """Each planner cell's readout (`mesaworld readout`: the learned reward map read against
+    each objective's targets) into <cell>/readout/, redone only when the cell's runs changed;
+    cells of other agents are left alone."""
+    for cell in cells:
+        runs = {r.name for r in cell.glob("*_seed*") if '"planner"' in _agent_json(r)}
+        if not runs:
+            continue
+        done = cell / "readout" / "readout.csv"
+        if done.is_file() and set(pd.read_csv(done)["run"]) == runs:
+            continue
+        rows, table = readout(cell, READOUT_LEVELS)
+        done.parent.mkdir(exist_ok=True)
+        atomic_write_text(cell / "readout" / "cells.csv", table.to_csv(index=False))
+        atomic_write_text(done, rows.to_csv(index=False))
+        say(f"readout: {cell} ({len(rows)} runs)")
+
+
+def _agent_json(run: Path) -> str:
+    path = run / "agent.json"
+    return path.read_text() if path.is_file() else ""
 
 
 def _interval(values) -> str:
@@ -128,6 +154,7 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "exact regret train": regret.get("train", "-"),
             "exact regret deploy": regret.get("deploy", "-"),
             "label (runs)": deploy["label"],
+            "readout ratio": next(iter(_readout(folder).values()), "-"),
             "_score": deploy.get("score/base", np.nan), "_lo": deploy.get("score/base:lo"),
             "_hi": deploy.get("score/base:hi"),
         })  # fmt: skip

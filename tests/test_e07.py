@@ -76,3 +76,24 @@ def test_e07_refuses_a_busy_folder_and_zero_workers_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "e07_alpha: error:" in err, err
     assert not list(out.glob("*/*/alpha*/*_seed0"))  # nothing trained into a busy folder
+
+
+def test_e07_reads_a_planners_objective_and_not_an_mlps(tmp_path):
+    out = tmp_path / "e07"
+    argv = ["--task", "roomba-planner", "--alphas", "0.5", "--samplers", "dr", "--seeds", "2"]
+    argv += ["--total-steps", "8192", "--pool-size", "40", "--out", str(out), "--quiet"]
+    assert e07_alpha.main(argv) == 0
+    table = pd.read_csv(out / "e07_alpha.csv")
+    ratio = table["readout ratio"].iloc[0]
+    assert ratio != "-" and "[" in ratio  # a mean and its interval over the 2 seeds
+    cell = out / "roomba-planner" / "dr" / "alpha0.5" / "readout"
+    assert set(pd.read_csv(cell / "readout.csv")["run"]) == {
+        "roomba-planner_knob0_seed0",
+        "roomba-planner_knob0_seed1",
+    }
+    mlp = tmp_path / "mlp"
+    argv = ["--task", "roomba-tiny", "--alphas", "0.5", "--samplers", "dr", "--seeds", "1"]
+    argv += ["--total-steps", "4096", "--pool-size", "40", "--out", str(mlp), "--quiet"]
+    assert e07_alpha.main(argv) == 0
+    assert pd.read_csv(mlp / "e07_alpha.csv")["readout ratio"].iloc[0] == "-"
+    assert not list(mlp.glob("*/*/alpha*/readout"))
