@@ -92,10 +92,11 @@ def architecture_rows(folder: str | Path, episodes: pd.DataFrame | None = None) 
     return rows
 
 
-def label_sensitivity(loaded: dict[Path, pd.DataFrame]) -> str:
+def label_sensitivity(loaded: dict[Path, pd.DataFrame], cell_of=None) -> str:
     """What each threshold moved by its step does to the trained runs' labels of every folder
-    (`loaded`: folder -> its `load_runs`), per cell (task, preset, knob), and the labels on the
-    first LEVELS evaluation levels against all of them."""
+    (`loaded`: folder -> its `load_runs`), per cell (task, preset, knob; or `cell_of(folder)`,
+    a name for the folder's cell), and the labels on the first LEVELS evaluation levels against
+    all of them."""
     labellers, cells, fewer, counts = {}, {}, {}, set()
     for folder, episodes in loaded.items():
         summary = run_summary(episodes)
@@ -105,7 +106,8 @@ def label_sensitivity(loaded: dict[Path, pd.DataFrame]) -> str:
             key = f"{folder}/{run}"
             labellers[key] = f
             row = deploy.loc[run]
-            cells[key] = f"{row['task']} {row['preset']} {row['knob']:g}"
+            name = f"{row['task']} {row['preset']} {row['knob']:g}"
+            cells[key] = name if cell_of is None else cell_of(folder)
         first = labels_on_first_levels(episodes, LEVELS, str(folder))
         fewer |= {f"{folder}/{run}": text for run, text in first.items()}
         counts |= set(episodes.groupby(["run", "split"])["level"].nunique())

@@ -39,7 +39,7 @@ from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
 from mesaworld.analysis.runs import RunsError, load_runs
 from mesaworld.analysis.storage import atomic_write_text, exclusive
-from mesaworld.experiments.e02_architectures import _ci, _readout, markdown
+from mesaworld.experiments.e02_architectures import _ci, _readout, label_sensitivity, markdown
 from mesaworld.experiments.instruments.readout import readout
 from mesaworld.experiments.report import check_out_folder, fail
 from mesaworld.experiments.training.baselines import write_baselines
@@ -123,14 +123,30 @@ def _cells(out: Path):
             yield preset_name, sampler, float(folder.name.removeprefix("alpha")), folder
 
 
+def _episodes(out: Path, preset_name: str, folder: Path) -> pd.DataFrame:
+    episodes = load_runs(folder)
+    shared = out / preset_name / "baselines"  # a committed copy keeps them once
+    if not any(folder.glob("baseline_*")) and shared.is_dir():
+        episodes = pd.concat([episodes, load_runs(shared)], ignore_index=True)
+    return episodes
+
+
+def sensitivity(out: Path) -> str:
+    """The label-sensitivity table of every cell's trained runs (each threshold moved by its
+    step; the labels on the first 20 evaluation levels), cells named preset, sampler, alpha."""
+    loaded = {folder: _episodes(out, p, folder) for p, _, _, folder in _cells(out)}
+    return label_sensitivity(loaded, lambda f: f"{f.parent.parent.name} {f.parent.name} {f.name}")
+
+
 def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The alpha table and the "No Regrets" table from the finished runs under `out`."""
+    """The alpha table and the "No Regrets" table from the finished runs under `out`. A run
+    without its `sampler_levels.csv` (a committed copy leaves the 10,000-row files out) takes
+    its row of the "No Regrets" table from `out`/e07_no_regrets.csv, if there."""
     rows, corr = [], []
+    kept = out / "e07_no_regrets.csv"
+    kept = pd.read_csv(kept) if kept.is_file() else pd.DataFrame(columns=["preset", "run"])
     for preset_name, sampler, alpha, folder in _cells(out):
-        episodes = load_runs(folder)
-        shared = out / preset_name / "baselines"  # a committed copy keeps them once
-        if not any(folder.glob("baseline_*")) and shared.is_dir():
-            episodes = pd.concat([episodes, load_runs(shared)], ignore_index=True)
+        episodes = _episodes(out, preset_name, folder)
         summary = run_summary(episodes)
         trained = summary[summary["role"] == "trained"]
         if trained.empty:
@@ -161,6 +177,10 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for run in sorted(trained["run"].unique()):
             path = folder / run / SAMPLER_LEVELS
             if not path.is_file():
+                mine = (kept["preset"] == preset_name) & (kept["run"] == run)
+                if "sampler" in kept:
+                    mine &= (kept["sampler"] == sampler) & np.isclose(kept["alpha"], alpha)
+                corr += kept[mine].to_dict("records")
                 continue
             levels = pd.read_csv(path)
             levels = levels[levels["episodes"] > 0]
@@ -227,9 +247,45 @@ def report(out: Path) -> int:
         print()
         print(markdown(no_regrets(corr)))
         atomic_write_text(out / "e07_no_regrets.csv", corr.to_csv(index=False))
+    print()
+    print(sensitivity(out))
     for path in figure(table, out / "figures" / "e07_deploy_vs_alpha"):
         print(f"figure: {path}")
     return 0
+
+
+COPIED = ("config.json", "episodes.csv", "eval.json")  # what the tables read of a run
+
+
+def copy_for_commit(out: Path, dest: Path) -> None:
+    """A small copy of a finished grid for docs/results: per run its config, evaluation episodes
+    and eval.json (no weights, no rollouts, no 10,000-row sampler_levels.csv: the per-run
+    "No Regrets" rows go to dest/e07_no_regrets.csv instead), each cell's readout, and each
+    preset's baselines once. Built beside `dest` and moved into place whole."""
+    if dest.exists():
+        raise ValueError(f"--copy-to: {dest} exists already (remove it, or pick another folder)")
+    _, corr = tables(out)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for preset_name, _, _, folder in _cells(out):
+        cell = tmp / folder.relative_to(out)
+        for run in folder.iterdir():
+            if run.name.startswith("baseline_"):
+                shared = tmp / preset_name / "baselines" / run.name
+                if not shared.exists():
+                    shutil.copytree(run, shared)
+            elif (run / "episodes.csv").is_file():
+                (cell / run.name).mkdir(parents=True)
+                for name in COPIED:
+                    shutil.copy2(run / name, cell / run.name / name)
+        if (folder / "readout").is_dir():
+            shutil.copytree(folder / "readout", cell / "readout")
+        shared = out / preset_name / "baselines"  # a committed copy's own shared baselines
+        if shared.is_dir() and not (tmp / preset_name / "baselines").exists():
+            shutil.copytree(shared, tmp / preset_name / "baselines")
+    tmp.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(tmp / "e07_no_regrets.csv", corr.to_csv(index=False))
+    tmp.rename(dest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,11 +304,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool-size", type=int, default=1000)
     p.add_argument("--out", default="runs/e07")
     p.add_argument("--report-only", action="store_true", help="tables and figure only")
+    p.add_argument(
+        "--copy-to",
+        metavar="DEST",
+        help="with --report-only: a small copy of the grid for committing (no weights), then "
+        "the report from it",
+    )
     p.add_argument("--workers", type=int, default=1, help="training processes (one core each)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
         out = check_out_folder("--out", args.out)
+        if args.copy_to and not args.report_only:
+            raise ValueError("--copy-to goes with --report-only (copy a finished grid)")
+        if args.report_only and args.copy_to:
+            dest = check_out_folder("--copy-to", args.copy_to)
+            try:
+                copy_for_commit(out, dest)
+            except (RunsError, OSError) as e:
+                return fail("e07_alpha", e)
+            return report(dest)
         if args.report_only:
             return report(out)
         args.preset = args.task

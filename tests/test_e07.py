@@ -36,6 +36,15 @@ def test_e07_trains_the_grid_and_reports_it(tmp_path, capsys):
             shutil.rmtree(base)
     assert e07_alpha.main(["--report-only", "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "e07_alpha.csv"))
+    # The copy for committing (no weights, no per-level files): the same two tables.
+    small = tmp_path / "small"
+    assert e07_alpha.main(["--report-only", "--out", str(out), "--copy-to", str(small)]) == 0
+    pd.testing.assert_frame_equal(table, pd.read_csv(small / "e07_alpha.csv"))
+    pd.testing.assert_frame_equal(corr, pd.read_csv(small / "e07_no_regrets.csv"))
+    assert not list(small.rglob("*.pt")) and not list(small.rglob("sampler_levels.csv"))
+    capsys.readouterr()
+    assert e07_alpha.main(["--report-only", "--out", str(out), "--copy-to", str(small)]) == 2
+    assert "exists already" in capsys.readouterr().err
 
 
 def test_e07_refuses_an_unknown_sampler_in_one_line(tmp_path, capsys):
