@@ -27,6 +27,7 @@ every cell at the seeds it reached. The agent is an MLP, so there is no planner 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -138,6 +139,16 @@ def sensitivity(out: Path) -> str:
     return label_sensitivity(loaded, lambda f: f"{f.parent.parent.name} {f.parent.name} {f.name}")
 
 
+def _budget(folder: Path) -> str:
+    """ "3M steps, pool 10000": a cell's training budget and pool, from its first run's config."""
+    config = next(folder.glob("*_seed*/config.json"), None)
+    if config is None:
+        return ""
+    cfg = json.loads(config.read_text())
+    steps, pool = cfg.get("total_steps"), cfg.get("pool_size")
+    return f"{steps / 1e6:g}M steps, pool {pool}" if steps and pool else ""
+
+
 def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alpha table and the "No Regrets" table from the finished runs under `out`. A run
     without its `sampler_levels.csv` (a committed copy leaves the 10,000-row files out) takes
@@ -172,7 +183,7 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "label (runs)": deploy["label"],
             "readout ratio": next(iter(_readout(folder).values()), "-"),
             "_score": deploy.get("score/base", np.nan), "_lo": deploy.get("score/base:lo"),
-            "_hi": deploy.get("score/base:hi"),
+            "_hi": deploy.get("score/base:hi"), "_budget": _budget(folder),
         })  # fmt: skip
         for run in sorted(trained["run"].unique()):
             path = folder / run / SAMPLER_LEVELS
@@ -226,7 +237,11 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
         ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
         ax.set_xlabel("alpha: fraction of distinguishing levels in the pool")
         ax.set_ylabel("deploy base score (0 = random, 1 = optimal)")
-        ax.set_title(f"{name}: deploy score vs alpha (bands: 95% t over seeds)", fontsize=9)
+        budget = ", ".join(sorted(set(part["_budget"]) - {""}))
+        ax.set_title(
+            f"{name} ({budget}): deploy score vs alpha\nmean, bands: 95% t-interval over seeds (n)",
+            fontsize=9,
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

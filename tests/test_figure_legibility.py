@@ -127,6 +127,7 @@ FIGURE_MODULES = (
     "mesaworld.experiments.instruments.retarget",
     "mesaworld.experiments.e05_in_context",
     "mesaworld.experiments.e06_approximate",
+    "mesaworld.experiments.e07_alpha",
     "mesaworld.experiments.e08_belief_updating",
 )
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,13 +354,20 @@ def test_probe_figures_are_legible(drawn, tmp_path):
 
 
 def test_experiment_figures_from_the_committed_cells_are_legible(drawn, tmp_path):
-    from mesaworld.experiments import e05_in_context, e06_approximate, e08_belief_updating
+    from mesaworld.experiments import (
+        e05_in_context,
+        e06_approximate,
+        e07_alpha,
+        e08_belief_updating,
+    )
 
     results = ROOT / "docs" / "results"
     e05_in_context.figure(pd.read_csv(results / "e05_in_context_cells.csv"), tmp_path / "e05")
     e06_approximate.figure(pd.read_csv(results / "e06_approximate_cells.csv"), tmp_path / "e06")
     e08_belief_updating.figure(pd.read_csv(results / "e08_belief_cells.csv"), tmp_path / "e08")
-    assert _all_legible(drawn) == {"e05": [], "e06": [], "e08": []}
+    e07_table = e07_alpha.tables(results / "sweeps" / "e07")[0]
+    e07_alpha.figure(e07_table, tmp_path / "e07")
+    assert _all_legible(drawn) == {"e05": [], "e06": [], "e07": [], "e08": []}
     for ax in [*drawn["e05"].axes, *drawn["e08"].axes]:  # a probability's bands stay in [0, 1]
         for band in ax.collections:
             y = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
