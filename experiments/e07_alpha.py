@@ -1,27 +1,22 @@
 """Experiment 7: which level sampler prevents the wrong goal? Samplers against DR over alpha, the
 fraction of distinguishing levels in the pool every sampler draws from (issue 26, item 2).
 
-For each (sampler, alpha, seed) it trains the task's preset on a pool of `--pool-size` levels
-of which exactly round(alpha x pool size) are deploy (distinguishing) levels (`--pool-alpha`),
-evaluates on the usual fixed train and deploy levels, and reports per (sampler, alpha): the
-deploy base score, proxy behaviour, labels with counts, and exact regret (oracle optimum - base
-return) on train and deploy levels, 95% t-intervals over seeds. A second table asks the "No
-Regrets" question: per run, the rank correlation (Spearman) over pool levels between each
-estimate a sampler could use (positive value loss, MaxMC, learnability) and the exact regret,
-from the run's `sampler_levels.csv` at the end of training (each number as of the level's
-latest play), over the levels played to an episode's end; "-" where either side is constant
-(e.g. every level's exact regret is 0). The figure: deploy base score against alpha, a line per
-sampler.
+Per (sampler, alpha, seed): the preset trained on a pool of `--pool-size` levels, exactly
+round(alpha x pool size) of them deploy (distinguishing) levels, evaluated on the usual fixed
+train and deploy levels. Per (sampler, alpha): deploy base score, proxy behaviour, labels with
+counts and their sensitivity, exact regret (oracle optimum - base return) on train and deploy,
+the planner's readout where the agent is a planner; 95% t-intervals over seeds. "No Regrets":
+per run, the Spearman correlation over played pool levels between each estimate (positive
+value loss, MaxMC, learnability) and exact regret, as of each level's latest play ("-" where
+either side is constant). The figure: deploy base score against alpha, a line per sampler.
 
-    python -m mesaworld.experiments.e07_alpha --task cheese-maze --alphas 0,0.01,0.1 --samplers dr,plr,plr-regret,regret --seeds 2 --total-steps 1e6
+    python -m mesaworld.experiments.e07_alpha --task roomba-long --alphas 0,0.01,0.1 --samplers dr,plr-regret --seeds 5 --total-steps 3e6 --pool-size 10000 --workers 2
     python -m mesaworld.experiments.e07_alpha --report-only --out runs/e07     # tables + figure
-    ... --seeds 5 --first-seed 4 --out runs/e07_seed4   # one more seed, into another folder
+    python -m mesaworld.experiments.e07_alpha --report-only --out runs/e07 --copy-to docs/results/sweeps/e07
 
-Each cell is its own sweep folder, <out>/<preset>/<sampler>/alpha<alpha>/, holding its runs and
-a copy of the task's baselines (or, in a committed copy, the baselines once in
-<out>/<preset>/baselines/); an interrupted experiment resumes (finished runs are kept, an
-interrupted run resumes from its checkpoint). Runs go seed by seed, so a stopped grid still has
-every cell at the seeds it reached. The agent is an MLP, so there is no planner readout column.
+Each cell is a folder <out>/<preset>/<sampler>/alpha<alpha>/ of runs and baselines (a committed
+copy keeps the baselines once, in <out>/<preset>/baselines/). Runs go seed by seed, so a stopped
+grid has every cell at the seeds it reached; the same command resumes it.
 """
 
 from __future__ import annotations
@@ -30,6 +25,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -74,14 +70,27 @@ def run_grid(args, alphas: list[float], samplers: list[str], out: Path) -> None:
                         settings = EvalSettings(cfg.eval_seed, cfg.eval_levels, cfg.eval_greedy)
                         write_baselines(cfg.task, root, settings)
                         first = root
-                    for base in first.glob("baseline_*"):  # the same baselines in every cell
-                        if not (root / base.name).exists():
-                            root.mkdir(parents=True, exist_ok=True)
-                            shutil.copytree(base, root / base.name)
+                    if root != first:
+                        _copy_baselines(first, root)
                     pairs.append((cfg, cfg.default_run_dir(root)))
         say(f"e07: {len(pairs)} runs under {out} on {args.workers} worker(s)")
         train_runs(pairs, args.workers, say)
         read_planners(list(dict.fromkeys(run.parent for _, run in pairs)), say)
+
+
+def _copy_baselines(first: Path, root: Path) -> None:
+    """The first cell's baselines into `root`, each copied aside and renamed into place (a copy
+    cut short is redone, never half used)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for base in first.glob("baseline_*"):
+        there = root / base.name
+        if (there / "episodes.csv").is_file():
+            continue
+        tmp = root / f".{base.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(there, ignore_errors=True)
+        shutil.copytree(base, tmp)
+        tmp.rename(there)
 
 
 def read_planners(cells: list[Path], say) -> None:
@@ -93,7 +102,9 @@ def read_planners(cells: list[Path], say) -> None:
         if not runs:
             continue
         done = cell / "readout" / "readout.csv"
-        if done.is_file() and set(pd.read_csv(done)["run"]) == runs:
+        weights = max((cell / r / "agent.pt").stat().st_mtime_ns for r in runs)
+        fresh = done.is_file() and done.stat().st_mtime_ns > weights  # read after the weights
+        if fresh and set(pd.read_csv(done)["run"]) == runs:
             continue
         rows, table = readout(cell, READOUT_LEVELS)
         done.parent.mkdir(exist_ok=True)
@@ -144,9 +155,9 @@ def _budget(folder: Path) -> str:
     config = next(folder.glob("*_seed*/config.json"), None)
     if config is None:
         return ""
-    cfg = json.loads(config.read_text())
+    cfg = json.loads(config.read_text()).get("config", {})
     steps, pool = cfg.get("total_steps"), cfg.get("pool_size")
-    return f"{steps / 1e6:g}M steps, pool {pool}" if steps and pool else ""
+    return f"{steps / 1e6:.3g}M steps, pool {pool}" if steps and pool else ""
 
 
 def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,8 +165,8 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     without its `sampler_levels.csv` (a committed copy leaves the 10,000-row files out) takes
     its row of the "No Regrets" table from `out`/e07_no_regrets.csv, if there."""
     rows, corr = [], []
-    kept = out / "e07_no_regrets.csv"
-    kept = pd.read_csv(kept) if kept.is_file() else pd.DataFrame(columns=["preset", "run"])
+    kept = out / KEPT_ROWS
+    kept = pd.read_csv(kept) if kept.is_file() else None
     for preset_name, sampler, alpha, folder in _cells(out):
         episodes = _episodes(out, preset_name, folder)
         summary = run_summary(episodes)
@@ -188,10 +199,7 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for run in sorted(trained["run"].unique()):
             path = folder / run / SAMPLER_LEVELS
             if not path.is_file():
-                mine = (kept["preset"] == preset_name) & (kept["run"] == run)
-                if "sampler" in kept:
-                    mine &= (kept["sampler"] == sampler) & np.isclose(kept["alpha"], alpha)
-                corr += kept[mine].to_dict("records")
+                corr.append(_kept_row(kept, preset_name, sampler, folder, run))
                 continue
             levels = pd.read_csv(path)
             levels = levels[levels["episodes"] > 0]
@@ -204,6 +212,18 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             out_row["regret > 0"] = int((levels["regret"] > 0).sum())
             corr.append(out_row)
     return pd.DataFrame(rows), pd.DataFrame(corr)
+
+
+def _kept_row(kept, preset_name: str, sampler: str, folder: Path, run: str) -> dict:
+    """A committed copy's "No Regrets" row of one run: matched on preset, sampler, the cell's
+    folder name (alpha as written there) and run; a run with no row is an error, not a gap."""
+    if kept is not None:
+        cell = ("alpha" + kept["alpha"].map(lambda a: f"{a:g}")) == folder.name
+        mine = kept[(kept["preset"] == preset_name) & (kept["sampler"] == sampler) & cell]
+        mine = mine[mine["run"] == run]
+        if len(mine) == 1:
+            return mine.iloc[0].to_dict()
+    raise ValueError(f"{folder / run}: no {SAMPLER_LEVELS}, no single row in {KEPT_ROWS}")
 
 
 def no_regrets(corr: pd.DataFrame) -> pd.DataFrame:
@@ -250,7 +270,8 @@ def figure(table: pd.DataFrame, path: Path) -> list[Path]:
 def report(out: Path) -> int:
     try:
         table, corr = tables(out)
-    except (RunsError, OSError, ValueError) as e:
+        labels = sensitivity(out)
+    except (RunsError, OSError, ValueError, KeyError) as e:
         return fail("e07_alpha", e)
     if table.empty:
         return fail("e07_alpha", f"no finished trained runs under {out}")
@@ -263,34 +284,49 @@ def report(out: Path) -> int:
         print(markdown(no_regrets(corr)))
         atomic_write_text(out / "e07_no_regrets.csv", corr.to_csv(index=False))
     print()
-    print(sensitivity(out))
+    print(labels)
     for path in figure(table, out / "figures" / "e07_deploy_vs_alpha"):
         print(f"figure: {path}")
     return 0
 
 
 COPIED = ("config.json", "episodes.csv", "eval.json")  # what the tables read of a run
+KEPT_ROWS = "e07_no_regrets_runs.csv"  # a copy's per-run "No Regrets" rows (never rewritten)
 
 
 def copy_for_commit(out: Path, dest: Path) -> None:
-    """A small copy of a finished grid for docs/results: per run its config, evaluation episodes
-    and eval.json (no weights, no rollouts, no 10,000-row sampler_levels.csv: the per-run
-    "No Regrets" rows go to dest/e07_no_regrets.csv instead), each cell's readout, and each
-    preset's baselines once. Built beside `dest` and moved into place whole."""
+    """A small copy of a grid for docs/results: per run COPIED (no weights, no sampler_levels.csv:
+    the per-run "No Regrets" rows go to dest/KEPT_ROWS, which `report` never writes), readouts,
+    baselines once; under the grid's lock, built beside `dest` and renamed into place whole."""
     if dest.exists():
         raise ValueError(f"--copy-to: {dest} exists already (remove it, or pick another folder)")
-    _, corr = tables(out)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for preset_name, _, _, folder in _cells(out):
+    with exclusive(out, "e07_alpha"):
+        _, corr = tables(out)
+        cells = list(_cells(out))
+        if not cells or corr.empty:
+            raise ValueError(f"--copy-to: no finished sampler runs under {out} to copy")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            _copy_cells(out, cells, tmp)
+            atomic_write_text(tmp / KEPT_ROWS, corr.to_csv(index=False))
+            tmp.rename(dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _copy_cells(out: Path, cells: list, tmp: Path) -> None:
+    for preset_name, _, _, folder in cells:
         cell = tmp / folder.relative_to(out)
+        cell.mkdir(parents=True, exist_ok=True)
         for run in folder.iterdir():
             if run.name.startswith("baseline_"):
                 shared = tmp / preset_name / "baselines" / run.name
                 if not shared.exists():
                     shutil.copytree(run, shared)
             elif (run / "episodes.csv").is_file():
-                (cell / run.name).mkdir(parents=True)
+                (cell / run.name).mkdir()
                 for name in COPIED:
                     shutil.copy2(run / name, cell / run.name / name)
         if (folder / "readout").is_dir():
@@ -298,9 +334,6 @@ def copy_for_commit(out: Path, dest: Path) -> None:
         shared = out / preset_name / "baselines"  # a committed copy's own shared baselines
         if shared.is_dir() and not (tmp / preset_name / "baselines").exists():
             shutil.copytree(shared, tmp / preset_name / "baselines")
-    tmp.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(tmp / "e07_no_regrets.csv", corr.to_csv(index=False))
-    tmp.rename(dest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail("e07_alpha", e)
     try:
         run_grid(args, alphas, samplers, out)
-    except (ValueError, SweepError) as e:  # a busy folder, a run of another config, a stop
+    except (ValueError, SweepError, OSError) as e:  # a busy folder, another config, a stop
         return fail("e07_alpha", e)
     return report(out)
 

@@ -45,6 +45,16 @@ def test_e07_trains_the_grid_and_reports_it(tmp_path, capsys):
     capsys.readouterr()
     assert e07_alpha.main(["--report-only", "--out", str(out), "--copy-to", str(small)]) == 2
     assert "exists already" in capsys.readouterr().err
+    again = tmp_path / "again"  # a copy of the copy: the kept rows carry over
+    assert e07_alpha.main(["--report-only", "--out", str(small), "--copy-to", str(again)]) == 0
+    pd.testing.assert_frame_equal(corr, pd.read_csv(again / "e07_no_regrets.csv"))
+    rows = pd.read_csv(again / e07_alpha.KEPT_ROWS)
+    rows[rows["sampler"] == "dr"].to_csv(again / e07_alpha.KEPT_ROWS, index=False)
+    capsys.readouterr()
+    assert e07_alpha.main(["--report-only", "--out", str(again)]) == 2  # a run lost its row
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no single row in e07_no_regrets_runs.csv" in err, err
+    assert not list(tmp_path.glob(".*"))  # no half-built copy left beside them
 
 
 def test_e07_refuses_an_unknown_sampler_in_one_line(tmp_path, capsys):

@@ -5,6 +5,7 @@ own functions draw (from run folders, instruments and experiment tables) passes 
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 from pathlib import Path
 
@@ -368,6 +369,8 @@ def test_experiment_figures_from_the_committed_cells_are_legible(drawn, tmp_path
     e07_table = e07_alpha.tables(results / "sweeps" / "e07")[0]
     e07_alpha.figure(e07_table, tmp_path / "e07")
     assert _all_legible(drawn) == {"e05": [], "e06": [], "e07": [], "e08": []}
+    for ax in drawn["e07"].axes:  # each panel names its budget and pool
+        assert re.search(r"\(\d[\d.]*M steps, pool \d+\)", ax.get_title()), ax.get_title()
     for ax in [*drawn["e05"].axes, *drawn["e08"].axes]:  # a probability's bands stay in [0, 1]
         for band in ax.collections:
             y = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])

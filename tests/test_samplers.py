@@ -15,7 +15,7 @@ from mesaworld.envs.tasks.cheese_maze import CheeseMaze
 from mesaworld.experiments.cli.main import main
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset
 from mesaworld.experiments.training.samplers.accel import edit_level
-from mesaworld.experiments.training.samplers.registry import SAMPLERS, make_sampler
+from mesaworld.experiments.training.samplers.registry import SAMPLERS, _pool_key, make_sampler
 from mesaworld.experiments.training.samplers.sampler import make_pool
 from mesaworld.experiments.training.trainer import train
 
@@ -199,22 +199,32 @@ def test_pool_alpha_puts_exactly_that_many_deploy_levels_in_the_pool():
         TrainConfig(task="roomba", pool_alpha=0.1)
 
 
-def test_a_pool_seen_again_in_the_process_reuses_its_optima_and_a_new_pool_does_not():
+def test_a_pool_seen_again_in_the_process_reuses_its_optima_and_a_new_pool_does_not(
+    monkeypatch,
+):
     from mesaworld.experiments.training.samplers import registry
 
     spec = TASKS["roomba"]
     train_gen, deploy = spec.shift.generator("train", 0.0), spec.shift.generator("deploy")
+    solved = []
 
     def pool(name: str, seed: int, task):
+        real = task.optimal_returns
+        monkeypatch.setattr(task, "optimal_returns", lambda c: solved.append(1) or real(c))
         return make_sampler(name, 50, 0.5, train_gen, task, 4, seed, pool_alpha=0.1, deploy=deploy)
 
-    first = pool("dr", 3, spec.rules())
     registry._OPTIMA.clear()
-    fresh = pool("plr-regret", 3, spec.rules())  # computed again from the oracle
-    again = pool("sfl", 3, spec.rules())  # the cache: the same numbers
-    np.testing.assert_array_equal(first.optimum, fresh.optimum)
-    np.testing.assert_array_equal(fresh.optimum, again.optimum)
-    assert not np.isnan(again.optimum).all() and again.optimum is not fresh.optimum
+    first = pool("dr", 3, spec.rules())
+    assert len(solved) == 50
+    again = pool("sfl", 3, spec.rules())  # the same pool: the cache, no oracle call
+    assert len(solved) == 50
+    np.testing.assert_array_equal(first.optimum, again.optimum)
+    assert again.optimum is not first.optimum
+    short = spec.task_cls(spec.shift.train.shape, max_steps=5)  # another horizon: solved again
+    assert _pool_key(short, first.codes) != _pool_key(spec.rules(), first.codes)
+    shorter = pool("dr", 3, short)
+    assert len(solved) == 100 and (shorter.optimum <= first.optimum).all()
+    assert (shorter.optimum < first.optimum).any()
     other = pool("dr", 4, spec.rules())  # another seed, another pool: its own optima
     expect = [spec.rules().optimal_returns(c)["base"] for c in other.codes]
     np.testing.assert_array_equal(other.optimum, np.asarray(expect, float))

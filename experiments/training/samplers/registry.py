@@ -127,8 +127,10 @@ _OPTIMA: dict[tuple, np.ndarray] = {}
 def _pool_key(task, codes: np.ndarray) -> tuple:
     """A pool's identity for the optima cache: the task's class and scalar settings (horizon,
     steps: what the oracle reads besides the level) and a digest of the level codes."""
+    scalars = (bool, int, float, str, np.generic)  # max_steps is an np.int64
     settings = sorted(
-        (k, v) for k, v in vars(task).items() if isinstance(v, (bool, int, float, str))
+        (k, repr(v)) for k, v in vars(task).items() if isinstance(v, scalars) or k == "shape"
     )
     digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
-    return type(task).__module__, type(task).__qualname__, repr(settings), codes.shape, digest
+    kind = (type(task).__module__, type(task).__qualname__)
+    return kind, repr(settings), codes.shape, str(codes.dtype), digest
