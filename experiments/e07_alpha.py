@@ -28,15 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mesaworld.analysis.figure_files import save_figure
 from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
 from mesaworld.analysis.runs import RunsError, load_runs
 from mesaworld.analysis.storage import atomic_write_text, exclusive
 from mesaworld.experiments.e02_architectures import _ci, _readout, label_sensitivity, markdown
+from mesaworld.experiments.e07_figure import figure, pivot
 from mesaworld.experiments.instruments.readout import readout
 from mesaworld.experiments.report import check_out_folder, fail
 from mesaworld.experiments.training.baselines import write_baselines
@@ -239,34 +238,6 @@ def no_regrets(corr: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def figure(table: pd.DataFrame, path: Path) -> list[Path]:
-    """Deploy base score against alpha, a line per sampler (one panel per preset)."""
-    presets = list(dict.fromkeys(table["preset"]))
-    fig, axes = plt.subplots(1, len(presets), figsize=(5.5 * len(presets), 4), squeeze=False)
-    for ax, name in zip(axes[0], presets):
-        part = table[table["preset"] == name]
-        alphas = sorted(part["alpha"].unique())
-        x = {a: i for i, a in enumerate(alphas)}
-        for sampler, line in part.groupby("sampler", sort=False):
-            line = line.sort_values("alpha")
-            xs = [x[a] for a in line["alpha"]]
-            ax.plot(xs, line["_score"], marker="o", label=f"{sampler} (n={line['seeds'].min()})")
-            lo, hi = line["_lo"].astype(float), line["_hi"].astype(float)
-            if lo.notna().any():
-                ax.fill_between(xs, lo, hi, alpha=0.15)
-        ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-        ax.set_xlabel("alpha: fraction of distinguishing levels in the pool")
-        ax.set_ylabel("deploy base score (0 = random, 1 = optimal)")
-        budget = ", ".join(sorted(set(part["_budget"]) - {""}))
-        ax.set_title(
-            f"{name} ({budget}): deploy score vs alpha\nmean, bands: 95% t-interval over seeds (n)",
-            fontsize=9,
-        )
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
 def report(out: Path) -> int:
     try:
         table, corr = tables(out)
@@ -278,6 +249,9 @@ def report(out: Path) -> int:
     table = table.sort_values(["preset", "sampler", "alpha"], kind="stable")
     shown = table[[c for c in table.columns if not c.startswith("_")]]
     print(markdown(shown))
+    for preset_name in dict.fromkeys(table["preset"]):
+        print(f"\n{preset_name}, deploy base (% of the optimum) by sampler and alpha:\n")
+        print(markdown(pivot(table, preset_name)))
     atomic_write_text(out / "e07_alpha.csv", shown.to_csv(index=False))
     if not corr.empty:
         print()

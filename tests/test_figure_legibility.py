@@ -128,7 +128,7 @@ FIGURE_MODULES = (
     "mesaworld.experiments.instruments.retarget",
     "mesaworld.experiments.e05_in_context",
     "mesaworld.experiments.e06_approximate",
-    "mesaworld.experiments.e07_alpha",
+    "mesaworld.experiments.e07_figure",
     "mesaworld.experiments.e08_belief_updating",
 )
 ROOT = Path(__file__).resolve().parent.parent

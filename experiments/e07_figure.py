@@ -1,0 +1,48 @@
+"""e07's figure and its compact table: deploy base score against alpha, a line per sampler (one
+panel per preset, bands: 95% t-intervals over seeds, clipped at the optimum), and the deploy
+base by sampler x alpha. Split from `e07_alpha` (which re-exports `figure` and `pivot`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from mesaworld.analysis.figure_files import save_figure
+
+
+def pivot(table: pd.DataFrame, preset_name: str, column: str = "deploy base (%)") -> pd.DataFrame:
+    """One preset's `column` with a row per sampler and a column per alpha ("-": not run)."""
+    part = table[table["preset"] == preset_name]
+    wide = part.pivot(index="sampler", columns="alpha", values=column).fillna("-")
+    wide.columns = [f"alpha {a:g}" for a in wide.columns]
+    return wide.reset_index()
+
+
+def figure(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Deploy base score against alpha, a line per sampler (one panel per preset)."""
+    presets = list(dict.fromkeys(table["preset"]))
+    fig, axes = plt.subplots(1, len(presets), figsize=(5.5 * len(presets), 4), squeeze=False)
+    for ax, name in zip(axes[0], presets):
+        part = table[table["preset"] == name]
+        alphas = sorted(part["alpha"].unique())
+        x = {a: i for i, a in enumerate(alphas)}
+        for sampler, line in part.groupby("sampler", sort=False):
+            line = line.sort_values("alpha")
+            xs = [x[a] for a in line["alpha"]]
+            ax.plot(xs, line["_score"], marker="o", label=f"{sampler} (n={line['seeds'].min()})")
+            lo, hi = line["_lo"].astype(float), line["_hi"].astype(float)
+            if lo.notna().any():  # a score is at most 1 (the optimum): the band stops there
+                ax.fill_between(xs, lo, hi.clip(upper=1.0), alpha=0.15)
+        ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+        ax.set_xlabel("alpha: fraction of distinguishing levels in the pool")
+        ax.set_ylabel("deploy base score (0 = random, 1 = optimal)")
+        budget = ", ".join(sorted(set(part["_budget"]) - {""}))
+        ax.set_title(
+            f"{name} ({budget}): deploy score vs alpha\nmean, bands: 95% t-interval over seeds (n)",
+            fontsize=9,
+        )
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
