@@ -35,13 +35,17 @@ from mesaworld.analysis.metrics import gap_table, run_summary, t_interval
 from mesaworld.analysis.runs import RunsError, load_runs
 from mesaworld.analysis.storage import atomic_write_text, exclusive
 from mesaworld.experiments.e02_architectures import _ci, _readout, label_sensitivity, markdown
-from mesaworld.experiments.e07_figure import figure, pivot
+from mesaworld.experiments.e07_figure import figure, pivot, share_pivot
 from mesaworld.experiments.instruments.readout import readout
 from mesaworld.experiments.report import check_out_folder, fail
 from mesaworld.experiments.training.baselines import write_baselines
 from mesaworld.experiments.training.config import ConfigError, parse_value, preset
 from mesaworld.experiments.training.evaluate import EvalSettings
-from mesaworld.experiments.training.samplers.registry import SAMPLER_LEVELS, SAMPLERS
+from mesaworld.experiments.training.samplers.registry import (
+    SAMPLER_LEVELS,
+    SAMPLERS,
+    pool_origin,
+)
 from mesaworld.experiments.training.sweep import SweepError, train_runs
 
 ESTIMATES = ("pvl", "maxmc", "learnability")
@@ -209,8 +213,23 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 out_row[est] = ok[est].corr(ok["regret"], method="spearman") if varied else np.nan
             out_row["levels"] = len(levels)
             out_row["regret > 0"] = int((levels["regret"] > 0).sum())
+            out_row.update(_shares(folder / run, levels))
             corr.append(out_row)
     return pd.DataFrame(rows), pd.DataFrame(corr)
+
+
+def _shares(run: Path, levels: pd.DataFrame) -> dict:
+    """Where a run's training episodes went: the share on the pool's distinguishing levels and
+    on ACCEL's edited children (an edit never moves an object, so a child of a distinguishing
+    level still distinguishes, of a train level still does not; counted apart)."""
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    n, alpha = int(cfg["pool_size"]), float(cfg["pool_alpha"] or 0.0)
+    origin = pool_origin(int(cfg["seed"]), n, alpha)
+    pool = levels[~levels["child"].astype(bool) & (levels["level"] < n)]
+    total = float(levels["episodes"].sum()) or np.nan
+    on = float(pool.loc[origin[pool["level"].to_numpy()], "episodes"].sum())
+    edited = float(levels.loc[levels["child"].astype(bool), "episodes"].sum())
+    return {"distinguishing share": on / total, "edited share": edited / total}
 
 
 def _kept_row(kept, preset_name: str, sampler: str, folder: Path, run: str) -> dict:
@@ -256,6 +275,9 @@ def report(out: Path) -> int:
     if not corr.empty:
         print()
         print(markdown(no_regrets(corr)))
+        for preset_name in dict.fromkeys(corr["preset"]):
+            print(f"\n{preset_name}, % of training episodes on distinguishing levels:\n")
+            print(markdown(share_pivot(corr, preset_name)))
         atomic_write_text(out / "e07_no_regrets.csv", corr.to_csv(index=False))
     print()
     print(labels)

@@ -7,9 +7,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from mesaworld.analysis.figure_files import save_figure
+from mesaworld.analysis.metrics import t_interval
+
+
+def share_pivot(corr: pd.DataFrame, preset_name: str) -> pd.DataFrame:
+    """Where training went: the % of a run's training episodes on distinguishing pool levels
+    (mean [95% t over runs]; in brackets the % on ACCEL's edited levels where there are any), a
+    row per sampler and a column per alpha."""
+    part = corr[corr["preset"] == preset_name]
+    rows = {}
+    for (sampler, alpha), runs in part.groupby(["sampler", "alpha"]):
+        text = _mean_t(100 * runs["distinguishing share"])
+        if (runs["edited share"] > 0).any():
+            text += f"; edited {_mean_t(100 * runs['edited share'])}"
+        rows.setdefault(sampler, {})[f"alpha {alpha:g}"] = text
+    wide = pd.DataFrame.from_dict(rows, orient="index").fillna("-")
+    return (
+        wide[sorted(wide.columns, key=lambda c: float(c.split()[1]))]
+        .rename_axis("sampler")
+        .reset_index()
+    )
+
+
+def _mean_t(x: pd.Series) -> str:
+    x = x.dropna().to_numpy(float)
+    if len(x) == 0:
+        return "-"
+    lo, hi = t_interval(x)
+    return f"{x.mean():.1f}" + ("" if np.isnan(lo) else f" [{lo:.1f}, {hi:.1f}]")
 
 
 def pivot(table: pd.DataFrame, preset_name: str, column: str = "deploy base (%)") -> pd.DataFrame:

@@ -20,6 +20,7 @@ def test_e07_trains_the_grid_and_reports_it(tmp_path, capsys):
     assert table["exact regret deploy"].notna().all()
     corr = pd.read_csv(out / "e07_no_regrets.csv")
     assert len(corr) == 2 and {"pvl", "maxmc", "learnability"} <= set(corr.columns)
+    assert corr["distinguishing share"].between(0.05, 0.95).all()  # half the pool distinguishes
     assert (out / "figures" / "e07_deploy_vs_alpha.png").is_file()
     printed = capsys.readouterr().out
     assert "| roomba | roomba-tiny | regret | 0.5 | 1 |" in printed

@@ -15,7 +15,12 @@ from mesaworld.envs.tasks.cheese_maze import CheeseMaze
 from mesaworld.experiments.cli.main import main
 from mesaworld.experiments.training.config import ConfigError, TrainConfig, preset
 from mesaworld.experiments.training.samplers.accel import edit_level
-from mesaworld.experiments.training.samplers.registry import SAMPLERS, _pool_key, make_sampler
+from mesaworld.experiments.training.samplers.registry import (
+    SAMPLERS,
+    _pool_key,
+    make_sampler,
+    pool_origin,
+)
 from mesaworld.experiments.training.samplers.sampler import make_pool
 from mesaworld.experiments.training.trainer import train
 
@@ -194,6 +199,7 @@ def test_pool_alpha_puts_exactly_that_many_deploy_levels_in_the_pool():
         )
         with_cans = (sampler.codes == ord("c")).any(axis=(1, 2))  # every deploy room has cans
         assert with_cans.sum() == expect
+        np.testing.assert_array_equal(pool_origin(7, 200, alpha), with_cans)
     assert not with_cans[-3:].all()  # shuffled into the pool, not appended
     with pytest.raises(ConfigError, match="^pool_alpha: needs a pool"):
         TrainConfig(task="roomba", pool_alpha=0.1)

@@ -83,6 +83,14 @@ def sampler_seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequ
     return pool, choices
 
 
+def pool_origin(seed: int, n: int, pool_alpha: float) -> np.ndarray:
+    """bool[n]: which positions of a run's pool hold a deploy (distinguishing) level, laid out
+    as `make_sampler` lays them (its seed streams, its order)."""
+    k = int(round(pool_alpha * n))
+    order_seed = sampler_seeds(seed)[0].spawn(3)[2]
+    return np.random.default_rng(order_seed).permutation(n) >= n - k
+
+
 def make_sampler(
     name: str,
     pool_size: int,
