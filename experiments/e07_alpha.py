@@ -225,10 +225,11 @@ def _shares(run: Path, levels: pd.DataFrame) -> dict:
     cfg = json.loads((run / "config.json").read_text())["config"]
     n, alpha = int(cfg["pool_size"]), float(cfg["pool_alpha"] or 0.0)
     origin = pool_origin(int(cfg["seed"]), n, alpha)
-    pool = levels[~levels["child"].astype(bool) & (levels["level"] < n)]
+    child = levels["child"].astype(bool) if "child" in levels else levels["level"] >= n  # older
+    pool = levels[~child & (levels["level"] < n)]
     total = float(levels["episodes"].sum()) or np.nan
     on = float(pool.loc[origin[pool["level"].to_numpy()], "episodes"].sum())
-    edited = float(levels.loc[levels["child"].astype(bool), "episodes"].sum())
+    edited = float(levels.loc[child, "episodes"].sum())
     return {"distinguishing share": on / total, "edited share": edited / total}
 
 
