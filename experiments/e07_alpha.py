@@ -334,20 +334,24 @@ def _copy_cells(out: Path, cells: list, tmp: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        description="Experiment 7: which level sampler prevents the wrong goal? Level samplers "
+        "against DR over alpha, the fraction of distinguishing levels in the pool."
+    )
     p.add_argument("--task", default="cheese-maze", help="the preset to train (a task preset)")
-    p.add_argument("--alphas", default="0,0.0001,0.001,0.01,0.1")
+    alphas = "comma-separated fractions of distinguishing levels in the pool, each in [0, 1]"
+    p.add_argument("--alphas", default="0,0.0001,0.001,0.01,0.1", help=alphas)
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. seeds-1 per cell")
     p.add_argument(
         "--first-seed",
         type=int,
         default=0,
         help="train seeds first-seed .. seeds-1 only (add a seed to a grid trained elsewhere)",
     )
-    p.add_argument("--total-steps", default="1e6")
-    p.add_argument("--pool-size", type=int, default=1000)
-    p.add_argument("--out", default="runs/e07")
+    p.add_argument("--total-steps", default="1e6", help="training env-steps per run")
+    p.add_argument("--pool-size", type=int, default=1000, help="levels in each seed's pool")
+    p.add_argument("--out", default="runs/e07", help="the grid's folder (resumed if it exists)")
     p.add_argument("--report-only", action="store_true", help="tables and figure only")
     p.add_argument(
         "--copy-to",
