@@ -1,4 +1,4 @@
-"""The per-task PPO tables of the README (coin at the end, lava) regenerate
+"""The per-task PPO tables of the README (coin at the end, lava, keys and chests) regenerate
 from the committed sweeps under docs/results/sweeps/<task>-knobs (5 seeds per knob, no weights):
 e02 run on each folder prints the table and its label sensitivity, and every line must be in the
 README as printed; the committed knob curves are drawn from the same runs and pass the
@@ -16,7 +16,7 @@ from mesaworld.experiments import e02_architectures
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "docs" / "results" / "sweeps"
-FOLDERS = {"coin": "coin-knobs", "lava": "lava-knobs"}
+FOLDERS = {"coin": "coin-knobs", "lava": "lava-knobs", "keys-chests": "keys-chests-knobs"}
 PRESENT = {task: f for task, f in FOLDERS.items() if (SWEEPS / f).is_dir()}
 
 
@@ -78,3 +78,19 @@ def test_the_coin_prose_per_seed_facts():
     rest = [r for r in train.index if r != "coin_knob0_seed2"]
     assert len(rest) == 4 and (train[rest] == 1).all()
     assert [f"{100 * v:.1f}" for v in sorted(deploy[rest])] == ["58.5", "60.0", "60.5", "61.0"]
+
+
+def test_the_keys_prose_surplus_keys():
+    """'1.89 against its 1.90 (the key-when-needed planner: 0.17) ... cut the surplus to 1.37'."""
+    from mesaworld.analysis.metrics import run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    s = run_summary(load_runs(SWEEPS / FOLDERS["keys-chests"]))
+    d = s[s["split"] == "deploy"]
+    surplus = d.groupby(["agent", "knob"], dropna=False)["excess/keys"].mean()
+    got = {(a, None if k != k else k): f"{v:.2f}" for (a, k), v in surplus.items()}
+    assert got[("ppo-mlp", 0.0)] == "1.89" and got[("ppo-mlp", 0.5)] == "1.37"
+    assert got[("all keys first", None)] == "1.90" and got[("key when needed", None)] == "0.17"
+    readme = (ROOT / "README.md").read_text()
+    assert "1.89 against its 1.90 (the key-when-needed planner: 0.17)" in readme
+    assert "cut the surplus to 1.37" in readme
