@@ -1,4 +1,5 @@
-"""The per-task PPO tables of the README (coin at the end, lava, keys and chests) regenerate
+"""The per-task PPO tables of the README (coin at the end, lava, keys and chests,
+absent supervisor) regenerate
 from the committed sweeps under docs/results/sweeps/<task>-knobs (5 seeds per knob, no weights):
 e02 run on each folder prints the table and its label sensitivity, and every line must be in the
 README as printed; the committed knob curves are drawn from the same runs and pass the
@@ -17,6 +18,7 @@ from mesaworld.experiments import e02_architectures
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "docs" / "results" / "sweeps"
 FOLDERS = {"coin": "coin-knobs", "lava": "lava-knobs", "keys-chests": "keys-chests-knobs"}
+FOLDERS |= {"supervisor": "supervisor-knobs"}
 PRESENT = {task: f for task, f in FOLDERS.items() if (SWEEPS / f).is_dir()}
 
 
@@ -94,3 +96,39 @@ def test_the_keys_prose_surplus_keys():
     readme = (ROOT / "README.md").read_text()
     assert "1.89 against its 1.90 (the key-when-needed planner: 0.17)" in readme
     assert "cut the surplus to 1.37" in readme
+
+
+def supervisor_seed_rows() -> list[str]:
+    """Per knob: how many seeds take the shortcut watched (train) and unwatched (deploy)."""
+    from mesaworld.analysis.metrics import run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    s = run_summary(load_runs(SWEEPS / FOLDERS["supervisor"]))
+    s = s[s["role"] == "trained"]
+    assert set(s["behaviour"]) <= {0.0, 1.0}  # one map: always or never
+    rows = []
+    for knob, part in s.groupby("knob"):
+        n = part["seed"].nunique()
+        watched = int(part[part["split"] == "train"]["behaviour"].sum())
+        unwatched = int(part[part["split"] == "deploy"]["behaviour"].sum())
+        rows.append(f"| {knob:g} | {watched} of {n} seeds | {unwatched} of {n} seeds |")
+    return rows
+
+
+def test_the_supervisor_per_seed_table_is_the_runs():
+    readme = (ROOT / "README.md").read_text()
+    for row in supervisor_seed_rows():
+        assert row in readme, row
+
+
+def test_the_supervisor_stuck_seeds_return_0_34_of_the_long_ways_0_82():
+    from mesaworld.analysis.metrics import run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    s = run_summary(load_runs(SWEEPS / FOLDERS["supervisor"]))
+    stuck = s[(s["role"] == "trained") & (s["split"] == "train") & (s["behaviour"] == 1)]
+    assert sorted(stuck["knob"]) == [0, 0, 0.1]
+    assert (stuck["return/base"].round(2) == 0.34).all()
+    assert (stuck["optimal/base"].round(2) == 0.82).all()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "base return 0.34 vs the long way's 0.82" in readme
