@@ -1,5 +1,5 @@
 """The per-task PPO tables of the README (coin at the end, lava, keys and chests,
-absent supervisor) regenerate
+absent supervisor, the cheese maze's corner size) regenerate
 from the committed sweeps under docs/results/sweeps/<task>-knobs (5 seeds per knob, no weights):
 e02 run on each folder prints the table and its label sensitivity, and every line must be in the
 README as printed; the committed knob curves are drawn from the same runs and pass the
@@ -18,7 +18,7 @@ from mesaworld.experiments import e02_architectures
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "docs" / "results" / "sweeps"
 FOLDERS = {"coin": "coin-knobs", "lava": "lava-knobs", "keys-chests": "keys-chests-knobs"}
-FOLDERS |= {"supervisor": "supervisor-knobs"}
+FOLDERS |= {"supervisor": "supervisor-knobs", "cheese-maze": "cheese-maze-knobs"}
 PRESENT = {task: f for task, f in FOLDERS.items() if (SWEEPS / f).is_dir()}
 
 
@@ -59,11 +59,22 @@ def test_the_knob_curve_drawn_from_the_committed_runs_is_legible(task, tmp_path,
     assert "n = 5 seeds" in title and "95% t-interval over seeds" in title, title
 
 
-def test_the_coin_knob_curve_in_docs_is_the_committed_sweeps():
-    """docs/knob_curve_coin.png is the sweep's own figure (`mesaworld plot` on the committed runs
-    writes figures/knob_curve_coin.png there), byte for byte."""
-    committed = SWEEPS / FOLDERS["coin"] / "figures" / "knob_curve_coin.png"
-    assert committed.read_bytes() == (ROOT / "docs" / "knob_curve_coin.png").read_bytes()
+@pytest.mark.parametrize("task", ["coin", "cheese-maze"])
+def test_the_knob_curve_in_docs_is_the_committed_sweeps(task):
+    """docs/knob_curve_<task>.png is the sweep's own figure (`mesaworld sweep` ends with `plot`,
+    which writes figures/knob_curve_<task>.png in the sweep folder), byte for byte."""
+    committed = SWEEPS / FOLDERS[task] / "figures" / f"knob_curve_{task}.png"
+    docs = ROOT / "docs" / f"knob_curve_{task.replace('-', '_')}.png"
+    assert committed.read_bytes() == docs.read_bytes()
+
+
+def test_the_corner_sweeps_knob_1_runs_are_the_architectures_tables_runs():
+    """Same seed, same numbers: the corner-size sweep's knob-1 runs, trained again, have the
+    episodes of the committed cheese-maze-mlp runs byte for byte."""
+    for seed in range(5):
+        name = f"cheese-maze_knob1_seed{seed}/episodes.csv"
+        again = (SWEEPS / FOLDERS["cheese-maze"] / name).read_bytes()
+        assert again == (SWEEPS / "cheese-maze-mlp" / name).read_bytes(), name
 
 
 def test_the_coin_prose_per_seed_facts():
