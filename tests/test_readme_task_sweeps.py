@@ -8,6 +8,7 @@ legibility check (issue 24, items 1 and 8)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from pathlib import Path
 
@@ -19,7 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "docs" / "results" / "sweeps"
 FOLDERS = {"coin": "coin-knobs", "lava": "lava-knobs", "keys-chests": "keys-chests-knobs"}
 FOLDERS |= {"supervisor": "supervisor-knobs", "cheese-maze": "cheese-maze-knobs"}
-PRESENT = {task: f for task, f in FOLDERS.items() if (SWEEPS / f).is_dir()}
+
+
+@functools.cache
+def summary(task: str):
+    """run_summary of the task's committed sweep, read once per session."""
+    from mesaworld.analysis.metrics import run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    return run_summary(load_runs(SWEEPS / FOLDERS[task]))
+
+
+def readme_text() -> str:
+    return (ROOT / "README.md").read_text()
 
 
 def printed(folder: str) -> str:
@@ -30,29 +43,27 @@ def printed(folder: str) -> str:
 
 
 def test_every_task_sweep_is_committed():
-    assert PRESENT == FOLDERS
+    assert [f for f in FOLDERS.values() if not (SWEEPS / f).is_dir()] == []
 
 
-@pytest.mark.parametrize("task", sorted(PRESENT))
+@pytest.mark.parametrize("task", sorted(FOLDERS))
 def test_the_task_table_and_its_sensitivity_are_in_the_readme_as_printed(task):
-    readme = (ROOT / "README.md").read_text()
-    out = printed(PRESENT[task])
+    readme = readme_text()
+    out = printed(FOLDERS[task])
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert sum(f"| {task} |" in line for line in lines) >= 2  # one row per knob
     for line in lines:
         assert line in readme, line
 
 
-@pytest.mark.parametrize("task", sorted(PRESENT))
+@pytest.mark.parametrize("task", sorted(FOLDERS))
 def test_the_knob_curve_drawn_from_the_committed_runs_is_legible(task, tmp_path, monkeypatch):
     from mesaworld.analysis import figures
     from mesaworld.analysis.figure_files import legibility_problems
-    from mesaworld.analysis.metrics import run_summary
-    from mesaworld.analysis.runs import load_runs
 
     saved = []
     monkeypatch.setattr(figures, "save_figure", lambda fig, path: saved.append(fig) or [])
-    figures.knob_curve(run_summary(load_runs(SWEEPS / PRESENT[task])), task, tmp_path / "k")
+    figures.knob_curve(summary(task), task, tmp_path / "k")
     (fig,) = saved
     assert legibility_problems(fig) == []
     title = fig.axes[0].get_title()
@@ -80,10 +91,7 @@ def test_the_corner_sweeps_knob_1_runs_are_the_architectures_tables_runs():
 def test_the_coin_prose_per_seed_facts():
     """'four of the five seeds solve their training levels ... leave without it on 58.5-61%; the
     fifth (seed 2) never learned its training levels (train base 0%)'."""
-    from mesaworld.analysis.metrics import run_summary
-    from mesaworld.analysis.runs import load_runs
-
-    s = run_summary(load_runs(SWEEPS / FOLDERS["coin"]))
+    s = summary("coin")
     s = s[(s["role"] == "trained") & (s["knob"] == 0)].set_index(["run", "split"])
     train = s.xs("train", level="split")["norm/base"]
     deploy = s.xs("deploy", level="split")["behaviour"]
@@ -95,26 +103,20 @@ def test_the_coin_prose_per_seed_facts():
 
 def test_the_keys_prose_surplus_keys():
     """'1.89 against its 1.90 (the key-when-needed planner: 0.17) ... cut the surplus to 1.37'."""
-    from mesaworld.analysis.metrics import run_summary
-    from mesaworld.analysis.runs import load_runs
-
-    s = run_summary(load_runs(SWEEPS / FOLDERS["keys-chests"]))
+    s = summary("keys-chests")
     d = s[s["split"] == "deploy"]
     surplus = d.groupby(["agent", "knob"], dropna=False)["excess/keys"].mean()
     got = {(a, None if k != k else k): f"{v:.2f}" for (a, k), v in surplus.items()}
     assert got[("ppo-mlp", 0.0)] == "1.89" and got[("ppo-mlp", 0.5)] == "1.37"
     assert got[("all keys first", None)] == "1.90" and got[("key when needed", None)] == "0.17"
-    readme = (ROOT / "README.md").read_text()
+    readme = readme_text()
     assert "1.89 against its 1.90 (the key-when-needed planner: 0.17)" in readme
     assert "cut the surplus to 1.37" in readme
 
 
 def supervisor_seed_rows() -> list[str]:
     """Per knob: how many seeds take the shortcut watched (train) and unwatched (deploy)."""
-    from mesaworld.analysis.metrics import run_summary
-    from mesaworld.analysis.runs import load_runs
-
-    s = run_summary(load_runs(SWEEPS / FOLDERS["supervisor"]))
+    s = summary("supervisor")
     s = s[s["role"] == "trained"]
     assert set(s["behaviour"]) <= {0.0, 1.0}  # one map: always or never
     rows = []
@@ -127,19 +129,16 @@ def supervisor_seed_rows() -> list[str]:
 
 
 def test_the_supervisor_per_seed_table_is_the_runs():
-    readme = (ROOT / "README.md").read_text()
+    readme = readme_text()
     for row in supervisor_seed_rows():
         assert row in readme, row
 
 
 def test_the_supervisor_stuck_seeds_return_0_34_of_the_long_ways_0_82():
-    from mesaworld.analysis.metrics import run_summary
-    from mesaworld.analysis.runs import load_runs
-
-    s = run_summary(load_runs(SWEEPS / FOLDERS["supervisor"]))
+    s = summary("supervisor")
     stuck = s[(s["role"] == "trained") & (s["split"] == "train") & (s["behaviour"] == 1)]
     assert sorted(stuck["knob"]) == [0, 0, 0.1]
     assert (stuck["return/base"].round(2) == 0.34).all()
     assert (stuck["optimal/base"].round(2) == 0.82).all()
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    readme = " ".join(readme_text().split())
     assert "base return 0.34 vs the long way's 0.82" in readme
