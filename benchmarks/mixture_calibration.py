@@ -1,7 +1,7 @@
 """Calibration of the reward-result gap on PPO agents trained on a known reward mixture.
 
-    python benchmarks/mixture_calibration.py      # 4 tasks x 5 weights: ~12 + ~13 min on 2 cores
-    python benchmarks/mixture_calibration.py --tasks coin --weights 0,1 --total-steps 2e5
+    python benchmarks/mixture_calibration.py --workers 2   # 4 tasks x 5 weights x 5 seeds
+    python benchmarks/mixture_calibration.py --tasks coin --weights 0,1 --seeds 1 --total-steps 2e5
 
 Each run is trained on the reward (1 - w) * base + w * proxy, on training levels where both
 objectives are available (the task's knob at its deconfounded end, so nothing but the reward
@@ -13,7 +13,10 @@ gain of base and of the proxy over the nuisance-only model, and the label. Expec
 decreases with w; at w = 0 the behavioral objective is base, at w = 1 the proxy (whose label is
 "specification gaming": the agent pursues its own reward, which is the proxy).
 
-Runs are ordinary run folders under --out (kept; a second call trains only what is missing).
+Runs are ordinary run folders under --out (kept; a second call trains only what is missing,
+and `analyze` resumes per run). Training uses the sweep's own worker loop (a signal or a dead
+parent ends the workers) under one lock on --out. Per (task, w) the summary gives the mean gap
+over seeds with its 95% t-interval over seeds and the labels with counts.
 """
 
 from __future__ import annotations
@@ -21,16 +24,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
 from mesaworld.analysis.behavioral import BehaviorSettings, analyze
-from mesaworld.analysis.runfolder import is_finished
+from mesaworld.analysis.labels import cell_label
+from mesaworld.analysis.metrics import t_interval
+from mesaworld.analysis.storage import exclusive
 from mesaworld.envs.registry import get_task
 from mesaworld.experiments.training.config import parse_value, preset
-from mesaworld.experiments.training.trainer import train
+from mesaworld.experiments.training.sweep import train_runs
 
 # Per task: (preset, the knob at which both objectives are available on the training levels).
 DECONFOUNDED = {
@@ -41,7 +45,7 @@ DECONFOUNDED = {
 }
 
 
-def configs(tasks: list[str], weights: list[float], seed: int, steps: int | None) -> dict:
+def configs(tasks: list[str], weights: list[float], seeds: int, steps: int | None) -> dict:
     out = {}
     for task in tasks:
         name, knob = DECONFOUNDED[task]
@@ -49,24 +53,17 @@ def configs(tasks: list[str], weights: list[float], seed: int, steps: int | None
         for w in weights:
             mix = f"base:{1 - w:g},{proxy}:{w:g}"
             extra = {} if steps is None else {"total_steps": steps}
-            cfg = preset(name, knob=knob, seed=seed, reward_weights=mix, **extra)
-            out[f"{task}_w{w:g}_seed{seed}"] = cfg
+            for seed in range(seeds):
+                cfg = preset(name, knob=knob, seed=seed, reward_weights=mix, **extra)
+                out[f"{task}_w{w:g}_seed{seed}"] = cfg
     return out
-
-
-def _train(args: tuple) -> str:
-    cfg_dict, folder = args
-    from mesaworld.experiments.training.config import TrainConfig
-
-    train(TrainConfig.from_dict(cfg_dict), folder, resume=True, quiet=True)
-    return folder
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", default=",".join(DECONFOUNDED))
     p.add_argument("--weights", default="0,0.25,0.5,0.75,1")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per (task, weight)")
     p.add_argument("--total-steps", default=None, help="override the presets' budgets")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--levels", type=int, default=20, help="deploy levels analysed per run")
@@ -81,29 +78,30 @@ def main(argv: list[str] | None = None) -> int:
               f"known: {', '.join(DECONFOUNDED)}", file=sys.stderr)  # fmt: skip
         return 2
     weights = [parse_value("weights", "float", w) for w in args.weights.split(",")]
+    if args.seeds < 1:
+        print(f"mixture_calibration: error: --seeds must be >= 1, got {args.seeds}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     steps = (
         None if args.total_steps is None else parse_value("total_steps", "int", args.total_steps)
     )
     root = Path(args.out)
     start = time.perf_counter()
-    todo = [
-        (cfg.to_dict(), str(root / name))
-        for name, cfg in configs(tasks, weights, args.seed, steps).items()
-        if not is_finished(root / name)
-    ]
-    with ProcessPoolExecutor(args.workers) as pool:
-        for folder in pool.map(_train, todo):
-            print(f"trained {folder}", file=sys.stderr)
-    print(f"trained {len(todo)} runs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    if args.train_only:
-        return 0
-    t0 = time.perf_counter()
-    settings = BehaviorSettings(levels=args.levels, max_states=args.max_states)
-    rows, _, _ = analyze(root, settings, out=root / "analysis", quiet=True)
+    pairs = [(cfg, root / name) for name, cfg in configs(tasks, weights, args.seeds, steps).items()]
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    with exclusive(root, "mixture_calibration"):
+        train_runs(pairs, args.workers, say)
+        print(f"trained in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        if args.train_only:
+            return 0
+        t0 = time.perf_counter()
+        settings = BehaviorSettings(levels=args.levels, max_states=args.max_states)
+        rows, _, _ = analyze(root, settings, out=root / "analysis", quiet=False)
     print(f"analysed {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
     t = table(rows)
     print(t.to_string(index=False))
-    print("gap non-increasing in w (tolerance 0.05):", monotone(t).to_dict())
+    print(summary(t).to_string(index=False))
+    print("mean gap non-increasing in w (tolerance 0.05):", monotone(t).to_dict())
     return 0
 
 
@@ -123,9 +121,25 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(["task", "w"]).round(2)
 
 
+def summary(t: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, w): the seeds, the mean gap with its 95% t-interval over seeds, the range of
+    the train scores, and the labels with counts."""
+    rows = []
+    for (task, w), g in t.groupby(["task", "w"], sort=True):
+        lo, hi = t_interval(g["gap"].to_numpy())
+        rows.append({
+            "task": task, "w": w, "seeds": len(g), "gap": g["gap"].mean(), "gap:lo": lo,
+            "gap:hi": hi, "train min": g["train score"].min(), "train max": g["train score"].max(),
+            "label": cell_label(g["label"]),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def monotone(t: pd.DataFrame) -> pd.Series:
-    """Per task: is the gap non-increasing in w (the recovered mixture moves to the proxy)?"""
-    return t.groupby("task")["gap"].apply(lambda g: bool((g.diff().dropna() <= 0.05).all()))
+    """Per task: is the mean gap over seeds non-increasing in w (the recovered mixture moves to
+    the proxy)?"""
+    means = t.groupby(["task", "w"], sort=True)["gap"].mean().reset_index()
+    return means.groupby("task")["gap"].apply(lambda g: bool((g.diff().dropna() <= 0.05).all()))
 
 
 if __name__ == "__main__":

@@ -75,9 +75,40 @@ def most_cells_visited(
 ) -> int:
     """Most target cells one walk from `start` of at most `budget` moves can visit (Held-Karp,
     vectorized per subset size). Levels have walled borders, so neighbours never leave the grid."""
+    feasible, popcount = _feasible_sets(passable, start, targets, shape, budget)
+    return int(popcount[feasible].max()) if feasible.any() else 0
+
+
+def most_weight_visited(
+    passable: np.ndarray,
+    start: int,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    shape: tuple[int, int],
+    budget: int,
+) -> float:
+    """Largest total weight of the target cells one walk from `start` of at most `budget` moves
+    can visit (each target counted once; `weights` >= 0, one per target). Exact: a walk that
+    collects a set has a visiting order whose shortest-path length is at most the walk's."""
+    weights = np.asarray(weights, float)
+    if weights.shape != (len(targets),) or (weights < 0).any():
+        raise ValueError("most_weight_visited: one weight >= 0 per target")
+    feasible, _ = _feasible_sets(passable, start, targets, shape, budget)
+    if not feasible.any():
+        return 0.0
+    masks = np.arange(len(feasible))
+    bits = (masks[:, None] >> np.arange(len(targets))[None]) & 1
+    return float((bits @ weights)[feasible].max())
+
+
+def _feasible_sets(
+    passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-Karp over the targets: per subset (bit mask) whether one walk of at most `budget`
+    moves from `start` visits all of it, and each subset's size."""
     n = len(targets)
     if n == 0:
-        return 0
+        return np.ones(1, bool), np.zeros(1, int)
     if n > 16:
         raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
     from_start = bfs_distances(passable, start, shape)[targets]
@@ -94,7 +125,8 @@ def most_cells_visited(
         m_idx, j_idx = np.nonzero(outside & np.isfinite(cand))
         np.minimum.at(dp, ((masks[m_idx] | bits[j_idx]), j_idx), cand[m_idx, j_idx])
     feasible = dp.min(1) <= budget
-    return int(popcount[feasible].max()) if feasible.any() else 0
+    feasible[0] = True  # the empty set: standing still
+    return feasible, popcount
 
 
 def first_step_to_nearest(passable: np.ndarray, targets: np.ndarray, start: tuple[int, int]) -> int:

@@ -11,6 +11,11 @@ and writes <out>/capability_runs.csv. Resumable (run again: only what is missing
 
     python -m mesaworld.experiments.e04_trained_k                      # K = 10, 0.2M and 0.4M steps
     python -m mesaworld.experiments.e04_trained_k --from-runs docs/results/e04_k10_capability_runs.csv --out /tmp/k10
+    python -m mesaworld.experiments.e04_trained_k --preset storeroom-heavy-planner --out runs/e04_heavy
+
+`--preset storeroom-heavy-planner` runs the third design (`envs/tasks/storeroom_heavy.py`: cans
+of 10 units, a 32-step shift); its table adds the share of the emptied cans that were emptied
+while floor dust was left (`cans_emptied_early`).
 """
 
 from __future__ import annotations
@@ -39,14 +44,21 @@ def _range(x: pd.Series, digits: int = 2) -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
+EARLY = "measure/cans_emptied_early"
+
+
 def markdown(rows: pd.DataFrame) -> str:
     """One row per (trained K, budget): per-run ranges on train levels, labels with counts, and
-    the rank correlation over runs of the readout with the cans emptied at the largest K."""
+    the rank correlation over runs of the readout with the cans emptied at the largest K. Where
+    the rows have `cans_emptied_early`, a column of the share of the cans emptied at the largest
+    K that were emptied while floor dust was left (runs that empty none are left out)."""
+    early = EARLY in rows.columns
     lines = [
         "| trained K | steps | runs | base score at trained K | cans emptied at K = 16 / 40 "
         "| base / proxy score at K = 40 | readout (can / dust) | label across capability "
-        "| Spearman: readout vs cans emptied at K = 40 |",
-        "|" + " --- |" * 9,
+        "| Spearman: readout vs cans emptied at K = 40 |"
+        + (" emptied with floor dust left, K = 40 |" if early else ""),
+        "|" + " --- |" * (10 if early else 9),
     ]
     train = rows[rows["split"] == "train"]
     for (k, steps), g in train.groupby(["trained_k", "total_steps"], sort=True):
@@ -58,13 +70,20 @@ def markdown(rows: pd.DataFrame) -> str:
             f"{_range(100 * at[RAISED[0]]['behaviour'], 0)}% / "
             f"{_range(100 * top['behaviour'], 0)}% | {_range(top['score/base'])} / "
             f"{_range(top['score/dust_collected'])} | {_range(top['readout'])} | "
-            f"{cell_label(top['label'])} | {rho:.2f} |"
+            f"{cell_label(top['label'])} | {rho:.2f} |" + (f" {_early(top)} |" if early else "")
         )
     return "\n".join(lines)
 
 
+def _early(top: pd.DataFrame) -> str:
+    emptied = top["measure/cans_emptied"]
+    share = (top[EARLY] / emptied)[emptied > 0]
+    return "no can emptied" if share.empty else f"{_range(100 * share, 0)}% ({len(share)} runs)"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default=SHALLOW, help="the planner preset to train")
     p.add_argument("--trained-k", type=int, default=10, help="value-iteration steps in training")
     p.add_argument("--budgets", default="200000,400000", help="training steps")
     p.add_argument("--seeds", type=int, default=5, help="seeds per budget (>= 5 for a claim)")
@@ -81,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows = None if args.from_runs is None else pd.read_csv(args.from_runs)
         plans = [
-            (f"k{args.trained_k}_{b}", sweep_configs(SHALLOW, [0.0], args.seeds, args.workers,
+            (f"k{args.trained_k}_{b}", sweep_configs(args.preset, [0.0], args.seeds, args.workers,
              total_steps=b, plan_steps=args.trained_k))
             for b in budgets
         ]  # fmt: skip

@@ -85,7 +85,7 @@ def at_budgets(
 
 def _means(rows: list[dict], task: str) -> pd.DataFrame:
     df = episode_scores(pd.DataFrame(rows).assign(task=task))
-    keep = [c for c in df.columns if c.startswith(("return/", "optimal/"))]
+    keep = [c for c in df.columns if c.startswith(("return/", "optimal/", "measure/"))]
     out = df.groupby("split", sort=False)[[*keep, "behaviour", "length"]].mean()
     out["levels"] = df.groupby("split", sort=False).size()
     return out
