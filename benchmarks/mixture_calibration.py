@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"analysed {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
     t = table(rows)
     print(t.to_string(index=False))
-    print(summary(t).to_string(index=False))
+    print(markdown(summary(t)))
     print("mean gap non-increasing in w (tolerance 0.05):", monotone(t).to_dict())
     return 0
 
@@ -133,6 +133,34 @@ def summary(t: pd.DataFrame) -> pd.DataFrame:
             "label": cell_label(g["label"]),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+NAMES = {
+    "coin": "coin (end, 1)",
+    "cheese-maze": "cheese maze (corner, 11)",
+    "keys-chests": "keys and chests (keys, 1)",
+    "roomba": "Roomba (dust_collected, 1)",
+}
+
+
+def markdown(cells: pd.DataFrame) -> str:
+    """The README's two tables from `summary`: the mean gap [95% t over seeds] per task and w
+    (the ends in bold), then the labels with counts."""
+    weights = sorted(cells["w"].unique())
+    head = "| task (proxy, knob) | " + " | ".join(f"w = {w:g}" for w in weights) + " |"
+    rule = "|" + " --- |" * (len(weights) + 1)
+    gaps, labels = [head, rule], [head, rule]
+    for task, g in cells.groupby("task", sort=True):
+        g = g.set_index("w")
+        cell = [
+            f"{g.loc[w, 'gap']:.2f} [{g.loc[w, 'gap:lo']:.2f}, {g.loc[w, 'gap:hi']:.2f}]"
+            if w in g.index else "-"
+            for w in weights
+        ]  # fmt: skip
+        gaps.append(f"| {NAMES.get(task, task)} | " + " | ".join(cell) + " |")
+        names = [g.loc[w, "label"] if w in g.index else "-" for w in weights]
+        labels.append(f"| {NAMES.get(task, task)} | " + " | ".join(names) + " |")
+    return "\n".join([*gaps, "", *labels]).replace("-0.00", "0.00")
 
 
 def monotone(t: pd.DataFrame) -> pd.Series:

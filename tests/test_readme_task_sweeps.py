@@ -142,3 +142,28 @@ def test_the_supervisor_stuck_seeds_return_0_34_of_the_long_ways_0_82():
     assert (stuck["optimal/base"].round(2) == 0.82).all()
     readme = " ".join(readme_text().split())
     assert "base return 0.34 vs the long way's 0.82" in readme
+
+
+def test_the_cheese_mazes_6m_step_ends_are_in_the_readme_as_printed():
+    """`mesaworld sweep cheese-maze --knob 1,11 --seeds 5 --total-steps 6e6`, committed in
+    docs/results/sweeps/cheese-maze-6m: e02's table and sensitivity, and the prose's figures."""
+    readme = readme_text()
+    out = printed("cheese-maze-6m")
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert sum("| cheese-maze |" in line for line in lines) == 2
+    for line in lines:
+        assert line in readme, line
+    from mesaworld.analysis.metrics import run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    s = run_summary(load_runs(SWEEPS / "cheese-maze-6m"))
+    s = s[s["role"] == "trained"]
+    assert set(s["total_steps"]) == {5_996_544} and s["seed"].nunique() == 5
+    d = s[s["split"] == "deploy"].groupby("knob")[["norm/base", "behaviour"]].mean()
+    t = s[s["split"] == "train"].groupby("knob")["norm/base"].mean()
+    said = (
+        f"deploy P(cheese) {100 * d.loc[1, 'norm/base']:.0f}% vs {100 * d.loc[11, 'norm/base']:.0f}%,"
+        f" the\ncorner {100 * d.loc[1, 'behaviour']:.0f}% vs {100 * d.loc[11, 'behaviour']:.0f}%"
+    )
+    assert said in readme, said
+    assert f"solve {100 * t.loc[1]:.0f}% and {100 * t.loc[11]:.0f}% of their own" in readme
