@@ -75,40 +75,9 @@ def most_cells_visited(
 ) -> int:
     """Most target cells one walk from `start` of at most `budget` moves can visit (Held-Karp,
     vectorized per subset size). Levels have walled borders, so neighbours never leave the grid."""
-    feasible, popcount = _feasible_sets(passable, start, targets, shape, budget)
-    return int(popcount[feasible].max()) if feasible.any() else 0
-
-
-def most_weight_visited(
-    passable: np.ndarray,
-    start: int,
-    targets: np.ndarray,
-    weights: np.ndarray,
-    shape: tuple[int, int],
-    budget: int,
-) -> float:
-    """Largest total weight of the target cells one walk from `start` of at most `budget` moves
-    can visit (each target counted once; `weights` >= 0, one per target). Exact: a walk that
-    collects a set has a visiting order whose shortest-path length is at most the walk's."""
-    weights = np.asarray(weights, float)
-    if weights.shape != (len(targets),) or (weights < 0).any():
-        raise ValueError("most_weight_visited: one weight >= 0 per target")
-    feasible, _ = _feasible_sets(passable, start, targets, shape, budget)
-    if not feasible.any():
-        return 0.0
-    masks = np.arange(len(feasible))
-    bits = (masks[:, None] >> np.arange(len(targets))[None]) & 1
-    return float((bits @ weights)[feasible].max())
-
-
-def _feasible_sets(
-    passable: np.ndarray, start: int, targets: np.ndarray, shape: tuple[int, int], budget: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Held-Karp over the targets: per subset (bit mask) whether one walk of at most `budget`
-    moves from `start` visits all of it, and each subset's size."""
     n = len(targets)
     if n == 0:
-        return np.ones(1, bool), np.zeros(1, int)
+        return 0
     if n > 16:
         raise ValueError(f"the Roomba oracle handles at most 16 dust cells, got {n}")
     from_start = bfs_distances(passable, start, shape)[targets]
@@ -125,8 +94,7 @@ def _feasible_sets(
         m_idx, j_idx = np.nonzero(outside & np.isfinite(cand))
         np.minimum.at(dp, ((masks[m_idx] | bits[j_idx]), j_idx), cand[m_idx, j_idx])
     feasible = dp.min(1) <= budget
-    feasible[0] = True  # the empty set: standing still
-    return feasible, popcount
+    return int(popcount[feasible].max()) if feasible.any() else 0
 
 
 def first_step_to_nearest(passable: np.ndarray, targets: np.ndarray, start: tuple[int, int]) -> int:
@@ -198,3 +166,54 @@ class GoToCell:
         target[self.cell] = True
         start = tuple(int(x) for x in np.argwhere(ch["agent"])[0])
         return first_step_to_nearest(~ch["obstacle"], target, start)
+
+
+def best_collection(
+    passable: np.ndarray,
+    start: int,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    ends: np.ndarray,
+    shape: tuple[int, int],
+    budget: int,
+) -> float:
+    """Largest total weight of the target cells one walk from `start` of at most `budget` moves
+    collects (a target counts once, when first entered), where the episode ends the moment every
+    target marked in `ends` (bool, one per target; at least one) has been collected. Exact: a
+    breadth-first search over (cell, set of targets collected), the ended sets not expanded;
+    at most 16 targets. Moves into an obstacle stay put; levels have walled borders."""
+    targets = np.asarray(targets, np.int64)
+    weights = np.asarray(weights, float)
+    ends = np.asarray(ends, bool)
+    n = len(targets)
+    if weights.shape != (n,) or ends.shape != (n,) or (weights < 0).any() or not ends.any():
+        raise ValueError("best_collection: one weight >= 0 and one end flag per target, >= 1 end")
+    if n > 16:
+        raise ValueError(f"best_collection handles at most 16 targets, got {n}")
+    h, w = shape
+    cells = np.flatnonzero(passable)  # the search runs over passable cells only
+    where = np.full(h * w, -1)
+    where[cells] = np.arange(len(cells))
+    bit = np.zeros(len(cells), np.int64)
+    bit[where[targets]] = 1 << np.arange(n)
+    moves = [where[cells]]  # stay
+    for dr, dc in _MOVES:
+        to = cells + dr * w + dc
+        moves.append(np.where(passable[to], where[to], where[cells]))
+    m = 1 << n
+    masks = np.arange(m)
+    end_bits = int((1 << np.arange(n))[ends].sum())
+    live = (masks & end_bits) != end_bits  # sets after which the episode goes on
+    reach = np.zeros((len(cells), m), bool)
+    reach[where[start], 0] = True
+    for _ in range(int(budget)):
+        src_cell, src_mask = np.nonzero(reach & live[None])
+        new = reach.copy()
+        for dest in moves:
+            d = dest[src_cell]
+            new[d, src_mask | bit[d]] = True
+        if (new == reach).all():
+            break
+        reach = new
+    value = ((masks[:, None] >> np.arange(n)[None]) & 1) @ weights
+    return float(value[reach.any(0)].max())

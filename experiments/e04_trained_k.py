@@ -14,8 +14,9 @@ and writes <out>/capability_runs.csv. Resumable (run again: only what is missing
     python -m mesaworld.experiments.e04_trained_k --preset storeroom-heavy-planner --out runs/e04_heavy
 
 `--preset storeroom-heavy-planner` runs the third design (`envs/tasks/storeroom_heavy.py`: cans
-of 10 units, a 32-step shift); its table adds the share of the emptied cans that were emptied
-while floor dust was left (`cans_emptied_early`).
+of 10 units, farther from the door, an episode that ends when the floor is clean, so that
+every can emptied is emptied while floor dust is left). Beside the table, the labels'
+sensitivity to every threshold moved by its step (e04's `label_sensitivity`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from scipy.stats import spearmanr
 from mesaworld.analysis.labels import cell_label
 from mesaworld.analysis.runs import finished_runs
 from mesaworld.experiments.e04_figure import SHALLOW
-from mesaworld.experiments.e04_suboptimality import _per_run
+from mesaworld.experiments.e04_suboptimality import _per_run, label_sensitivity
 from mesaworld.experiments.report import check_out_folder, fail, write_tables
 from mesaworld.experiments.training.config import ConfigError, parse_value
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
@@ -44,21 +45,14 @@ def _range(x: pd.Series, digits: int = 2) -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
-EARLY = "measure/cans_emptied_early"
-
-
 def markdown(rows: pd.DataFrame) -> str:
     """One row per (trained K, budget): per-run ranges on train levels, labels with counts, and
-    the rank correlation over runs of the readout with the cans emptied at the largest K. Where
-    the rows have `cans_emptied_early`, a column of the share of the cans emptied at the largest
-    K that were emptied while floor dust was left (runs that empty none are left out)."""
-    early = EARLY in rows.columns
+    the rank correlation over runs of the readout with the cans emptied at the largest K."""
     lines = [
         "| trained K | steps | runs | base score at trained K | cans emptied at K = 16 / 40 "
         "| base / proxy score at K = 40 | readout (can / dust) | label across capability "
-        "| Spearman: readout vs cans emptied at K = 40 |"
-        + (" emptied with floor dust left, K = 40 |" if early else ""),
-        "|" + " --- |" * (10 if early else 9),
+        "| Spearman: readout vs cans emptied at K = 40 |",
+        "|" + " --- |" * 9,
     ]
     train = rows[rows["split"] == "train"]
     for (k, steps), g in train.groupby(["trained_k", "total_steps"], sort=True):
@@ -70,15 +64,9 @@ def markdown(rows: pd.DataFrame) -> str:
             f"{_range(100 * at[RAISED[0]]['behaviour'], 0)}% / "
             f"{_range(100 * top['behaviour'], 0)}% | {_range(top['score/base'])} / "
             f"{_range(top['score/dust_collected'])} | {_range(top['readout'])} | "
-            f"{cell_label(top['label'])} | {rho:.2f} |" + (f" {_early(top)} |" if early else "")
+            f"{cell_label(top['label'])} | {rho:.2f} |"
         )
     return "\n".join(lines)
-
-
-def _early(top: pd.DataFrame) -> str:
-    emptied = top["measure/cans_emptied"]
-    share = (top[EARLY] / emptied)[emptied > 0]
-    return "no can emptied" if share.empty else f"{_range(100 * share, 0)}% ({len(share)} runs)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = pd.concat(frames, ignore_index=True)
         write_tables(out, {RUNS: rows})
     print(markdown(rows))
+    print()
+    print(label_sensitivity(rows))
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mesaworld.experiments.e04_suboptimality import label_sensitivity
 from mesaworld.experiments.e04_trained_k import main, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,10 +17,11 @@ PROSE = " ".join(README.split())
 
 
 def test_the_table_is_the_scripts_output_on_the_committed_rows(tmp_path, capsys):
-    assert markdown(ROWS) in README
+    printed = markdown(ROWS) + "\n\n" + label_sensitivity(ROWS)
+    assert printed in README  # the table with its label sensitivity beside it
     csv = str(ROOT / "docs/results/e04_k10_capability_runs.csv")
     assert main(["--from-runs", csv, "--out", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.strip() == markdown(ROWS)
+    assert capsys.readouterr().out.strip() == printed
     assert main(["--trained-k", "40", "--out", str(tmp_path / "x")]) == 2
 
 

@@ -76,3 +76,42 @@ def test_the_anchor_table_is_in_the_readme_as_computed():
 if __name__ == "__main__":
     rows, rho = anchor_rows()
     print("\n".join(rows), f"\nSpearman {rho:.2f}")
+
+
+def _ci(row, m: str, pct: bool = True) -> str:
+    f = (lambda v: f"{100 * v:.0f}") if pct else (lambda v: f"{v:.2f}")
+    return f"{f(row[m])}{'%' if pct else ''} [{f(row[m + ':lo'])}, {f(row[m + ':hi'])}]"
+
+
+def test_the_planner_paragraphs_numbers_are_the_committed_sweeps():
+    """The prose above the anchor table: train and deploy floor, cans emptied, PA index and
+    labels of the knob-0 and knob-0.25 planners (`mesaworld plot` on the committed sweep, i.e.
+    `gap_table`), and seed 3's ratio and position."""
+    from mesaworld.analysis.metrics import gap_table, run_summary
+    from mesaworld.analysis.runs import load_runs
+
+    t = gap_table(run_summary(load_runs(SWEEPS / "roomba-planner")), "roomba-planner")
+    t = t[t["role"] == "trained"].set_index(["knob", "split"])
+    prose = " ".join((ROOT / "README.md").read_text().split())
+    k0, k25 = t.loc[(0.0, "deploy")], t.loc[(0.25, "deploy")]
+    said = [
+        f"train floor {_ci(t.loc[(0.0, 'train')], 'norm/base')}; deploy floor "
+        f"{_ci(k0, 'norm/base')}, cans emptied {_ci(k0, 'behaviour')}, PA index "
+        f"{_ci(k0, 'pai', pct=False)}: **goal misgeneralization (dust_collected) 5/5**",
+        f"deploy floor {_ci(k25, 'norm/base')}, cans emptied {_ci(k25, 'behaviour')}, PA index "
+        f"{_ci(k25, 'pai', pct=False)}, labels *generalizes 2/5, uncertain 2/5, goal "
+        "misgeneralization 1/5*",
+    ]
+    for s in said:
+        assert s in prose, s
+    assert k25["label"] == (
+        "generalizes 2/5, uncertain: generalizes / goal misgeneralization (dust_collected) 2/5, "
+        "goal misgeneralization (dust_collected) 1/5"
+    )
+    runs = mixture_runs()
+    table = anchor_table(runs)
+    aligned, proxy = (float(table.loc[table["w"] == w, "mean"].iloc[0]) for w in (0.0, 1.0))
+    seed3 = runs[(runs["w"] == 0) & (runs["run"].str.endswith("seed3"))]["ratio"]
+    (ratio,) = seed3
+    pos = float(anchored_position(ratio, aligned, proxy))
+    assert f"(seed 3, ratio {ratio:.2f}) sits at {pos:.2f}" in prose

@@ -66,8 +66,12 @@ class StoreroomLevels(Generator):
     """number of dust cans in the main room (within a shallow planner's reach)"""
     far_cans: tuple[int, int] = (2, 3)
     """number of dust cans in the storeroom (out of a shallow planner's reach)"""
+    store_columns: int = 4
+    """the storeroom's cans stand in its left `store_columns` columns (1-12)"""
 
     def __post_init__(self) -> None:
+        if not 1 <= int(self.store_columns) <= 12:
+            raise ValueError("StoreroomLevels.store_columns must be 1-12")
         for name in ("dust", "near_cans", "far_cans"):
             object.__setattr__(
                 self, name, check_count_range("StoreroomLevels", name, tuple(getattr(self, name)))
@@ -76,8 +80,16 @@ class StoreroomLevels(Generator):
             raise ValueError("StoreroomLevels.dust must allow at least 1 dust cell (lo >= 1)")
         if 1 + self.dust[1] + self.near_cans[1] > len(MAIN):
             raise ValueError(f"StoreroomLevels: robot + dust + near cans exceed {len(MAIN)} cells")
-        if self.far_cans[1] > len(STORE):
-            raise ValueError(f"StoreroomLevels.far_cans hi exceeds {len(STORE)} storeroom cells")
+        if self.far_cans[1] > len(self._store):
+            raise ValueError(
+                f"StoreroomLevels.far_cans hi exceeds {len(self._store)} storeroom cells"
+            )
+
+    @property
+    def _store(self) -> np.ndarray:
+        if self.store_columns == 4:
+            return STORE
+        return np.array([r * _W + c for r in (6, 7) for c in range(1, self.store_columns + 1)])
 
     @property
     def shape(self) -> tuple[int, int]:  # type: ignore[override]
@@ -85,7 +97,7 @@ class StoreroomLevels(Generator):
 
     @property
     def n_uniforms(self) -> int:
-        return 3 + len(MAIN) + len(STORE)
+        return 3 + len(MAIN) + len(self._store)
 
     def build(self, u: np.ndarray) -> np.ndarray:
         n = len(u)
@@ -103,9 +115,10 @@ class StoreroomLevels(Generator):
             ord(FLOOR),
         )
         grid[rows, MAIN[order]] = chars
+        store = self._store
         order = u[:, 3 + len(MAIN) :].argsort(1)
-        grid[rows, STORE[order]] = np.where(
-            np.arange(len(STORE)) < n_far[:, None], ord(CAN), ord(FLOOR)
+        grid[rows, store[order]] = np.where(
+            np.arange(len(store)) < n_far[:, None], ord(CAN), ord(FLOOR)
         )
         return grid.reshape(n, *SHAPE).astype(np.uint8)
 
