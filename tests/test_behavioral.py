@@ -50,6 +50,15 @@ def test_cheese_corner_size_1_gap_points_to_the_corner(tmp_path):
     assert cell["gap_boltzmann/corner"] > cell["gap_boltzmann/base"] + 0.5
     assert cell["gap/corner"] < -0.5 and (runs["gap/corner"] < 0).all()
     assert (runs["gain_diff/corner:hi"] < 0).all()
+    # the README's sentence, every number from this analysis of the committed test data
+    prose = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    said = (
+        f"gap is {cell['gap/corner']:.2f} [{cell['gap/corner:lo']:.2f}, "
+        f"{cell['gap/corner:hi']:.2f}] (t over 3 seeds)"
+    )
+    assert said in prose, said
+    epic = f"({cell['epic/base']:.2f} to base, {cell['epic/corner']:.2f} to the corner)"
+    assert epic in prose, epic
     assert (tmp_path / "behavioral_gap_cheese-maze.png").is_file()
     assert (tmp_path / "reward_maps_cheese-maze.png").is_file()
 
