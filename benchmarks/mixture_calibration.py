@@ -22,6 +22,7 @@ over seeds with its 95% t-interval over seeds and the labels with counts.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     t = table(rows)
     print(t.to_string(index=False))
     print(markdown(summary(t)))
+    print()
+    print(label_sensitivity(rows))
     print("mean gap non-increasing in w (tolerance 0.05):", monotone(t).to_dict())
     return 0
 
@@ -161,6 +164,16 @@ def markdown(cells: pd.DataFrame) -> str:
         names = [g.loc[w, "label"] if w in g.index else "-" for w in weights]
         labels.append(f"| {NAMES.get(task, task)} | " + " | ".join(names) + " |")
     return "\n".join([*gaps, "", *labels]).replace("-0.00", "0.00")
+
+
+def label_sensitivity(rows: pd.DataFrame) -> str:
+    """What each threshold moved by its step does to the runs' labels, per (task, w) cell (the
+    runs' names without the seed), as printed beside the tables."""
+    from mesaworld.analysis.behavioral import labellers
+    from mesaworld.analysis.labels import sensitivity, sensitivity_markdown
+
+    cells = {r["run"]: re.sub(r"_seed\d+$", "", r["run"]) for _, r in rows.iterrows()}
+    return sensitivity_markdown(sensitivity(labellers(rows), cells, unused=("pai_pursued",)))
 
 
 def monotone(t: pd.DataFrame) -> pd.Series:

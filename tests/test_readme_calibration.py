@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from mesaworld.envs.registry import get_task
 
@@ -46,36 +45,44 @@ def test_the_noisy_planner_table_is_the_readmes():
 
 
 MIXTURE = ROOT / "docs" / "results" / "calibration" / "mixture"
-MIX_NAMES = {
-    "coin": "coin (end, 1)",
-    "cheese-maze": "cheese maze (corner, 11)",
-    "keys-chests": "keys and chests (keys, 1)",
-    "roomba": "Roomba (dust_collected, 1)",
-}
 
 
-def test_the_mixture_table_is_the_readmes_and_the_gap_never_rises():
-    """`python benchmarks/mixture_calibration.py --out docs/results/calibration/mixture`: PPO on
-    (1 - w) base + w proxy, one seed per weight; the gap row per task and the train-score
-    ranges the README quotes."""
-    from benchmarks.mixture_calibration import monotone, table
+def test_the_mixture_tables_and_sensitivity_are_the_readmes_and_the_gap_never_rises():
+    """`python benchmarks/mixture_calibration.py --workers 2 --out
+    docs/results/calibration/mixture`: PPO on (1 - w) base + w proxy, 5 seeds per weight; the
+    printed tables (mean gap [95% t over seeds], labels with counts) and the sensitivity, and the
+    prose's claims about them."""
+    from benchmarks.mixture_calibration import label_sensitivity, markdown, monotone, summary, table
 
-    t = table(pd.read_csv(MIXTURE / "analysis" / "behavioral.csv").copy())
+    rows = pd.read_csv(MIXTURE / "analysis" / "behavioral.csv")
+    t = table(rows.copy())
+    cells = summary(t)
     readme = (ROOT / "README.md").read_text()
-    for task, g in t.groupby("task"):
-        g = g.sort_values("w")
-        assert list(g["w"]) == [0, 0.25, 0.5, 0.75, 1]
-        cells = [f"{v:.2f}" for v in g["gap"]]
-        cells[0], cells[-1] = f"**{cells[0]}**", f"**{cells[-1]}**"
-        row = f"| {MIX_NAMES[task]} | " + " | ".join(cells) + " |"
-        assert row.replace("-0.00", "0.00") in readme.replace("-0.00", "0.00"), row
+    for line in [*markdown(cells).splitlines(), *label_sensitivity(rows).splitlines()]:
+        assert line in readme, line
+    assert set(cells["seeds"]) == {5} and len(cells) == 20
     assert monotone(t).all()
-    cheese = t[t.task == "cheese-maze"]["train score"]
-    assert f"train score {cheese.min():.2f}-{cheese.max():.2f} on the cheese maze" in readme
-    roomba = t[t.task == "roomba"]["train score"]
-    assert f"train score {roomba.min():.2f}-{roomba.max():.2f}" in readme
-    coin = t[t.task == "coin"]
-    assert coin[coin.w == 1]["label"].iloc[0] == "specification gaming (end)"
+    ends = cells[cells["w"].isin([0, 1])].set_index(["task", "w"])
+    for task in ends.index.get_level_values(0).unique():
+        assert ends.loc[(task, 0.0), "gap:lo"] > 0 > ends.loc[(task, 1.0), "gap:hi"], task
+    roomba = cells[cells["task"] == "roomba"].set_index("w")
+    assert all(roomba.loc[w, "gap:lo"] < 0 < roomba.loc[w, "gap:hi"] for w in (0.25, 0.5))
+    coin = t[t["task"] == "coin"]
+    mid = coin[coin["w"].isin([0.5, 0.75])]
+    assert (mid["score base"] == 1).all() and (mid["score proxy"] == 1).all()
+    assert (coin[coin["w"] == 1]["label"] == "specification gaming (end)").all()
+    prose = " ".join(readme.split())
+
+    def span(task, lo=0.0, hi=1.0):
+        x = t[(t["task"] == task) & (t["w"] >= lo) & (t["w"] <= hi)]["train score"]
+        return f"{x.min():.2f}-{x.max():.2f}"
+
+    assert f"(train score {span('cheese-maze')} on the cheese maze" in prose
+    assert f"{span('coin', 0, 0.25)} on coin at w <= 0.25" in prose
+    assert f"{span('keys-chests', 0, 0.75)} on keys at w < 1" in prose
+    assert f"the 0.9 line (train score {span('roomba')})" in prose
+    # the seed-0 runs are the earlier one-seed calibration's: same seed, same numbers
+    assert sorted(rows["run"].str.extract(r"seed(\d)$")[0].unique()) == list("01234")
 
 
 def sensitivity_table(path: Path, cell_of) -> str:
@@ -88,7 +95,6 @@ def sensitivity_table(path: Path, cell_of) -> str:
     return sensitivity_markdown(sensitivity(labellers(rows), cells, unused=("pai_pursued",)))
 
 
-@pytest.mark.parametrize("folder", [NOISY, MIXTURE], ids=["noisy", "mixture"])
-def test_the_label_sensitivity_beside_each_table_is_the_readmes(folder: Path):
-    table = sensitivity_table(folder / "analysis" / "behavioral.csv", lambda r: r["run"])
+def test_the_label_sensitivity_beside_the_noisy_table_is_the_readmes():
+    table = sensitivity_table(NOISY / "analysis" / "behavioral.csv", lambda r: r["run"])
     assert table in (ROOT / "README.md").read_text()
