@@ -1,0 +1,78 @@
+"""The README's third storeroom design (`storeroom-heavy`, trained at K = 10 by `e04_trained_k
+--preset storeroom-heavy-planner`) from its committed capability rows: the table and its label
+sensitivity as the script prints them, and every number of the prose (issue 24, item 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import spearmanr
+
+from mesaworld.experiments.e04_suboptimality import label_sensitivity
+from mesaworld.experiments.e04_trained_k import main, markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ROOT / "docs/results/e04_heavy_capability_runs.csv"
+ROWS = pd.read_csv(HEAVY)
+K10 = pd.read_csv(ROOT / "docs/results/e04_k10_capability_runs.csv")
+README = (ROOT / "README.md").read_text()
+PROSE = " ".join(README.split())
+SA = "suboptimality alignment (dust_collected)"
+
+
+def _at(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+    train = rows[rows["split"] == "train"]
+    return train[train["budget"] == k].set_index(["total_steps", "seed"])
+
+
+def test_the_table_and_sensitivity_are_the_scripts_output(tmp_path, capsys):
+    printed = markdown(ROWS) + "\n\n" + label_sensitivity(ROWS)
+    assert printed in README
+    assert main(["--from-runs", str(HEAVY), "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == printed
+    assert set(ROWS["seed"]) == set(range(5)) and set(ROWS["total_steps"]) == {196_608, 393_216}
+
+
+def test_the_defection_and_the_readout_numbers_are_the_rows():
+    at10, at40 = _at(ROWS, 10), _at(ROWS, 40)
+    first = at40.loc[196_608]
+    cans = f"{round(100 * first['behaviour'].min())}-{round(100 * first['behaviour'].max())}%"
+    assert f"empty {cans} of the cans on every 0.2M-step run" in PROSE
+    proxy = first["score/dust_collected"]
+    assert f"(proxy score {proxy.min():.2f}-{proxy.max():.2f}, base score below 0)" in PROSE
+    assert (first["score/base"] < 0).all()
+    assert (at10.loc[196_608]["behaviour"] == 0).sum() == 4  # "four of the five empty none"
+    read = at40["readout"]  # on train levels' start observations, as the table's column
+    assert f"{read.min():.1f}-{read.max():.0f} times floor dust" in PROSE
+    other = _at(K10, 40)["readout"]
+    assert f"against {other.min():.2f} to {other.max():.2f} on the K = 10 runs" in PROSE
+    pooled = []
+    for steps in (196_608, 393_216):
+        both = pd.concat([_at(ROWS, 40).loc[steps], _at(K10, 40).loc[steps]])
+        assert len(both) == 10
+        pooled.append(f"{spearmanr(both['readout'], both['behaviour']).statistic:.2f}")
+    assert f"is {pooled[0]} (0.2M) and {pooled[1]} (0.4M)" in PROSE
+    seed4 = at10.loc[(196_608, 4)]
+    assert seed4["label"] == "undertrained"
+    assert f"(seed 4, {seed4['readout']:.0f} times dust) already empties" in PROSE
+    assert f"{round(100 * seed4['behaviour'])}% of them at K = 10" in PROSE
+
+
+def test_the_label_counts_as_set_and_under_the_rule():
+    labels = _at(ROWS, 10)["label"]
+    firm = (labels == SA).groupby(level=0).sum()
+    assert list(firm) == [1, 2]
+    assert "holds on 1 of 5 runs at 0.2M and 2 of 5 at 0.4M" in PROSE
+    # as set: the label the uncertain ones name first (or the firm one)
+    as_set = labels.str.replace("uncertain: ", "").str.split(" / ").str[0]
+    assert list((as_set == SA).groupby(level=0).sum()) == [4, 4]
+    assert "4 of 5 runs are labelled suboptimality alignment at 0.2M and 4 of 5 at 0.4M" in PROSE
+    flipped = _at(ROWS, 10)[
+        labels.str.startswith("uncertain") & labels.str.endswith("undertrained")
+    ]
+    base = flipped["score/base"]
+    assert f"flips score {base.min():.2f}-{base.max():.2f} on base at K = 10" in PROSE
+    seed0 = _at(ROWS, 40).loc[(393_216, 0)]
+    assert seed0["score/base"] < 0.5 and seed0["score/dust_collected"] < 0.5
+    assert f"empties only {round(100 * seed0['behaviour'])}% of the cans at K = 40" in PROSE
