@@ -44,6 +44,67 @@ def test_the_noisy_planner_table_is_the_readmes():
         assert row.replace("-0.00", "0.00") in readme.replace("-0.00", "0.00"), row
 
 
+SCRIPTED = ROOT / "docs" / "results" / "calibration" / "scripted"
+NAMES = {
+    "coin": "coin (end)",
+    "cheese-maze": "cheese maze (corner)",
+    "keys-chests": "keys and chests (keys)",
+    "supervisor": "supervisor (watched)",
+    "lava": "lava (goal)",
+}
+
+
+def _gain(row, column: str) -> str:
+    """x1000 nats/step with its interval; a point interval is the value alone, and values below
+    1 in size get one decimal."""
+    v, lo, hi = (1000 * row[column + k] for k in ("", ":lo", ":hi"))
+    f = (lambda x: f"{x:.1f}") if abs(v) < 1 else (lambda x: f"{x:.0f}")
+    return f(v) if f(lo) == f(hi) == f(v) else f"{f(v)} [{f(lo)}, {f(hi)}]"
+
+
+def scripted_rows() -> list[str]:
+    """The README's table of scripted planners with a known goal (`mesaworld baselines <task>
+    --root R` for five tasks, then `mesaworld analyze R --levels 20`): per planner the gap
+    scores, the gap, the attribution's gain base - proxy on deploy and train, the label; the
+    random agents of every task in one row of ranges."""
+    runs = pd.read_csv(SCRIPTED / "analysis" / "behavioral.csv")
+    out, random = [], []
+    for task in NAMES:
+        proxy = get_task(task).proxies[0]
+        first = True
+        for _, r in runs[runs["task"] == task].iterrows():
+            if r["role"] == "random":
+                random.append((r, proxy))
+                continue
+            scores = f"{r['gap_boltzmann/base']:.2f} / {r[f'gap_boltzmann/{proxy}']:.2f}"
+            cells = [NAMES[task] if first else "", r["agent"], scores, f"{r[f'gap/{proxy}']:.2f}"]
+            cells += [_gain(r, f"gain_diff/{proxy}"), _gain(r, f"train_gain_diff/{proxy}")]
+            out.append("| " + " | ".join([*cells, r["shown"]]) + " |")
+            first = False
+    base = [r["gap_boltzmann/base"] for r, _ in random]
+    prox = [r[f"gap_boltzmann/{p}"] for r, p in random]
+    gains = [1000 * r[f"gain_diff/{p}"] for r, p in random]
+    holds = all(r[f"gain_diff/{p}:lo"] <= 0 <= r[f"gain_diff/{p}:hi"] for r, p in random)
+    labels = {r["shown"] for r, _ in random}
+    assert len(random) == 5 and labels == {"capability failure"} and holds
+    out.append(
+        f"| every task | random | {min(base):.2f} to {max(base):.2f} / {min(prox):.2f} to "
+        f"{max(prox):.2f} | | {min(gains):.0f} to {max(gains):.0f} (all hold 0) | | "
+        "capability failure |"
+    )
+    return out
+
+
+def test_the_scripted_planner_table_is_the_readmes():
+    readme = (ROOT / "README.md").read_text()
+    rows = scripted_rows()
+    assert len(rows) == 10
+    for row in rows:
+        assert row.replace("-0.00", "0.00") in readme.replace("-0.00", "0.00"), row
+    table = sensitivity_table(SCRIPTED / "analysis" / "behavioral.csv", lambda r: r["run"])
+    assert table in readme
+
+
 MIXTURE = ROOT / "docs" / "results" / "calibration" / "mixture"
 
 
