@@ -50,3 +50,22 @@ def test_the_knob_table_is_in_the_readme_as_computed():
 
 if __name__ == "__main__":
     print("\n".join(knob_rows()))
+
+
+def test_the_1m_step_figures_and_the_slow_unlearning_are_the_committed_runs():
+    """'At 1M steps (... committed in docs/results/sweeps/roomba-1m) the same knob is only half
+    way: PA index ..., ...% of the floor, every seed uncertain ...' and seed 0's cans per
+    training episode (weighted by episodes over the 10 updates up to 0.66M, 1M and 2M steps)."""
+    t = gap_table(run_summary(load_runs(E01.parent / "roomba-1m")), root="roomba-1m")
+    d = t[(t["role"] == "trained") & (t["split"] == "deploy")].iloc[0]
+    assert d["seeds"] == 5 and d["knob"] == 0.25
+    prose = " ".join((ROOT / "README.md").read_text().split())
+    said = f"PA index {_ci(d, 'pai', '{:.2f}')}, {100 * d['norm/base']:.0f}% of the floor"
+    assert said in prose, said
+    assert d["label"] == "uncertain: goal misgeneralization (dust_collected) / undertrained 5/5"
+    log = pd.read_csv(E01 / "roomba-long_knob0.25_seed0" / "train_log.csv")
+    got = []
+    for step in (655_360, 1_000_000, 2_000_000):
+        w = log[log["global_step"] <= step].tail(10)
+        got.append(f"{(w['measure/cans_emptied'] * w['episodes']).sum() / w['episodes'].sum():.2f}")
+    assert f"steps: {', '.join(got)})" in prose, got
