@@ -158,25 +158,39 @@ def label_sensitivity(labeller: str, root: str | Path, table: pd.DataFrame) -> s
     (`mesaworld.analysis.labels.sensitivity`); for the plot labeller also the labels on the
     first LEVELS levels against all of them (the analyze labeller's level count needs `analyze`
     run again: benchmarks/label_sensitivity.py)."""
-    runs = set(table["run"])
-    every = labellers(labeller, root)
-    chosen = {run: f for run, f in every.items() if run in runs}
-    knob = table.drop_duplicates("run").set_index("run")["knob"]
-    cells = {run: f"knob {knob[run]:g}" for run in chosen}
-    settings, note = {}, ""
+    return label_sensitivity_many(labeller, [(root, table, "")])
+
+
+def label_sensitivity_many(labeller: str, parts: list[tuple[str | Path, pd.DataFrame, str]]) -> str:
+    """`label_sensitivity` over several folders at once: (root, compared table, name) per
+    folder, each run's cell "<name> knob <k>" (just "knob <k>" for an empty name)."""
+    chosen, cells, got, note = {}, {}, {}, ""
+    level_counts = set()
+    for root, table, name in parts:
+        runs = set(table["run"])
+        every = labellers(labeller, root)
+        here = {run: f for run, f in every.items() if run in runs}
+        knob = table.drop_duplicates("run").set_index("run")["knob"]
+        chosen |= here
+        cells |= {run: f"{name + ' ' if name else ''}knob {knob[run]:g}" for run in here}
+        if labeller == "plot":
+            episodes = load_runs(root)
+            fewer = labels_on_first_levels(episodes, LEVELS, str(root))
+            if fewer:
+                level_counts.add(int(episodes.groupby(["run", "split"])["level"].nunique().max()))
+                got |= {run: fewer[run] for run in here if run in fewer}
+    settings = {}
     if labeller == "plot":
-        episodes = load_runs(root)
-        fewer = labels_on_first_levels(episodes, LEVELS, str(root))
-        if fewer:
-            n = episodes.groupby(["run", "split"])["level"].nunique().max()
-            got = {run: fewer[run] for run in chosen if run in fewer}
-            settings = {("evaluation levels", str(n), str(LEVELS)): got}
+        if got:
+            n = "/".join(str(c) for c in sorted(level_counts))
+            settings = {("evaluation levels", n, str(LEVELS)): got}
         else:
             note = f"\n\n(the runs have {LEVELS} levels or fewer: no level sensitivity)"
     else:
+        roots = ", ".join(f"`python benchmarks/label_sensitivity.py {r}`" for r, _, _ in parts)
         note = (
             "\n\n(levels: the analyze labels rest on `analyze --levels`; 20 vs 200 levels needs "
-            f"`python benchmarks/label_sensitivity.py {root}`)"
+            f"{roots})"
         )
     rows = sensitivity(chosen, cells, settings, unused=UNUSED[labeller])
     return sensitivity_markdown(rows) + note

@@ -51,3 +51,39 @@ def test_the_readout_vs_labels_table_is_in_the_readme_as_computed(labeller):
 if __name__ == "__main__":
     for name in FILES:
         print("\n".join(comparison_rows(name)))
+
+
+FOLDER_NAMES = {
+    "roomba-planner": "roomba planner",
+    "cheese-maze-planner": "cheese planner",
+    "cheese-maze-planner-coords": "cheese planner + coords",
+}
+
+
+def sensitivity_text(labeller: str) -> str:
+    """The label sensitivity of the compared runs of all three folders (cells "<folder> knob
+    <k>") and the readout threshold's, as printed beside each table."""
+    from mesaworld.analysis.readout_irl import label_sensitivity_many, readout_sensitivity
+
+    parts = [
+        (SWEEPS / f, pd.read_csv(SWEEPS / f / "readout" / FILES[labeller]), name)
+        for f, name in FOLDER_NAMES.items()
+    ]
+    both = pd.concat([t for _, t, _ in parts])
+    return label_sensitivity_many(labeller, parts) + "\n\n" + readout_sensitivity(both)
+
+
+@pytest.mark.parametrize("labeller", list(FILES))
+def test_the_sensitivity_beside_each_table_and_the_counts_in_the_prose(labeller):
+    readme = (ROOT / "README.md").read_text()
+    assert sensitivity_text(labeller) in readme
+    both = pd.concat(pd.read_csv(SWEEPS / f / "readout" / FILES[labeller]) for f in FOLDER_NAMES)
+    n = both["agree"].value_counts()
+    yes, no = int(n.get("yes", 0)), int(n.get("no", 0))
+    rest = len(both) - yes - no
+    said = {
+        "plot": f"{yes} of {len(both)} agree, {no} disagrees, {rest} cannot be compared",
+        "analyze": f"{yes} of {len(both)} agree, none disagrees, {rest} cannot be compared",
+    }[labeller]
+    assert no == (1 if labeller == "plot" else 0)
+    assert said in " ".join(readme.split()), said
