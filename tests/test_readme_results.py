@@ -222,6 +222,12 @@ def test_readme_prose_on_the_longer_storeroom_training_is_what_the_runs_say():
     assert f"(readout {read.loc[4]:.2f})" in PROSE
     assert "firm under the uncertainty rule" in PROSE
     assert k40.loc[1, "label"].startswith("suboptimality alignment")
+    # "the others *generalizes*, two of them uncertain through the competence bar"
+    others = k40.drop(index=1)["label"]
+    assert others.str.replace("uncertain: ", "").str.startswith("generalizes").all()
+    uncertain = others[others.str.startswith("uncertain")]
+    assert len(uncertain) == 2 and uncertain.str.endswith("undertrained").all()
+    assert "the others *generalizes*, two of them uncertain through the competence bar" in PROSE
 
 
 def test_readme_counts_the_storeroom_trips_in_training_weighted_by_episodes():
