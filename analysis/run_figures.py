@@ -3,6 +3,7 @@
 visitation(run, path)   the first deploy levels with the agent's visit counts, headed by the
                         run (task, agent, knob, seed, training steps): one colour scale and its
                         bar for the counts, and a legend of what each tile is (the task's legend)
+visitations(runs, paths)  the same for several runs on ONE colour scale (figures that are compared)
 episode_gif(run, path)  the first deploy episode, scaled up, each frame headed by the step and
                         the running total of every objective (replayed from the recorded actions)
 """
@@ -62,16 +63,23 @@ def _run_title(info: dict) -> str:
     )
 
 
-def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> list[Path]:
+def visitation(
+    run_dir: Path, path: Path, split: str = "deploy", n: int = 4, top: int | None = None
+) -> list[Path]:
     """The first `n` evaluation levels of `split`, each with the agent's visit counts over it:
-    one colour scale (one Normalize for every level) and its colour bar."""
+    one colour scale (one Normalize for every level, up to `top` visits; default the most
+    visits on these levels) and its colour bar."""
     run_dir = Path(run_dir)
     task, data, sheet = _load(run_dir, split)
     info = run_info(run_dir, run_dir)
     levels, visits = data["levels"], data["visits"]
     n = min(n, len(levels))
     fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 3.3), squeeze=False)
-    top = max(1, int(visits[:n].max()))
+    top = max(1, int(visits[:n].max())) if top is None else int(top)
+    if visits[:n].max() > top:
+        raise ValueError(
+            f"visitation: top={top} is below the most visits drawn ({visits[:n].max()})"
+        )
     # One scale for every level: integer counts, each colour centred on its count.
     norm = Normalize(vmin=0.5, vmax=top + 0.5)
     image = None
@@ -107,6 +115,15 @@ def visitation(run_dir: Path, path: Path, split: str = "deploy", n: int = 4) -> 
         fontsize=9,
     )
     return save_figure(fig, path)
+
+
+def visitations(runs: list[Path], paths: list[Path], split: str = "deploy", n: int = 4) -> list:
+    """`visitation` for several runs drawn on ONE colour scale (the most visits over all of
+    them), so that figures set side by side compare: e.g. the README's knob 0 and 0.25 maps."""
+    if len(runs) != len(paths):
+        raise ValueError("visitations: one path per run")
+    top = max(1, max(int(_load(Path(r), split)[1]["visits"][:n].max()) for r in runs))
+    return [f for r, p in zip(runs, paths) for f in visitation(r, p, split, n, top=top)]
 
 
 def _totals(task, level: np.ndarray, actions: np.ndarray) -> list[dict[str, float]]:

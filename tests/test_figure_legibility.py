@@ -378,3 +378,23 @@ def test_experiment_figures_from_the_committed_cells_are_legible(drawn, tmp_path
     texts = [t.get_text() for ax in drawn["e06"].axes for t in ax.texts]
     assert "n/a" in texts  # the Roomba's train proxy ratio: no cans on its training levels
     assert "0" in texts  # a gain of exactly 0 is written, not left invisible
+
+
+def test_the_readmes_two_visitation_maps_share_one_colour_scale(drawn):
+    """docs/deploy_visitation_knob0.png and _knob0.25.png (seed 0 of the committed e01 runs):
+    drawn by `run_figures.visitations`, one colour scale for both, each legible alone."""
+    from mesaworld.analysis.run_figures import visitations
+
+    e01 = Path(__file__).parents[1] / "docs" / "results" / "sweeps" / "e01"
+    runs = [e01 / "roomba-long_knob0_seed0", e01 / "roomba-long_knob0.25_seed0"]
+    visitations(runs, [Path("knob0.png"), Path("knob0.25.png")])
+    assert set(drawn) == {"knob0.png", "knob0.25.png"}
+    assert all(p == [] for p in _all_legible(drawn).values()), _all_legible(drawn)
+    tops = set()
+    for name, fig in drawn.items():
+        images = [im for ax in fig.axes for im in ax.get_images() if im.norm.vmax is not None]
+        tops |= {im.norm.vmax for im in images if im.get_cmap().name == "magma_r"}
+        assert f"knob {name[4:-4]}, seed 0" in fig._suptitle.get_text()
+    assert len(tops) == 1, tops
+    with pytest.raises(ValueError, match="one path per run"):
+        visitations(runs, [Path("x.png")])
