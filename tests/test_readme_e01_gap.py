@@ -42,6 +42,10 @@ def test_the_gap_and_both_intervals_are_the_readmes():
         assert f"[{t_ci}]" in readme and f"**[{boot_ci}]**" in readme
     assert "**-0.72** [-0.77, -0.68]" in readme and "**0.30** [0.14, 0.46]" in readme
     flat = " ".join(readme.split())
+    # "4 levels (evaluation levels 0, 1, 2 and 19 ...), the same 4 for every seed"
+    per_run = levels.groupby("run")["level"].apply(lambda x: tuple(sorted(set(x))))
+    assert set(per_run) == {(0, 1, 2, 19)} and len(per_run) == 10
+    assert "(evaluation levels 0, 1, 2 and 19; the other 16 are larger), the same 4 for" in flat
     for knob in (0.0, 0.25):  # the held-out attribution, nats/step x1000
         cell = cells[(cells.kind == "ppo") & (cells.knob == knob)].iloc[0]
         g = [1000 * cell[f"gain_diff/dust_collected{s}"] for s in ("", ":lo", ":hi")]

@@ -87,3 +87,21 @@ def test_the_sensitivity_beside_each_table_and_the_counts_in_the_prose(labeller)
     }[labeller]
     assert no == (1 if labeller == "plot" else 0)
     assert said in " ".join(readme.split()), said
+
+
+def test_the_coords_planners_flips_and_readout_in_the_prose():
+    """'Three of the four uncertain coords planners flip to undertrained when TRAINED moves to
+    0.99 ..., the fourth to capability failure; all five are labelled goal misgeneralization
+    (corner) as set, which the readout's "corner valued" (4 of 5; ratio 0.82 "unclear" for seed
+    3) matches.'"""
+    d = pd.read_csv(SWEEPS / "cheese-maze-planner-coords" / "readout" / "readout_vs_irl.csv")
+    uncertain = d[d["agree"] == "uncertain"]
+    assert len(uncertain) == 4
+    assert sorted(uncertain["flips"]) == ["capability failure"] + ["undertrained"] * 3
+    assert set(d["label"]) == {"goal misgeneralization (corner)"}
+    assert (d["readout says"] == "proxy valued").sum() == 4
+    seed3 = d[d["seed"] == 3].iloc[0]
+    assert seed3["readout says"] == "unclear"
+    prose = " ".join((ROOT / "README.md").read_text().split())
+    assert f'(4 of 5; ratio {seed3["readout ratio"]:.2f} "unclear" for seed 3)' in prose
+    assert "Three of the four uncertain coords planners flip to undertrained" in prose
