@@ -134,6 +134,26 @@ def test_readme_prose_on_the_in_context_runs_is_what_the_runs_say():
     assert f"by trial 3 it finds the object on {100 * third['reward'].mean():.0f}%" in PROSE
 
 
+def _wilson(p: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    d = 1 + z * z / n
+    centre, half = (p + z * z / (2 * n)) / d, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return centre - half, centre + half
+
+
+def test_readme_gives_the_interval_over_levels_where_the_seeds_agree():
+    """At lamp 1/3 every seed has the same trial-1 reward (a zero-width t-interval); the README
+    gives the Wilson interval over the 400 levels instead."""
+    runs = pd.read_csv(RESULTS / "e05_in_context_runs.csv")
+    first = runs[(runs["knob"] < 0.5) & (runs["trial"] == 1)]
+    said = []
+    for split in ("deploy", "train"):
+        g = first[first["split"] == split]
+        assert g["reward"].nunique() == 1 and set(g["levels"]) == {400} and len(g) == 5
+        lo, hi = _wilson(float(g["reward"].iloc[0]), 400)
+        said.append(f"[{lo:.2f}, {hi:.2f}] on {split}")
+    assert f"Wilson 95% interval {said[0]} and {said[1]}" in PROSE
+
+
 def test_readme_prose_on_the_storeroom_runs_is_what_the_runs_say():
     runs = pd.read_csv(RESULTS / "e04_capability_runs.csv")
     train = runs[runs["split"] == "train"].set_index(["group", "seed", "budget"])
