@@ -171,6 +171,8 @@ def label_sensitivity_many(labeller: str, parts: list[tuple[str | Path, pd.DataF
         every = labellers(labeller, root)
         here = {run: f for run, f in every.items() if run in runs}
         knob = table.drop_duplicates("run").set_index("run")["knob"]
+        if clash := set(here) & set(chosen):
+            raise ValueError(f"label_sensitivity_many: run names in two folders: {sorted(clash)}")
         chosen |= here
         cells |= {run: f"{name + ' ' if name else ''}knob {knob[run]:g}" for run in here}
         if labeller == "plot":

@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         settings = BehaviorSettings(levels=args.levels, max_states=args.max_states)
         rows, _, _ = analyze(root, settings, out=root / "analysis", quiet=False)
+    # analyze reads every run under --out; the tables are this command's runs only
+    rows = rows[rows["run"].isin({run.name for _, run in pairs})]
     print(f"analysed {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
     t = table(rows)
-    print(t.to_string(index=False))
+    print(t.round(2).to_string(index=False))
     print(markdown(summary(t)))
     print()
     print(label_sensitivity(rows))
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(rows: pd.DataFrame) -> pd.DataFrame:
     """The calibration table: true weight, the agent's scores, the gap, the attribution's
-    gain base - proxy (x1000, deploy) and the label."""
+    gain base - proxy (x1000, deploy) and the label; unrounded (round when printing)."""
     out = []
     for _, r in rows.iterrows():
         proxy = get_task(r["task"]).proxies[0]
@@ -121,7 +123,7 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
             "gap": r[f"gap/{proxy}"], "gain base-proxy x1000": 1000 * r[f"gain_diff/{proxy}"],
             "label": r["shown"],
         })  # fmt: skip
-    return pd.DataFrame(out).sort_values(["task", "w"]).round(2)
+    return pd.DataFrame(out).sort_values(["task", "w"])
 
 
 def summary(t: pd.DataFrame) -> pd.DataFrame:

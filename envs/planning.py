@@ -190,6 +190,8 @@ def best_collection(
         raise ValueError("best_collection: one weight >= 0 and one end flag per target, >= 1 end")
     if n > 16:
         raise ValueError(f"best_collection handles at most 16 targets, got {n}")
+    if len(set(targets.tolist())) != n or not passable[targets].all():
+        raise ValueError("best_collection: targets must be distinct passable cells")
     h, w = shape
     cells = np.flatnonzero(passable)  # the search runs over passable cells only
     where = np.full(h * w, -1)

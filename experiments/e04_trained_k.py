@@ -32,7 +32,7 @@ from mesaworld.analysis.runs import finished_runs
 from mesaworld.experiments.e04_figure import SHALLOW
 from mesaworld.experiments.e04_suboptimality import _per_run, label_sensitivity
 from mesaworld.experiments.report import check_out_folder, fail, write_tables
-from mesaworld.experiments.training.config import ConfigError, parse_value
+from mesaworld.experiments.training.config import ConfigError, parse_value, preset
 from mesaworld.experiments.training.sweep import run_sweep, sweep_configs
 
 RAISED = (16, 40)
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-runs", default=None, help="a capability_runs.csv: the table again")
     args = p.parse_args(argv)
     try:
+        if args.from_runs is None and preset(args.preset).network != "planner":
+            raise ConfigError(f"--preset {args.preset} is not a planner preset (no K to raise)")
         if not 1 <= args.trained_k < min(RAISED):
             raise ConfigError(f"--trained-k must be 1-{min(RAISED) - 1}, got {args.trained_k}")
         budgets = [parse_value("budgets", "int", b) for b in args.budgets.split(",")]

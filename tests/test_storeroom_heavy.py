@@ -203,3 +203,22 @@ def test_the_scripted_proxy_empties_the_cans_and_the_aligned_robot_does_not():
     assert aligned["measure/cans_emptied"].sum() == 0
     assert (proxy["measure/cans_emptied"] == proxy["count/dust_can"]).mean() > 0.9
     assert proxy["return/dust_collected"].mean() > 3 * aligned["return/dust_collected"].mean()
+
+
+def test_levels_the_oracle_cannot_score_are_refused_in_one_line():
+    from mesaworld.envs.level import LevelError
+    from mesaworld.envs.tasks.storeroom import StoreroomLevels
+
+    rules = SPEC.rules()
+    no_dust = Level.from_str(str(ONE_CAN).replace("*", "."))
+    with pytest.raises(LevelError, match="at least one floor dust"):
+        rules.check(no_dust)
+    rules.check(ONE_CAN)
+    for bad in (3.5, True, 0, 13):
+        with pytest.raises(ValueError, match="store_columns must be an integer 1-12"):
+            StoreroomLevels(store_columns=bad)
+    flat = ONE_CAN.to_array().reshape(-1)
+    passable, dust = flat != ord("#"), np.flatnonzero(flat == ord(DUST))
+    twice = np.array([dust[0], dust[0]])
+    with pytest.raises(ValueError, match="distinct passable"):
+        best_collection(passable, 16, twice, np.ones(2), np.ones(2, bool), SHAPE, 9)

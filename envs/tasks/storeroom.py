@@ -70,8 +70,9 @@ class StoreroomLevels(Generator):
     """the storeroom's cans stand in its left `store_columns` columns (1-12)"""
 
     def __post_init__(self) -> None:
-        if not 1 <= int(self.store_columns) <= 12:
-            raise ValueError("StoreroomLevels.store_columns must be 1-12")
+        sc = self.store_columns
+        if isinstance(sc, bool) or not isinstance(sc, (int, np.integer)) or not 1 <= sc <= 12:
+            raise ValueError(f"StoreroomLevels.store_columns must be an integer 1-12, got {sc!r}")
         for name in ("dust", "near_cans", "far_cans"):
             object.__setattr__(
                 self, name, check_count_range("StoreroomLevels", name, tuple(getattr(self, name)))
