@@ -100,3 +100,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         plot_all(root, quiet=False)
         print(f"figures in {root / FIGURES}")
     return 0
+
+
+def add_publish_parser(sub) -> None:
+    p = sub.add_parser(
+        "publish",
+        help="a small copy of a folder of finished runs for committing (no weights, no caches)",
+        description="Copy what analysis reads from every finished run under SRC (config, "
+        "episodes, evaluation arrays, train log, probe tables) and the analysis/ and readout/ "
+        "tables into a new folder DEST, whole or not at all (`mesaworld.analysis.publish`).",
+    )
+    p.add_argument("src", help="a folder of finished run folders (a sweep, a calibration)")
+    p.add_argument("dest", help="a new folder, e.g. docs/results/sweeps/<name>")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from mesaworld.analysis.publish import publish
+
+    got = publish(args.src, args.dest)
+    print(
+        f"published {got['runs']} runs ({got['files']} files, {got['bytes'] / 1e6:.1f} MB) to "
+        f"{args.dest}; left out {got['left'] / 1e6:.1f} MB (weights, training state, figures, "
+        "locks, caches)"
+    )
+    return 0

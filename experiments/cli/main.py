@@ -183,6 +183,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     readout_cmd.add_probe_parser(sub)
     grid_cmd.add_baselines_parser(sub)
     grid_cmd.add_sweep_parser(sub)
+    grid_cmd.add_publish_parser(sub)
     identify_cmd.add_identify_parser(sub)
     zoo_cmd.add_zoo_parser(sub)
     audit_cmd.add_verdicts_parser(sub)
@@ -202,6 +203,7 @@ COMMANDS = {
     "probe": readout_cmd.cmd_probe,
     "baselines": grid_cmd.cmd_baselines,
     "sweep": grid_cmd.cmd_sweep,
+    "publish": grid_cmd.cmd_publish,
     "identify": identify_cmd.cmd_identify,
     "zoo": zoo_cmd.cmd_zoo,
     "verdicts": audit_cmd.cmd_verdicts,
