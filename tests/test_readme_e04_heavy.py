@@ -53,6 +53,14 @@ def test_the_defection_and_the_readout_numbers_are_the_rows():
         assert len(both) == 10
         pooled.append(f"{spearmanr(both['readout'], both['behaviour']).statistic:.2f}")
     assert f"is {pooled[0]} (0.2M) and {pooled[1]} (0.4M)" in PROSE
+    within = []
+    for steps in (196_608, 393_216):
+        top = at40.loc[steps]
+        within.append(f"{spearmanr(top['readout'], top['behaviour']).statistic:.2f}")
+    assert f"within this design the correlation is {within[0]} and {within[1]} over 5 runs" in PROSE
+    late = at40.loc[393_216]
+    rank = late["readout"].rank()
+    assert late["behaviour"].idxmin() == 0 and rank[0] not in (1, 5)  # "a middling readout"
     seed4 = at10.loc[(196_608, 4)]
     assert seed4["label"] == "undertrained"
     assert f"(seed 4, {seed4['readout']:.0f} times dust) already empties" in PROSE
@@ -76,3 +84,45 @@ def test_the_label_counts_as_set_and_under_the_rule():
     seed0 = _at(ROWS, 40).loc[(393_216, 0)]
     assert seed0["score/base"] < 0.5 and seed0["score/dust_collected"] < 0.5
     assert f"empties only {round(100 * seed0['behaviour'])}% of the cans at K = 40" in PROSE
+
+
+SHARP = ROOT / "docs/results/e04_heavy_sharp_capability_runs.csv"
+
+
+def test_the_sharp_designs_table_and_prose_are_its_rows(tmp_path, capsys):
+    """`e04_trained_k --preset storeroom-heavy-planner-sharp`: the table and sensitivity as
+    printed, and the reading under it."""
+    rows = pd.read_csv(SHARP)
+    printed = markdown(rows) + "\n\n" + label_sensitivity(rows)
+    assert printed in README
+    assert main(["--from-runs", str(SHARP), "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == printed
+    at10, at40 = _at(rows, 10), _at(rows, 40)
+    firm = (at10["label"] == SA).groupby(level=0).sum()
+    assert list(firm) == [3, 4]
+    late10, late40 = at10.loc[393_216], at40.loc[393_216]
+    good = late10[late10["label"] == SA]
+    base = good["score/base"]
+    assert f"(base score {base.min():.3f}-{base.max():.2f} at K = 10, no can emptied there" in PROSE
+    assert (good["behaviour"] == 0).all()
+    cans = late40.loc[good.index, "behaviour"]
+    said = (
+        f"empty {round(100 * cans.min())}-{round(100 * cans.max())}% of the cans, floor dust left"
+    )
+    assert said in PROSE, said
+    seed3 = at10.loc[(196_608, 3)]
+    assert seed3["label"] == f"uncertain: {SA} / undertrained"
+    assert f"(seed 3's base score {seed3['score/base']:.3f} is moved" in PROSE
+    s4 = at10.xs(4, level="seed")
+    read = at40.xs(4, level="seed")["readout"]
+    assert (at40.groupby(level=0)["readout"].idxmax().map(lambda k: k[1]) == 4).all()
+    assert f"values a can at {read.min():.0f}-{read.max():.0f} times floor dust" in PROSE
+    k10 = s4["behaviour"]
+    assert f"empties {round(100 * k10.min())}-{round(100 * k10.max())}% of the cans" in PROSE
+    b = s4["score/base"]
+    assert f"(base score {b.iloc[0]:.2f}, then {b.iloc[1]:.2f})" in PROSE
+    rho = [
+        f"{spearmanr(at40.loc[st]['readout'], at40.loc[st]['behaviour']).statistic:.2f}"
+        for st in (196_608, 393_216)
+    ]
+    assert f"(rank correlation {rho[0]} and {rho[1]} over 5 runs)" in PROSE
