@@ -69,3 +69,21 @@ def test_the_1m_step_figures_and_the_slow_unlearning_are_the_committed_runs():
         w = log[log["global_step"] <= step].tail(10)
         got.append(f"{(w['measure/cans_emptied'] * w['episodes']).sum() / w['episodes'].sum():.2f}")
     assert f"steps: {', '.join(got)})" in prose, got
+
+
+def test_the_knob_tables_label_sensitivity_is_printed_beside_it():
+    """The plot labeller's sensitivity of the knob table's 10 runs (e02 on the committed e01
+    folder prints it), right after the table in the README."""
+    import contextlib
+    import io
+
+    from mesaworld.experiments import e02_architectures
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert e02_architectures.main([str(E01)]) == 0
+    out = buf.getvalue()
+    sens = out[out.index("label sensitivity") :].strip()
+    readme = (ROOT / "README.md").read_text()
+    last_row = knob_rows()[-1]
+    assert readme.index(last_row) < readme.index(sens) < readme.index(last_row) + len(last_row) + 5
