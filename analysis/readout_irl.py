@@ -189,10 +189,14 @@ def label_sensitivity_many(labeller: str, parts: list[tuple[str | Path, pd.DataF
         else:
             note = f"\n\n(the runs have {LEVELS} levels or fewer: no level sensitivity)"
     else:
-        roots = ", ".join(f"`python benchmarks/label_sensitivity.py {r}`" for r, _, _ in parts)
+        if len(parts) == 1:
+            command = f"`python benchmarks/label_sensitivity.py {parts[0][0]}`"
+        else:
+            names = ", ".join(Path(r).name for r, _, _ in parts)
+            command = f"`python benchmarks/label_sensitivity.py <folder>` for each of {names}"
         note = (
             "\n\n(levels: the analyze labels rest on `analyze --levels`; 20 vs 200 levels needs "
-            f"{roots})"
+            f"{command})"
         )
     rows = sensitivity(chosen, cells, settings, unused=UNUSED[labeller])
     return sensitivity_markdown(rows) + note
