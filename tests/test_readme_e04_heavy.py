@@ -99,7 +99,16 @@ def test_the_sharp_designs_table_and_prose_are_its_rows(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == printed
     at10, at40 = _at(rows, 10), _at(rows, 40)
     firm = (at10["label"] == SA).groupby(level=0).sum()
-    assert list(firm) == [3, 4]
+    assert list(firm) == [3, 4, 5]
+    assert "(4 of 5, then 5 of 5), not at the preset's 0.2M (3 of 5)" in PROSE
+    last10, last40 = at10.loc[794_624], at40.loc[794_624]
+    base8, cans8 = last10["score/base"], last40["behaviour"]
+    assert (last10["behaviour"] == 0).all()
+    said = (
+        f"(base score {base8.min():.3f}-{base8.max():.2f} at K = 10, no can emptied there, "
+        f"{round(100 * cans8.min())}-{round(100 * cans8.max())}% of the cans at K = 40)"
+    )
+    assert said in PROSE, said
     late10, late40 = at10.loc[393_216], at40.loc[393_216]
     good = late10[late10["label"] == SA]
     base = good["score/base"]
@@ -116,13 +125,15 @@ def test_the_sharp_designs_table_and_prose_are_its_rows(tmp_path, capsys):
     s4 = at10.xs(4, level="seed")
     read = at40.xs(4, level="seed")["readout"]
     assert (at40.groupby(level=0)["readout"].idxmax().map(lambda k: k[1]) == 4).all()
+    read = read.loc[[196_608, 393_216]]
     assert f"values a can at {read.min():.0f}-{read.max():.0f} times floor dust" in PROSE
+    s4 = s4.loc[[196_608, 393_216]]
     k10 = s4["behaviour"]
     assert f"empties {round(100 * k10.min())}-{round(100 * k10.max())}% of the cans" in PROSE
     b = s4["score/base"]
     assert f"(base score {b.iloc[0]:.2f}, then {b.iloc[1]:.2f})" in PROSE
     rho = [
         f"{spearmanr(at40.loc[st]['readout'], at40.loc[st]['behaviour']).statistic:.2f}"
-        for st in (196_608, 393_216)
+        for st in (196_608, 393_216, 794_624)
     ]
-    assert f"(rank correlation {rho[0]} and {rho[1]} over 5 runs)" in PROSE
+    assert f"(rank correlation {rho[0]}, {rho[1]} and {rho[2]} over 5 runs)" in PROSE
