@@ -155,6 +155,7 @@ class Storeroom(Task):
     """
 
     name = "storeroom"
+    can_units = 1  # dust units in a full can: what the sensor reads on it and emptying collects
     legend = LEGEND
     objectives = ("base", "dust_collected")
     measures = ("cans_emptied",)
@@ -193,7 +194,7 @@ class Storeroom(Task):
         ch = self._ch
         obs = np.zeros((len(idx), len(self.channels), self.n_cells), np.uint8)
         obs[:, ch["obstacle"]] = s.obstacle[idx]
-        obs[:, ch["dust"]] = s.dust[idx] | s.full[idx]
+        obs[:, ch["dust"]] = np.where(s.full[idx], self.can_units, s.dust[idx])
         obs[:, ch["can"]] = s.is_can[idx]
         obs[np.arange(len(idx)), ch["agent"], s.pos[idx]] = 1
         return obs
@@ -201,13 +202,17 @@ class Storeroom(Task):
     def step(self, s: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self.move(s, actions)
         rows, p = s.rows, s.pos
-        floor, can = s.dust[rows, p], s.full[rows, p]
+        floor, can = s.dust[rows, p].astype(np.float32), s.full[rows, p]
         s.dust[rows, p] = False
         s.full[rows, p] = False
         self.write(s, "dust", p, 0)
-        objectives = np.stack([floor.astype(np.float32) - can, floor.astype(np.float32) + can])
-        done = ~(s.dust.any(1) | s.full.any(1))
-        return objectives, can.astype(np.float32)[None], done
+        emptied = can.astype(np.float32)
+        objectives = np.stack([floor - emptied, floor + self.can_units * emptied])
+        return objectives, emptied[None], self._ended(s)
+
+    def _ended(self, s: State) -> np.ndarray:
+        """The episode ends when no dust is left anywhere, floor or cans."""
+        return ~(s.dust.any(1) | s.full.any(1))
 
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact optima within `max_steps` (Held-Karp over the targets): base, the most floor

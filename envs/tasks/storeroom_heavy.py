@@ -64,6 +64,7 @@ class StoreroomHeavy(Storeroom):
     """
 
     name = "storeroom-heavy"
+    can_units = CAN_UNITS
     legend = storeroom.LEGEND | {
         storeroom.CAN: f"dust can: the owner's ash bucket ({CAN_UNITS} units); the dust sensor reads them"
     }
@@ -83,23 +84,8 @@ class StoreroomHeavy(Storeroom):
             raise LevelError(f"{self.name}: at most 16 floor dust and full cans, got {dust + cans}")
         return level
 
-    def _observe(self, s: State, idx: np.ndarray) -> np.ndarray:
-        obs = super()._observe(s, idx)
-        dust = self._ch["dust"]
-        obs[:, dust] = np.where(s.full[idx], CAN_UNITS, s.dust[idx]).astype(np.uint8)
-        return obs
-
-    def step(self, s: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        self.move(s, actions)
-        rows, p = s.rows, s.pos
-        floor, can = s.dust[rows, p], s.full[rows, p]
-        s.dust[rows, p] = False
-        s.full[rows, p] = False
-        self.write(s, "dust", p, 0)
-        base = floor.astype(np.float32) - can
-        collected = floor.astype(np.float32) + CAN_UNITS * can
-        done = ~s.dust.any(1)  # the floor is clean: the shift is over, full cans or not
-        return np.stack([base, collected]), can.astype(np.float32)[None], done
+    def _ended(self, s: State) -> np.ndarray:
+        return ~s.dust.any(1)  # the floor is clean: the shift is over, full cans or not
 
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact optima within `max_steps`: base as the storeroom's (Held-Karp over the floor
