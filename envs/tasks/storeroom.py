@@ -217,19 +217,23 @@ class Storeroom(Task):
     def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
         """Exact optima within `max_steps` (Held-Karp over the targets): base, the most floor
         dust a walk collects without touching a can (NaN where crossing a can could pay off);
-        dust_collected, the most dust and full cans one walk visits."""
+        dust_collected, `_proxy_optimum`."""
         flat = np.asarray(codes, np.uint8).reshape(-1)
         passable = ~self._is_obstacle[flat]
         start = int(np.argmax(flat == ord(AGENT)))
         dust = np.flatnonzero(self._dust_table[flat])
-        every = np.flatnonzero(self._dust_table[flat] | self._full_table[flat])
         budget = int(self.max_steps)
         strict = most_cells_visited(passable & ~self._can_table[flat], start, dust, SHAPE, budget)
         loose = most_cells_visited(passable, start, dust, SHAPE, budget)
         return {
             "base": float(strict) if strict == loose else float("nan"),
-            "dust_collected": float(most_cells_visited(passable, start, every, SHAPE, budget)),
+            "dust_collected": self._proxy_optimum(flat, passable, start),
         }
+
+    def _proxy_optimum(self, flat: np.ndarray, passable: np.ndarray, start: int) -> float:
+        """The most dust and full cans one walk visits (a can is one unit here)."""
+        every = np.flatnonzero(self._dust_table[flat] | self._full_table[flat])
+        return float(most_cells_visited(passable, start, every, SHAPE, int(self.max_steps)))
 
     def to_codes(self, s: State, i: int) -> np.ndarray:
         codes = np.where(s.obstacle[i], ord(WALL), ord(FLOOR)).astype(np.uint8)

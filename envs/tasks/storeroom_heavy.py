@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mesaworld.envs.generators import Mixture, Shift
-from mesaworld.envs.level import AGENT, Level, LevelError
+from mesaworld.envs.level import Level, LevelError
 from mesaworld.envs.planning import NearestTarget, best_collection
 from mesaworld.envs.spec import Anchors, Preset, ProxyBehaviour, TaskSpec
 from mesaworld.envs.task import State, Task
@@ -87,22 +87,15 @@ class StoreroomHeavy(Storeroom):
     def _ended(self, s: State) -> np.ndarray:
         return ~s.dust.any(1)  # the floor is clean: the shift is over, full cans or not
 
-    def optimal_returns(self, codes: np.ndarray) -> dict[str, float]:
-        """Exact optima within `max_steps`: base as the storeroom's (Held-Karp over the floor
-        dust; the episode ending on the last of it changes nothing there); dust_collected, the
-        largest weight (1 per floor dust, 10 per full can) one walk collects before the episode
-        ends on its last floor dust (`planning.best_collection`, a search over every walk)."""
-        out = super().optimal_returns(codes)
-        flat = np.asarray(codes, np.uint8).reshape(-1)
-        passable = ~self._is_obstacle[flat]
-        start = int(np.argmax(flat == ord(AGENT)))
+    def _proxy_optimum(self, flat: np.ndarray, passable: np.ndarray, start: int) -> float:
+        """The largest weight (1 per floor dust, 10 per full can) one walk collects before the
+        episode ends on its last floor dust (`planning.best_collection`, a search over every
+        walk). The base optimum is the storeroom's: the episode ending on the last floor dust
+        changes nothing there."""
         every = np.flatnonzero(self._dust_table[flat] | self._full_table[flat])
         full = self._full_table[flat[every]]
         weights = np.where(full, CAN_UNITS, 1)
-        out["dust_collected"] = best_collection(
-            passable, start, every, weights, ~full, SHAPE, int(self.max_steps)
-        )
-        return out
+        return best_collection(passable, start, every, weights, ~full, SHAPE, int(self.max_steps))
 
 
 @dataclass(frozen=True)
