@@ -13,7 +13,8 @@ far more than a table needs: weights, resumable training state, per-run figures,
 Every run under SRC must be finished (its episodes.csv written): a committed copy is never half
 a sweep. The copy is made under SRC's lock (a sweep still writing there refuses it), into a
 temporary folder beside DEST that is renamed into place whole, so DEST either holds the whole
-copy or does not exist, also after a kill. DEST must not exist.
+copy or does not exist, also after a kill (a kill -9 leaves a hidden `.DEST.*.tmp` folder beside
+it, removed by the next publish to DEST). DEST must not exist.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def publish(src: str | Path, dest: str | Path) -> dict[str, int]:
     with exclusive(src, "publish"):
         files = plan(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        for stale in dest.parent.glob(f".{dest.name}.*.tmp"):  # a copy killed before its rename
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
         try:
             for f in files:

@@ -97,3 +97,11 @@ def test_a_copy_cut_short_leaves_no_destination_and_no_temp(sweep, tmp_path, mon
         publish(sweep, tmp_path / "pub")
     assert not (tmp_path / "pub").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pub")] == []
+
+
+def test_a_copy_killed_before_its_rename_is_cleared_by_the_next(sweep, tmp_path):
+    stale = tmp_path / ".pub.abc123.tmp"  # what a kill -9 mid-copy leaves beside DEST
+    (stale / "run0").mkdir(parents=True)
+    (stale / "run0" / "config.json").write_text("{}")
+    publish(sweep, tmp_path / "pub")
+    assert not stale.exists() and (tmp_path / "pub" / "run0" / "episodes.csv").is_file()
