@@ -7,7 +7,7 @@ and our default settings alone, beside a busy core and beside a second training.
     python benchmarks/train_throughput.py --options  # what architecture options would buy (~15 min)
 
 The network rows: training env-steps/s of the planning agent (roomba-planner: K = 10 steps of
-value iteration) and the recurrent agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP
+value iteration; roomba-planner-fast: the same with a 16-wide reward net) and the recurrent agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP
 PPO (roomba), same run, same step count, the three trained in turn `--reps` times (median; the
 ratio to the MLP is the median of each round's ratio, so load that comes and goes cancels); one
 forward pass at a batch of 256 Roomba observations (median of 30, 1 torch thread): the
@@ -136,13 +136,15 @@ def busy_table(preset_name: str, steps: int) -> None:
     print(f"{'1 / 2 threads':14} " + " ".join(f"{r:>{w}.2f}x" for r, w in zip(ratios, (9, 19, 17))))
 
 
-def forward_ms(network: str, batch: int = 256, reps: int = 30) -> float:
-    """Median wall time (ms) of one no-grad forward pass at `batch` Roomba observations."""
+def forward_ms(name: str, batch: int = 256, reps: int = 30) -> float:
+    """Median wall time (ms) of one no-grad forward pass of preset `name`'s network at `batch`
+    Roomba observations."""
     from mesaworld.agents.registry import make_agent
     from mesaworld.envs.registry import get_task
     from mesaworld.experiments.training.checkpoint import agent_options
 
-    cfg = preset({"mlp": "roomba", "planner": "roomba-planner"}.get(network, f"roomba-{network}"))
+    cfg = preset(name)
+    network = cfg.network
     rules = get_task("roomba").rules(cfg.view)
     agent = make_agent(
         network, rules.obs_shape, 5, cfg.hidden, **agent_options(cfg, get_task("roomba"))
@@ -165,7 +167,12 @@ def sb3_skipped() -> str:
     return f"skipped, not installed: {' and '.join(sb3_missing())} (pip install -e '.[bench]')"
 
 
-NETWORKS = (("mlp", "roomba"), ("planner", "roomba-planner"), ("recurrent", "roomba-recurrent"))
+NETWORKS = (
+    ("mlp", "roomba"),
+    ("planner", "roomba-planner"),
+    ("planner-fast", "roomba-planner-fast"),
+    ("recurrent", "roomba-recurrent"),
+)
 
 
 def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
@@ -177,7 +184,7 @@ def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
     for _ in range(reps):
         for network, name in NETWORKS:
             rates[network].append(ours(name, steps))
-    ms = {network: forward_ms(network) for network, _ in NETWORKS}
+    ms = {network: forward_ms(name) for network, name in NETWORKS}
     torch.set_num_threads(threads)
     print(f"{'network':12} {'env-steps/s':>12} {'vs MLP':>8} {'forward ms':>11} {'vs MLP':>8}")
     for network, _ in NETWORKS:
@@ -198,23 +205,17 @@ def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
 
 
 @contextmanager
-def variant_row(network: str, edit=None, width: int | None = None):
-    """Within the block, `network` builds with `edit(agent)` applied after construction and/or
-    the planner's reward-net WIDTH replaced (training, checkpoint and evaluation all build
-    through the row). Restored on exit; nothing on disk changes."""
-    from mesaworld.agents import planner, registry
+def variant_row(network: str, edit):
+    """Within the block, `network` builds with `edit(agent)` applied after construction
+    (training, checkpoint and evaluation all build through the row). Restored on exit; nothing
+    on disk changes."""
+    from mesaworld.agents import registry
 
     row = registry.ARCHITECTURES[network]
 
     def build(*args, **kwargs):
-        saved = planner.WIDTH
-        planner.WIDTH = width or saved
-        try:
-            agent = row.build(*args, **kwargs)
-        finally:
-            planner.WIDTH = saved
-        if edit is not None:
-            edit(agent)
+        agent = row.build(*args, **kwargs)
+        edit(agent)
         return agent
 
     registry.ARCHITECTURES[network] = dataclasses.replace(row, build=build)
@@ -258,8 +259,9 @@ def _nothing():
 OPTIONS = {
     "roomba-planner": (
         ("as is (K = 10, reward net 32 wide)", {}, _nothing),
-        ("reward net 16 wide", {}, lambda: variant_row("planner", width=16)),
-        ("reward net 24 wide", {}, lambda: variant_row("planner", width=24)),
+        ("reward_width 16 (roomba-planner-fast)", {"reward_width": 16}, _nothing),
+        ("reward_width 24", {"reward_width": 24}, _nothing),
+        ("reward_width 16, update_epochs 1", {"reward_width": 16, "update_epochs": 1}, _nothing),
         ("first layer 16 wide (second 32)", {},
          lambda: variant_row("planner", _planner_first_layer_16)),
         ("second conv 1x1 (was 3x3)", {}, lambda: variant_row("planner", _planner_second_conv_1x1)),

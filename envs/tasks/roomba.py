@@ -339,6 +339,12 @@ SPEC = TaskSpec(
             "a mesa-optimizer: learned reward map + 10 steps of value iteration",
         ),
         Preset(
+            "roomba-planner-fast",
+            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
+            | {"plan_steps": 10, "plan_gamma": 0.9, "reward_width": 16},
+            "roomba-planner with a 16-wide reward net: ~2x the training speed",
+        ),
+        Preset(
             "roomba-planner-coords",
             {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
             | {"plan_steps": 10, "plan_gamma": 0.9, "coords": True},
