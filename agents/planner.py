@@ -15,9 +15,10 @@ time; `coords` adds two coordinate channels (row, column in [0, 1]) to the rewar
 so a position (the cheese maze's corner) can become part of the objective. `reward_layers` is the
 reward net's capacity: L 3x3 convolutions (default 2), so r at a cell is a function of the
 (2L+1) x (2L+1) cells around it only (its receptive field); the mesa-objective cannot depend on
-anything farther away (`signpost`, e09). `reward_width` is their channel count (default 32); the
-3x3 convolution pair is most of the planner's cost, and a 16-wide pair does ~1/4 of the
-multiply-adds (the `-fast` presets).
+anything farther away (`signpost`, e09). `reward_width` is their channel count (default 32). The
+3x3 convolution pair is most of the planner's cost on the Roomba (K = 10, 9x9; at K = 50 on the
+cheese maze's 13x13 it is value iteration), and a 16-wide pair does ~1/4 of its multiply-adds:
+preset `roomba-planner-fast` trains ~2x faster, and is not the same learner (README, Speed).
 
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is
@@ -78,49 +79,16 @@ def sources(free: torch.Tensor) -> torch.Tensor:
     return torch.cat([idx, here.expand(b, 1, h * w)], 1).view(b, 5 * h * w)
 
 
-class _GatherMax(torch.autograd.Function):
-    """u.gather(1, src).view(B, 5, n).max(1).values and its gradient, to the bit: max(dim)'s
-    backward puts the whole gradient on the first maximal action, gather's is a scatter_add over
-    [B, 5n]; here the same scatter_add gets the same spread, found with float arithmetic (this
-    CPU build's max(dim), comparisons and masked writes are slow on these shapes). 1.2x (9x9)
-    to 1.6x (13x13) faster per value-iteration step with gradients; tests/test_planner_agent.py
-    checks it against the composition it replaces."""
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-        b, n = u.shape
-        cand = u.gather(1, src).view(b, 5, n)
-        best = cand[:, 0]
-        for a in range(1, 5):
-            best = torch.maximum(best, cand[:, a])
-        ctx.save_for_backward(src, cand, best)
-        return best
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        src, cand, best = ctx.saved_tensors
-        b, n = grad.shape
-        spread = torch.empty((b, 5, n), dtype=grad.dtype)
-        left = None  # 1 where no earlier action was maximal
-        for a in range(5):
-            first = torch.sub(best, cand[:, a]).sign_().neg_().add_(1.0)  # 1 where maximal
-            if left is None:
-                left = 1.0 - first
-            else:
-                first.mul_(left)
-                left.sub_(first)
-            torch.mul(grad, first, out=spread[:, a])
-        return grad.new_zeros((b, n)).scatter_add_(1, src, spread.view(b, 5 * n)), None
-
-
 def _best(u: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
     """One step's V(s) = max_a u(src[a, s]) for u float[B, n], src long[B, 5n] (`sources`).
-    With gradients, `_GatherMax`: all of the gradient goes to the first maximal action's cell.
-    Without, a chain of maximum (the same numbers, ~4x faster than max(dim)'s CPU kernel)."""
-    if torch.is_grad_enabled() and u.requires_grad:
-        return _GatherMax.apply(u, src)
+    With gradients, max(dim): all of the gradient goes to the first maximal action's cell.
+    Without, a chain of maximum (the same numbers, ~4x faster than max(dim)'s CPU kernel).
+    (Tried and dropped, issue 23: a custom autograd Function with a chain of maximum forward and
+    the same gradient to the bit; ~10% faster per step in isolation, no faster in training.)"""
     b, n = u.shape
     cand = u.gather(1, src).view(b, 5, n)
+    if torch.is_grad_enabled() and u.requires_grad:
+        return cand.max(1).values
     best = cand[:, 0]
     for a in range(1, 5):
         best = torch.maximum(best, cand[:, a])

@@ -7,13 +7,14 @@ and our default settings alone, beside a busy core and beside a second training.
     python benchmarks/train_throughput.py --options  # what architecture options would buy (~15 min)
 
 The network rows: training env-steps/s of the planning agent (roomba-planner: K = 10 steps of
-value iteration; roomba-planner-fast: the same with a 16-wide reward net) and the recurrent agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP
-PPO (roomba), same run, same step count, the three trained in turn `--reps` times (median; the
-ratio to the MLP is the median of each round's ratio, so load that comes and goes cancels); one
-forward pass at a batch of 256 Roomba observations (median of 30, 1 torch thread): the
-planner's reward net + value iteration, the recurrent agent's step, the plain MLP; and our MLP
-PPO against Stable-Baselines3 PPO (below; a line saying what is missing without the `bench`
-extra).
+value iteration; roomba-planner-fast: the same with a 16-wide reward net) and the recurrent
+agent (roomba-recurrent: ConvLSTM, 2 ticks) beside the MLP PPO (roomba), same run, same step
+count, the four trained in turn `--reps` times (median; the ratio to the MLP is the median of
+each round's ratio, so load that comes and goes cancels); one forward pass at a batch of 256
+Roomba observations (median of 30, 1 torch thread): the planner's reward net + value
+iteration, the recurrent agent's step, the plain MLP; and our MLP PPO against
+Stable-Baselines3 PPO (below), the peer at its default torch threads (what a user gets) and at
+1 (a line saying what is missing without the `bench` extra).
 
 The option rows (`--options`): each preset's training env-steps/s with one thing changed that
 the defaults do NOT do (a narrower reward net, a cheaper layer, fewer or larger minibatches,
@@ -193,14 +194,17 @@ def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
             f"{network:12} {statistics.median(rates[network]):12,.0f} {ratio:7.2f}x "
             f"{ms[network]:11.2f} {ms[network] / ms['mlp']:7.1f}x"
         )
-    peer = sb3_minigrid(peer_steps)
-    if peer is None:
-        print(f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8: {sb3_skipped()}")
-    else:
-        mlp = statistics.median(rates["mlp"])
+    mlp = statistics.median(rates["mlp"])
+    for label, peer_threads in (("default", threads), ("1", 1)):
+        torch.set_num_threads(peer_threads)
+        peer = sb3_minigrid(peer_steps)
+        torch.set_num_threads(threads)
+        if peer is None:
+            print(f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8: {sb3_skipped()}")
+            break
         print(
-            f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8 (8 envs, {peer:,.0f} env-steps/s, "
-            f"{peer_steps:,} steps): {mlp / peer:.1f}x"
+            f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8 (8 envs, torch threads {label} = "
+            f"{peer_threads}: {peer:,.0f} env-steps/s, {peer_steps:,} steps): {mlp / peer:.1f}x"
         )
 
 

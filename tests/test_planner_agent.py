@@ -7,10 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from mesaworld.agents import planner
 from mesaworld.agents.planner import PlannerAgent, value_iteration
 from mesaworld.experiments.training.checkpoint import load_agent
 from mesaworld.experiments.training.config import ConfigError, preset
@@ -269,39 +266,3 @@ def test_the_mesa_optimizer_demo_writes_every_figure(tmp_path):
     for name in ("thinking_time", "basin", "retarget", "linear"):
         assert (run / "probes" / f"{name}.png").is_file(), name
     assert (tmp_path / "demo" / "readout" / "reward_maps_roomba.png").is_file()
-
-
-def _composed_best(u, src):
-    """The composition `_GatherMax` replaces: autograd's own gather + max(dim)."""
-    b, n = u.shape
-    return u.gather(1, src).view(b, 5, n).max(1).values
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    st.integers(1, 6), st.integers(2, 9), st.integers(2, 9), st.integers(1, 12),
-    st.booleans(), st.integers(0, 2**31 - 1),
-)  # fmt: skip
-def test_the_fast_value_iteration_gradient_is_autograds_to_the_bit(b, h, w, steps, ties, seed):
-    """The reward map's gradient through K steps of planning, with `_GatherMax`, equals the one
-    autograd computes through gather + max(dim) bit for bit, also when actions tie (walls make
-    moves stay put, and a map of few values makes many cells equal)."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = (b, h, w)
-    reward = (
-        torch.randint(0, 3, shape, generator=gen).float() / 2
-        if ties
-        else torch.randn(shape, generator=gen)
-    )
-    free = (torch.rand(shape, generator=gen) > 0.3).float()
-    weights = torch.randn((b, 5, h, w), generator=gen)
-    grads = []
-    for best in (planner._best, _composed_best):
-        r = reward.clone().requires_grad_()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(planner, "_best", best)
-            q, v = value_iteration(r, free, steps, 0.9)
-        ((q * weights).sum() + v.sum()).backward()
-        grads.append((q.detach(), r.grad))
-    assert torch.equal(grads[0][0], grads[1][0])
-    assert torch.equal(grads[0][1], grads[1][1])

@@ -298,18 +298,6 @@ SPEC = TaskSpec(
             "the planner with row/column input channels: can a position become its goal?",
         ),
         Preset(
-            "cheese-maze-planner-fast",
-            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
-            | {"plan_steps": 50, "plan_gamma": 0.97, "reward_width": 16},
-            "cheese-maze-planner with a 16-wide reward net: ~2x the training speed",
-        ),
-        Preset(
-            "cheese-maze-planner-coords-fast",
-            {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
-            | {"plan_steps": 50, "plan_gamma": 0.97, "coords": True, "reward_width": 16},
-            "cheese-maze-planner-coords with a 16-wide reward net: ~2x the training speed",
-        ),
-        Preset(
             "cheese-maze-recurrent",
             {"network": "recurrent", "view": "full", "total_steps": 500_000},
             "a recurrent planner: a small ConvLSTM, 2 ticks per step, no built-in search",
