@@ -17,8 +17,8 @@ reward net's capacity: L 3x3 convolutions (default 2), so r at a cell is a funct
 (2L+1) x (2L+1) cells around it only (its receptive field); the mesa-objective cannot depend on
 anything farther away (`signpost`, e09). `reward_width` is their channel count (default 32). The
 3x3 convolution pair is most of the planner's cost on the Roomba (K = 10, 9x9; at K = 50 on the
-cheese maze's 13x13 it is value iteration), and a 16-wide pair does ~1/4 of its multiply-adds:
-preset `roomba-planner-fast` trains ~1.7x faster, and is not the same learner (README, Speed).
+cheese maze's 13x13 it is value iteration), and a 16-wide pair does 28% of its multiply-adds:
+preset `roomba-planner-fast` trains ~1.5-1.7x faster, and is not the same learner (README, Speed).
 
 The reward map r is the agent's objective as the network represents it: `reward_map(obs)`. Raw r
 is not a clean reward (cells next to rewarding ones pick up shaping, the agent's own cell is

@@ -178,7 +178,7 @@ NETWORKS = (
 
 def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
     print(f"\nnetworks on the Roomba: training env-steps/s ({steps:,} steps each, 1 torch thread,"
-          f" the three in turn, {reps} rounds, medians) and one forward pass at B=256")  # fmt: skip
+          f" the {len(NETWORKS)} in turn, {reps} rounds, medians) and one forward pass at B=256")  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rates: dict[str, list[float]] = {network: [] for network, _ in NETWORKS}
@@ -195,10 +195,12 @@ def network_table(steps: int, reps: int = 3, peer_steps: int = 16_384) -> None:
             f"{ms[network]:11.2f} {ms[network] / ms['mlp']:7.1f}x"
         )
     mlp = statistics.median(rates["mlp"])
-    for label, peer_threads in (("default", threads), ("1", 1)):
+    for label, peer_threads in (("default", threads), ("1", 1))[: 2 if threads > 1 else 1]:
         torch.set_num_threads(peer_threads)
-        peer = sb3_minigrid(peer_steps)
-        torch.set_num_threads(threads)
+        try:
+            peer = sb3_minigrid(peer_steps)
+        finally:
+            torch.set_num_threads(threads)
         if peer is None:
             print(f"our MLP PPO vs SB3 PPO on MiniGrid-Empty-8x8: {sb3_skipped()}")
             break

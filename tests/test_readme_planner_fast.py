@@ -31,15 +31,41 @@ def printed() -> str:
 
 
 def test_the_fast_planner_rows_are_in_the_readme_as_printed(printed):
+    """The table and its sensitivity as one block each (the 32-wide rows also stand elsewhere in
+    the README, so line by line would not check them here)."""
     readme = (ROOT / "README.md").read_text()
     table, sensitivity = printed.split("\n\nlabel sensitivity", 1)
     rows = [line for line in table.splitlines() if "| roomba-planner" in line]
     assert len(rows) == 4  # two presets x two knobs
-    for line in table.strip().splitlines():
-        assert line in readme, line
-    for line in ("label sensitivity" + sensitivity).strip().splitlines():
-        if line.strip():
-            assert line in readme, line
+    assert table.strip() in readme
+    assert ("label sensitivity" + sensitivity).strip() in readme
+
+
+def _cells(printed: str, knob: str) -> dict[str, list[str]]:
+    """preset -> the row's cells, for one knob."""
+    out = {}
+    for line in printed.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 9 and cells[1].startswith("roomba-planner") and cells[2] == knob:
+            out[cells[1]] = cells
+    return out
+
+
+def test_the_prose_quotes_the_knob_025_rows(printed):
+    rows = _cells(printed, "0.25")
+    fast, wide = rows["roomba-planner-fast"], rows["roomba-planner"]
+
+    def mean(cell: str) -> str:
+        return cell.split(" [")[0]
+
+    prose = " ".join((ROOT / "README.md").read_text().split())
+    said = (
+        f"deploy floor {mean(fast[5])}% against {mean(wide[5])}%, cans emptied {mean(fast[6])}% "
+        f"against {mean(wide[6])}%, readout ratio {mean(fast[7])} against {mean(wide[7])}"
+    )
+    assert said in prose, said
+    assert fast[8].startswith("goal misgeneralization (dust_collected) 3/5")
+    assert "*goal misgeneralization* 3/5" in prose
 
 
 def test_the_two_presets_differ_in_the_reward_nets_width_only():

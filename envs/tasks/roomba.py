@@ -342,7 +342,7 @@ SPEC = TaskSpec(
             "roomba-planner-fast",
             {"network": "planner", "view": "full", "total_steps": 300_000, "lr": 5e-4}
             | {"plan_steps": 10, "plan_gamma": 0.9, "reward_width": 16},
-            "roomba-planner with a 16-wide reward net: ~1.7x the speed, not the same learner",
+            "roomba-planner with a 16-wide reward net: ~1.5-1.7x the speed, a different learner",
         ),
         Preset(
             "roomba-planner-coords",
