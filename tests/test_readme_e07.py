@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -29,22 +30,24 @@ def _shown(table):
     return table[[c for c in table.columns if not c.startswith("_")]]
 
 
-def readme_lines() -> list[str]:
+@functools.cache  # three tests read them: computed once per session
+def readme_lines() -> tuple[str, ...]:
     table, corr = tables(E07)
     lines = markdown(_shown(table)).splitlines() + markdown(no_regrets(corr)).splitlines()
     for name in dict.fromkeys(table["preset"]):
         lines += markdown(pivot(table, name)).splitlines()
         lines += markdown(share_pivot(corr, name)).splitlines()
-    return lines + [line for line in sensitivity(E07).splitlines() if line.startswith("|")]
+    return tuple(lines + [line for line in sensitivity(E07).splitlines() if line.startswith("|")])
 
 
-def budget_lines() -> list[str]:
+@functools.cache
+def budget_lines() -> tuple[str, ...]:
     rows = []
     for name in ("b2e6", "b3e6"):
         table, _ = tables(SWEEPS / "e07_budget" / name)
         rows += [f"| {r['_budget']} | {r['seeds']} | {r['deploy base (%)']} | {r['label (runs)']} |"
                  for r in table.to_dict("records")]  # fmt: skip
-    return rows
+    return tuple(rows)
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +100,14 @@ def _timings(prose: str) -> set[str]:
     return set(re.findall(r"(\d[\d.,]*)\s+(?:min|s|h)\b", prose))
 
 
-def pool1000_lines() -> list[str]:
+@functools.cache
+def pool1000_lines() -> tuple[str, ...]:
     table, corr = tables(SWEEPS / "e07_pool1000")
     lines = []
     for name in dict.fromkeys(table["preset"]):
         lines += markdown(pivot(table, name)).splitlines()
         lines += markdown(share_pivot(corr, name)).splitlines()
-    return lines
+    return tuple(lines)
 
 
 def test_the_earlier_grid_the_prose_compares_is_in_the_readme(readme):
