@@ -220,13 +220,11 @@ class TrainConfig:
             return None
         out = {}
         for part in self.reward_weights.split(","):
-            name, sep, value = part.partition(":")
+            name, _, value = part.partition(":")  # no ":" leaves value "": float refuses it
             try:
                 out[name.strip()] = float(value)
             except ValueError:
                 raise ValueError(f"{part.strip()!r} is not objective:weight") from None
-            if not sep:
-                raise ValueError(f"{part.strip()!r} is not objective:weight")
         return out
 
     @property
